@@ -1,0 +1,73 @@
+// EncryptedFile: random-access plaintext reads and writes over one ciphertext object.
+//
+// Reads decrypt only the blocks they touch; a write re-encrypts only the blocks it
+// touches (plus the old last block when the file grows, to clear its last-block
+// flag), so both cost O(blocks touched), never O(file), and rsync sees only those
+// blocks change. Each block gets a fresh random nonce every time it is written.
+//
+// Thread safety: Read may run concurrently with Read; Write, Truncate and Sync are
+// serialised against everything else by an internal reader/writer lock.
+#ifndef CADCANFS_FS_ENCRYPTED_FILE_H_
+#define CADCANFS_FS_ENCRYPTED_FILE_H_
+
+#include <memory>
+#include <shared_mutex>
+#include <span>
+
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/store/store.h"
+#include "cadcanfs/vault/content.h"
+#include "cadcanfs/vault/file_header.h"
+#include "cadcanfs/vault/master_key.h"
+
+namespace cadcanfs {
+
+class EncryptedFile {
+ public:
+  // Creates a new object at `path` (exclusive) holding an empty file.
+  static Result<std::unique_ptr<EncryptedFile>> Create(Store& store, std::string_view path,
+                                                       const MasterKey& master,
+                                                       BlockLayout layout, uint32_t mode);
+  // Opens an existing object with whichever of `masters` wrapped its key.
+  static Result<std::unique_ptr<EncryptedFile>> Open(Store& store, std::string_view path,
+                                                     bool writable,
+                                                     std::span<const MasterKey* const> masters,
+                                                     BlockLayout layout);
+
+  EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
+                uint64_t plain_size);
+
+  uint64_t size() const;
+  const FileId& file_id() const { return keys_.file_id; }
+  std::string file_id_for_log() const;  // "fid:<hex>", safe to log
+
+  // Reads up to out.size() bytes at `offset`; fewer only at end of file.
+  // kAuthenticationFailed (with the block index in the message) on tampering.
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out);
+  // Writes at any offset; a gap past the end reads back as zeros.
+  Status Write(uint64_t offset, ByteSpan data);
+  Status Truncate(uint64_t new_size);
+  // Reserves ciphertext space for plaintext [offset, offset+length) without changing
+  // the size (fallocate mode 0 beyond EOF extends the file with zeros instead).
+  Status Allocate(uint64_t offset, uint64_t length, bool keep_size);
+  Status Sync();
+
+  // Authenticates every block; used by fsck.
+  Status VerifyAllBlocks();
+
+ private:
+  // Writes `length` bytes at `offset` from `data`, or zeros when data is null.
+  Status WriteRangeLocked(uint64_t offset, uint64_t length, const uint8_t* data);
+  // Decrypts block `index` of the current file into `out` (returns its length).
+  Result<uint32_t> ReadBlockLocked(uint64_t index, uint8_t* out);
+
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<StoreFile> object_;
+  FileKeys keys_;
+  BlockLayout layout_;
+  uint64_t plain_size_;  // guarded by mu_
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_ENCRYPTED_FILE_H_

@@ -1,0 +1,96 @@
+// Vault: an opened encrypted vault on a Store: its config, master key(s), name
+// cipher and block layout, plus the directory-level operations every frontend needs
+// (directory ids, name encryption with long-name sidecars, listing, path mapping).
+//
+// Thread safety: all methods may be called concurrently; the Vault holds no mutable
+// state after Open.
+#ifndef CADCANFS_FS_VAULT_H_
+#define CADCANFS_FS_VAULT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/encrypted_file.h"
+#include "cadcanfs/store/store.h"
+#include "cadcanfs/vault/config.h"
+#include "cadcanfs/vault/content.h"
+#include "cadcanfs/vault/key_source.h"
+#include "cadcanfs/vault/names.h"
+
+namespace cadcanfs {
+
+struct PlainDirEntry {
+  std::string name;         // decrypted
+  std::string stored_name;  // the entry in the ciphertext directory
+  ObjectType type = ObjectType::kOther;
+};
+
+// What a listing could not decrypt, for fsck and for the tamper log.
+struct DamagedEntry {
+  std::string stored_name;
+  Status status;
+};
+
+struct DirListing {
+  std::vector<PlainDirEntry> entries;
+  std::vector<DamagedEntry> damaged;
+};
+
+class Vault {
+ public:
+  // Creates a vault in the store's (empty) root. kNotEmpty if the root has entries.
+  static Status Initialize(Store& store, const LoadedKey& key, uint32_t block_size);
+  // Reads and parses the config without any key (for `info`).
+  static Result<VaultConfig> ReadConfig(Store& store);
+  // Opens with `key` (used for new files) and optional extra keys that may open headers.
+  static Result<std::unique_ptr<Vault>> Open(std::unique_ptr<Store> store, LoadedKey key,
+                                             std::vector<MasterKey> extra_keys = {});
+
+  Store& store() { return *store_; }
+  const VaultConfig& config() const { return config_; }
+  const BlockLayout& layout() const { return layout_; }
+  const NameCipher& names() const { return *names_; }
+  const MasterKey& master() const { return key_.master; }
+  std::span<const MasterKey* const> masters() const { return masters_; }
+
+  Result<DirId> ReadDirId(std::string_view cipher_dir);
+  // mkdir plus a fresh directory id, durably. Returns the new id.
+  Result<DirId> MakeDirectory(std::string_view cipher_path, uint32_t mode);
+
+  // Encrypts `name` for the directory with id `dir`.
+  Result<EncryptedName> EncryptName(const DirId& dir, std::string_view name) const;
+  // Writes the sidecar a long name needs before its entry is created (no-op otherwise).
+  Status PrepareEntry(std::string_view cipher_dir, const EncryptedName& name);
+  // Removes a long name's sidecar after its entry is gone (no-op otherwise).
+  Status CleanupEntry(std::string_view cipher_dir, const EncryptedName& name);
+  // Decrypts one stored entry name of a directory (reading its sidecar if long).
+  Result<std::string> DecryptStoredName(std::string_view cipher_dir, const DirId& dir,
+                                        std::string_view stored_name);
+
+  Result<DirListing> ListDirectory(std::string_view cipher_dir);
+  // Maps "a/b/c" (plaintext, relative to the vault root) to its ciphertext path.
+  Result<std::string> CipherPathOf(std::string_view plain_path);
+  // Maps a ciphertext path back to plaintext.
+  Result<std::string> PlainPathOf(std::string_view cipher_path);
+
+  Result<std::unique_ptr<EncryptedFile>> CreateFile(std::string_view cipher_path, uint32_t mode);
+  Result<std::unique_ptr<EncryptedFile>> OpenFile(std::string_view cipher_path, bool writable);
+
+ private:
+  Vault(std::unique_ptr<Store> store, VaultConfig config, LoadedKey key,
+        std::vector<MasterKey> extra_keys, SecretBytes name_key);
+
+  std::unique_ptr<Store> store_;
+  VaultConfig config_;
+  LoadedKey key_;
+  std::vector<MasterKey> extra_keys_;
+  std::vector<const MasterKey*> masters_;
+  BlockLayout layout_;
+  std::unique_ptr<NameCipher> names_;
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_VAULT_H_

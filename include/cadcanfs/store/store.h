@@ -1,0 +1,136 @@
+// Store: where ciphertext objects live. One interface for every backend.
+//
+// Paths are '/'-separated ciphertext paths relative to the store root ("" is the
+// root). Only ciphertext names and ciphertext bytes ever cross this interface.
+//
+// Shaped for the weakest backend (OneDrive): reads are ranged; a StoreFile that
+// cannot write in place (capabilities().partial_writes == false) stages its
+// ciphertext in memory and commits the whole object on Sync(), by upload session;
+// every object reports a backend id and an eTag. The local store can do more and
+// says so in its capabilities.
+//
+// Thread safety: Store methods may be called concurrently. A StoreFile may be used
+// by several threads at once for ReadAt/WriteAt on distinct ranges.
+#ifndef CADCANFS_STORE_STORE_H_
+#define CADCANFS_STORE_STORE_H_
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cadcanfs/common/bytes.h"
+#include "cadcanfs/common/status.h"
+
+namespace cadcanfs {
+
+enum class ObjectType { kFile, kDirectory, kSymlink, kOther };
+
+struct ObjectInfo {
+  ObjectType type = ObjectType::kOther;
+  uint64_t size = 0;
+  uint32_t mode = 0;  // permission bits only
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint64_t nlink = 1;
+  struct timespec atime {};
+  struct timespec mtime {};
+  struct timespec ctime {};
+  uint64_t backend_id = 0;  // local: st_ino; OneDrive: hash of the item id
+  uint64_t device = 0;      // local: st_dev
+  std::string etag;         // changes whenever the object changes
+};
+
+struct DirEntry {
+  std::string name;
+  ObjectType type = ObjectType::kOther;
+};
+
+struct StoreSpace {
+  uint64_t block_size = 4096;
+  uint64_t total_blocks = 0;
+  uint64_t free_blocks = 0;
+  uint64_t available_blocks = 0;
+  uint64_t total_files = 0;
+  uint64_t free_files = 0;
+};
+
+struct StoreCapabilities {
+  bool partial_writes = false;  // WriteAt lands in place without rewriting the object
+  bool symlinks = false;
+  bool hard_links = false;
+  bool posix_attributes = false;  // mode, owner and times are kept
+};
+
+struct OpenOptions {
+  bool write = false;
+  bool create = false;
+  bool exclusive = false;  // with create: fail with kAlreadyExists
+  uint32_t mode = 0600;
+};
+
+enum class RenameMode { kReplace, kNoReplace, kExchange };
+
+class StoreFile {
+ public:
+  virtual ~StoreFile() = default;
+  // Reads up to out.size() bytes at `offset`; returns fewer only at the end of the object.
+  virtual Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) = 0;
+  virtual Status WriteAt(uint64_t offset, ByteSpan data) = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+  // Makes everything written durable (local: fdatasync; remote: commit the upload).
+  virtual Status Sync() = 0;
+  virtual Result<uint64_t> Size() = 0;
+  // Reserves space so later writes in [offset, offset+length) cannot fail with ENOSPC.
+  virtual Status Reserve(uint64_t offset, uint64_t length) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual StoreCapabilities capabilities() const = 0;
+
+  virtual Result<ObjectInfo> Stat(std::string_view path) = 0;
+  virtual Result<std::vector<DirEntry>> List(std::string_view dir) = 0;
+  virtual Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                                  const OpenOptions& options) = 0;
+  // Reads a whole small object (config, directory id, sidecar), refusing more than max_size.
+  virtual Result<Bytes> ReadSmall(std::string_view path, size_t max_size) = 0;
+  // Creates or replaces an object durably and atomically: readers see the old or the
+  // new bytes, never a mix, even across a crash. With exclusive, kAlreadyExists if present.
+  virtual Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive = false) = 0;
+
+  virtual Status MakeDir(std::string_view path, uint32_t mode) = 0;
+  virtual Status RemoveDir(std::string_view path) = 0;
+  virtual Status Remove(std::string_view path) = 0;
+  virtual Status Rename(std::string_view from, std::string_view to, RenameMode mode) = 0;
+  // Makes directory entries (creations, renames, removals) in `dir` durable.
+  virtual Status SyncDir(std::string_view dir) = 0;
+
+  virtual Status Symlink(std::string_view target, std::string_view path) = 0;
+  virtual Result<std::string> ReadLink(std::string_view path) = 0;
+  virtual Status Link(std::string_view existing, std::string_view new_path) = 0;
+
+  virtual Status SetMode(std::string_view path, uint32_t mode) = 0;
+  virtual Status SetOwner(std::string_view path, uid_t uid, gid_t gid) = 0;
+  // UTIME_NOW and UTIME_OMIT are honoured as in utimensat(2).
+  virtual Status SetTimes(std::string_view path, const struct timespec times[2]) = 0;
+
+  virtual Result<StoreSpace> Space() = 0;
+};
+
+// Joins a directory path and a child name ("" + "x" = "x").
+std::string JoinStorePath(std::string_view dir, std::string_view name);
+// The parent directory of a store path ("a/b" -> "a", "a" -> "").
+std::string_view StoreParent(std::string_view path);
+// The last component of a store path.
+std::string_view StoreBaseName(std::string_view path);
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_STORE_STORE_H_

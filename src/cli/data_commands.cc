@@ -1,0 +1,119 @@
+// encrypt, decrypt and map: moving plaintext in and out of a vault offline, and
+// translating paths between the plaintext and ciphertext views.
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include "cadcanfs/fs/offline.h"
+#include "exit_codes.h"
+#include "support.h"
+
+namespace cadcanfs::cli {
+
+namespace {
+
+std::string TrimSlashes(std::string path) {
+  while (!path.empty() && path.front() == '/') path.erase(0, 1);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return path;
+}
+
+// Accepts a ciphertext path either relative to the vault or as a path inside it.
+std::string VaultRelative(const std::string& vault, const std::string& path) {
+  std::string prefix = vault;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  prefix += '/';
+  if (path.compare(0, prefix.size(), prefix) == 0) return TrimSlashes(path.substr(prefix.size()));
+  return TrimSlashes(path);
+}
+
+bool LooksLikeCipherPath(Vault& vault, const std::string& path) {
+  if (path.empty()) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos
+                                                                       : slash - start);
+    StoredNameKind kind = ClassifyStoredName(part);
+    if (kind != StoredNameKind::kEncrypted && kind != StoredNameKind::kLongName) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return vault.store().Stat(path).ok();
+}
+
+}  // namespace
+
+int RunEncrypt(const std::vector<std::string>& argv) {
+  Args args(kKeyFlags, {});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  const auto& pos = args.positional();
+  if (pos.size() < 2 || pos.size() > 3) return UsageError("usage: encrypt VAULT SRC [DEST]");
+  int code = exit_code::kOk;
+  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  if (!vault) return code;
+  struct stat st;
+  if (lstat(pos[1].c_str(), &st) != 0) {
+    return Fail(Status::Error(Code::kNotFound, "the source does not exist"), Stage::kData);
+  }
+  // A source ending in '/' copies the directory's contents, as rsync does.
+  bool contents_only = pos[1].back() == '/';
+  auto stats = ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "",
+                          contents_only);
+  if (!stats.ok()) return Fail(stats.status(), Stage::kData);
+  std::cout << "encrypted " << stats->files << " files, " << stats->directories
+            << " directories, " << stats->symlinks << " symlinks (" << stats->bytes
+            << " bytes)\n";
+  return exit_code::kOk;
+}
+
+int RunDecrypt(const std::vector<std::string>& argv) {
+  Args args(kKeyFlags, {});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  const auto& pos = args.positional();
+  if (pos.size() < 2) return UsageError("usage: decrypt VAULT OUTDIR [PATH...]");
+  int code = exit_code::kOk;
+  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  if (!vault) return code;
+  const std::string& out_dir = pos[1];
+  if (mkdir(out_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Fail(Status::FromErrno(errno, "cannot create the output directory"), Stage::kData);
+  }
+  std::vector<std::string> paths(pos.begin() + 2, pos.end());
+  if (paths.empty()) paths.push_back("");
+  TransferStats total;
+  for (const std::string& p : paths) {
+    auto stats = ExportTree(*vault, TrimSlashes(p), out_dir);
+    if (!stats.ok()) return Fail(stats.status(), Stage::kData);
+    total.files += stats->files;
+    total.directories += stats->directories;
+    total.symlinks += stats->symlinks;
+    total.bytes += stats->bytes;
+  }
+  std::cout << "decrypted " << total.files << " files, " << total.directories
+            << " directories, " << total.symlinks << " symlinks (" << total.bytes
+            << " bytes)\n";
+  return exit_code::kOk;
+}
+
+int RunMap(const std::vector<std::string>& argv) {
+  Args args(kKeyFlags, {"to-cipher", "to-plain"});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  const auto& pos = args.positional();
+  if (pos.size() != 2) return UsageError("usage: map VAULT PATH");
+  if (args.Has("to-cipher") && args.Has("to-plain")) {
+    return UsageError("--to-cipher and --to-plain exclude each other");
+  }
+  int code = exit_code::kOk;
+  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  if (!vault) return code;
+  std::string relative = VaultRelative(pos[0], pos[1]);
+  bool to_plain = args.Has("to-plain") ||
+                  (!args.Has("to-cipher") && LooksLikeCipherPath(*vault, relative));
+  auto mapped = to_plain ? vault->PlainPathOf(relative) : vault->CipherPathOf(relative);
+  if (!mapped.ok()) return Fail(mapped.status(), Stage::kData);
+  std::cout << (to_plain ? "plaintext: " : "ciphertext: ") << *mapped << "\n";
+  return exit_code::kOk;
+}
+
+}  // namespace cadcanfs::cli

@@ -1,0 +1,66 @@
+// cadcanfs: one binary, one subcommand per job.
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cadcanfs/common/log.h"
+#include "cadcanfs/common/process.h"
+#include "exit_codes.h"
+#include "support.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
+
+  keygen FILE                          write a new random master key (mode 0600)
+  init VAULT KEYOPTS [--block-size N]  create a vault in an empty directory
+  info VAULT                           show the vault config (no secrets)
+  encrypt VAULT SRC [DEST] KEYOPTS     import plaintext into the vault
+  decrypt VAULT OUTDIR [PATH...] KEYOPTS
+                                       export (restore) plaintext from a vault or backup
+  fsck VAULT KEYOPTS                   authenticate everything; exit 20 on damage
+  map VAULT PATH KEYOPTS [--to-cipher|--to-plain]
+                                       translate between plaintext and ciphertext paths
+  rekey VAULT KEYOPTS (--new-key-file F | --new-passphrase-file F)
+                                       rotate the master key
+
+KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
+Exit codes are listed in docs/cli.md.
+)";
+
+using Command = int (*)(const std::vector<std::string>&);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cadcanfs::DisableCoreDumps();
+  cadcanfs::InitLogging(cadcanfs::LogOptions{});
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return cadcanfs::exit_code::kUsage;
+  }
+  std::string command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return cadcanfs::exit_code::kOk;
+  }
+  const std::map<std::string, Command> commands = {
+      {"keygen", cadcanfs::cli::RunKeygen},   {"init", cadcanfs::cli::RunInit},
+      {"info", cadcanfs::cli::RunInfo},       {"encrypt", cadcanfs::cli::RunEncrypt},
+      {"decrypt", cadcanfs::cli::RunDecrypt}, {"map", cadcanfs::cli::RunMap},
+      {"fsck", cadcanfs::cli::RunFsck},       {"rekey", cadcanfs::cli::RunRekey},
+  };
+  auto it = commands.find(command);
+  if (it == commands.end()) {
+    return cadcanfs::cli::UsageError("unknown command '" + command + "'");
+  }
+  try {
+    return it->second(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const std::bad_alloc&) {
+    std::cerr << "cadcanfs: out of memory\n";
+  } catch (const std::exception&) {
+    std::cerr << "cadcanfs: internal error\n";
+  }
+  return cadcanfs::exit_code::kInternal;
+}

@@ -1,0 +1,87 @@
+#include "support.h"
+
+#include <iostream>
+
+#include "cadcanfs/store/local_store.h"
+#include "exit_codes.h"
+
+namespace cadcanfs::cli {
+
+namespace {
+
+int ExitCodeFor(const Status& status, Stage stage) {
+  switch (status.code()) {
+    case Code::kWrongKey: return exit_code::kWrongKey;
+    case Code::kNotEmpty: return exit_code::kNotEmpty;
+    case Code::kAlreadyExists: return exit_code::kExists;
+    default: break;
+  }
+  switch (stage) {
+    case Stage::kVault:
+      return status.code() == Code::kNotFound || status.code() == Code::kNotADirectory
+                 ? exit_code::kNoVault
+                 : status.code() == Code::kCorrupt || status.code() == Code::kUnsupported
+                       ? exit_code::kBadConfig
+                       : exit_code::kIoError;
+    case Stage::kKey:
+      return exit_code::kKeyProblem;
+    case Stage::kConfig:
+      return exit_code::kBadConfig;
+    case Stage::kData:
+      if (status.code() == Code::kNotFound) return exit_code::kNotFound;
+      if (status.code() == Code::kInternal) return exit_code::kInternal;
+      return exit_code::kIoError;
+  }
+  return exit_code::kInternal;
+}
+
+}  // namespace
+
+int Fail(const Status& status, Stage stage) {
+  std::cerr << "cadcanfs: " << status.message() << "\n";
+  return ExitCodeFor(status, stage);
+}
+
+int UsageError(const std::string& message) {
+  std::cerr << "cadcanfs: " << message << " (see cadcanfs --help)\n";
+  return exit_code::kUsage;
+}
+
+KeyOptions KeyOptionsFrom(const Args& args, const std::string& key_flag,
+                          const std::string& passphrase_flag) {
+  return KeyOptions{args.Value(key_flag), args.Value(passphrase_flag)};
+}
+
+std::set<std::string> WithKeyFlags(std::set<std::string> extra) {
+  extra.insert(kKeyFlags.begin(), kKeyFlags.end());
+  return extra;
+}
+
+std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
+                                         int& exit_code) {
+  auto store = OpenLocalStore(path);
+  if (!store.ok()) {
+    exit_code = Fail(Status::Error(Code::kNotFound, "the vault directory does not exist or "
+                                                    "cannot be opened"),
+                     Stage::kVault);
+    return nullptr;
+  }
+  auto config = Vault::ReadConfig(**store);
+  if (!config.ok()) {
+    exit_code = Fail(config.status(), Stage::kVault);
+    return nullptr;
+  }
+  auto key = LoadKeyForVault(keys, *config);
+  if (!key.ok()) {
+    exit_code = Fail(key.status(), Stage::kKey);
+    return nullptr;
+  }
+  auto vault = Vault::Open(std::move(store).value(), std::move(key).value());
+  if (!vault.ok()) {
+    exit_code = Fail(vault.status(), Stage::kConfig);
+    return nullptr;
+  }
+  return std::move(vault).value();
+}
+
+}  // namespace cadcanfs::cli

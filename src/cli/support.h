@@ -1,0 +1,49 @@
+// Shared CLI plumbing: one-sentence errors with stable exit codes, and opening a
+// vault from command-line key options.
+#ifndef CADCANFS_CLI_SUPPORT_H_
+#define CADCANFS_CLI_SUPPORT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/vault.h"
+#include "cadcanfs/vault/key_source.h"
+
+namespace cadcanfs::cli {
+
+// Where a failure happened decides its exit code (a kPermissionDenied while loading a
+// key is a key problem; while writing output it is an I/O error).
+enum class Stage { kVault, kKey, kConfig, kData };
+
+// Prints "cadcanfs: <sentence>" to stderr and returns the exit code for `status`.
+int Fail(const Status& status, Stage stage);
+int UsageError(const std::string& message);
+
+KeyOptions KeyOptionsFrom(const Args& args, const std::string& key_flag = "key-file",
+                          const std::string& passphrase_flag = "passphrase-file");
+
+// Opens the store at `path`, reads the config and unlocks it with the key options.
+// On failure prints the error and sets `exit_code`.
+std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
+                                         int& exit_code);
+
+// Key options every keyed command accepts.
+inline const std::set<std::string> kKeyFlags = {"key-file", "passphrase-file"};
+
+std::set<std::string> WithKeyFlags(std::set<std::string> extra);
+
+int RunKeygen(const std::vector<std::string>& argv);
+int RunInit(const std::vector<std::string>& argv);
+int RunInfo(const std::vector<std::string>& argv);
+int RunEncrypt(const std::vector<std::string>& argv);
+int RunDecrypt(const std::vector<std::string>& argv);
+int RunMap(const std::vector<std::string>& argv);
+int RunFsck(const std::vector<std::string>& argv);
+int RunRekey(const std::vector<std::string>& argv);
+
+}  // namespace cadcanfs::cli
+
+#endif  // CADCANFS_CLI_SUPPORT_H_

@@ -1,0 +1,87 @@
+// keygen, init and info: creating keys and vaults, and describing a vault.
+#include <sys/stat.h>
+
+#include <iostream>
+
+#include "cadcanfs/store/local_store.h"
+#include "exit_codes.h"
+#include "support.h"
+
+namespace cadcanfs::cli {
+
+int RunKeygen(const std::vector<std::string>& argv) {
+  Args args({}, {});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  if (args.positional().size() != 1) return UsageError("keygen takes exactly one FILE");
+  Status s = WriteNewKeyFile(args.positional()[0]);
+  if (!s.ok()) return Fail(s, s.code() == Code::kAlreadyExists ? Stage::kData : Stage::kKey);
+  std::cout << "wrote a new 256-bit master key (mode 0600); keep it outside the vault and "
+               "back it up separately\n";
+  return exit_code::kOk;
+}
+
+int RunInit(const std::vector<std::string>& argv) {
+  Args args(WithKeyFlags({"block-size"}), {});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  if (args.positional().size() != 1) return UsageError("init takes exactly one VAULT directory");
+  uint32_t block_size = kDefaultBlockSize;
+  if (auto value = args.Value("block-size")) {
+    char* end = nullptr;
+    unsigned long parsed = std::strtoul(value->c_str(), &end, 10);
+    if (end == value->c_str() || *end != '\0' || parsed < kMinBlockSize ||
+        parsed > kMaxBlockSize || (parsed & (parsed - 1)) != 0) {
+      return UsageError("--block-size must be a power of two from 4096 to 1048576");
+    }
+    block_size = static_cast<uint32_t>(parsed);
+  }
+  const std::string& path = args.positional()[0];
+  mkdir(path.c_str(), 0700);  // an existing empty directory is fine too
+  auto store = OpenLocalStore(path);
+  if (!store.ok()) {
+    return Fail(Status::Error(Code::kNotFound, "cannot create or open the vault directory"),
+                Stage::kVault);
+  }
+  auto key = LoadKeyForNewVault(KeyOptionsFrom(args));
+  if (!key.ok()) return Fail(key.status(), Stage::kKey);
+  Status s = Vault::Initialize(**store, *key, block_size);
+  if (!s.ok()) return Fail(s, Stage::kData);
+  std::cout << "created vault (key id " << key->master.id_hex() << ", block size " << block_size
+            << ")\n";
+  return exit_code::kOk;
+}
+
+int RunInfo(const std::vector<std::string>& argv) {
+  Args args({}, {});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  if (args.positional().size() != 1) return UsageError("info takes exactly one VAULT");
+  auto store = OpenLocalStore(args.positional()[0]);
+  if (!store.ok()) {
+    return Fail(Status::Error(Code::kNotFound, "the vault directory does not exist"),
+                Stage::kVault);
+  }
+  auto config = Vault::ReadConfig(**store);
+  if (!config.ok()) return Fail(config.status(), Stage::kVault);
+  std::cout << "format version: " << config->version << "\n"
+            << "vault id:       " << config->vault_id_hex() << "\n"
+            << "content:        AES-256-GCM, " << config->block_size
+            << "-byte blocks, random 96-bit nonces\n"
+            << "file keys:      random 256-bit per file, wrapped with AES-256-KW (RFC 3394)\n"
+            << "names:          AES-256-SIV, parent directory id as associated data, "
+               "lowercase base32\n"
+            << "master keys:    " << config->keys.size() << "\n";
+  for (const KeyEntry& k : config->keys) {
+    std::cout << "  key id " << HexEncode(k.kek_id)
+              << (k.kdf ? " (passphrase, scrypt N=" + std::to_string(k.kdf->scrypt.n) +
+                              " r=" + std::to_string(k.kdf->scrypt.r) +
+                              " p=" + std::to_string(k.kdf->scrypt.p) + ")"
+                        : " (key file or credential)")
+              << "\n";
+  }
+  if (config->keys.size() > 1) {
+    std::cout << "note: more than one master key: a key rotation is in progress or was "
+                 "interrupted; rerun cadcanfs rekey to finish it\n";
+  }
+  return exit_code::kOk;
+}
+
+}  // namespace cadcanfs::cli

@@ -1,0 +1,260 @@
+#include "cadcanfs/fs/encrypted_file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace cadcanfs {
+
+namespace {
+
+// Store I/O is batched to about 1 MiB of ciphertext per call.
+constexpr uint64_t kBatchBytes = 1 << 20;
+
+// Per-thread scratch buffers, so the read/write path does not allocate once warm.
+std::vector<uint8_t>& CipherScratch() {
+  thread_local std::vector<uint8_t> buffer;
+  return buffer;
+}
+std::vector<uint8_t>& PlainScratch() {
+  thread_local std::vector<uint8_t> buffer;
+  return buffer;
+}
+std::vector<uint8_t>& SealScratch() {
+  thread_local std::vector<uint8_t> buffer;
+  return buffer;
+}
+
+uint8_t* Sized(std::vector<uint8_t>& buffer, size_t size) {
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer.data();
+}
+
+Status BlockError(const Status& s, uint64_t index) {
+  return Status::Error(s.code(), "block " + std::to_string(index) + ": " + s.message(),
+                       s.sys_errno());
+}
+
+}  // namespace
+
+EncryptedFile::EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
+                             uint64_t plain_size)
+    : object_(std::move(object)), keys_(std::move(keys)), layout_(layout), plain_size_(plain_size) {}
+
+Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::string_view path,
+                                                             const MasterKey& master,
+                                                             BlockLayout layout, uint32_t mode) {
+  CADCANFS_ASSIGN_OR_RETURN(auto created, CreateFileHeader(master));
+  auto& [header, opened] = created;
+  // Header and the empty last block go out in one write.
+  std::vector<uint8_t> initial(kFileHeaderSize + kBlockOverhead);
+  std::copy(header.begin(), header.end(), initial.begin());
+  CADCANFS_RETURN_IF_ERROR(SealBlock(opened.keys, 0, true, {}, initial.data() + kFileHeaderSize));
+  OpenOptions options{.write = true, .create = true, .exclusive = true, .mode = mode};
+  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object, store.Open(path, options));
+  Status s = object->WriteAt(0, initial);
+  if (!s.ok()) {
+    object.reset();
+    (void)store.Remove(path);  // do not leave a headerless object behind
+    return s;
+  }
+  return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout, 0);
+}
+
+Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
+    Store& store, std::string_view path, bool writable,
+    std::span<const MasterKey* const> masters, BlockLayout layout) {
+  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object,
+                            store.Open(path, OpenOptions{.write = writable}));
+  HeaderBytes header{};
+  CADCANFS_ASSIGN_OR_RETURN(size_t n, object->ReadAt(0, header));
+  if (n != header.size()) return Status::Error(Code::kCorrupt, "file header is truncated");
+  CADCANFS_ASSIGN_OR_RETURN(OpenedHeader opened, OpenFileHeader(header, masters));
+  CADCANFS_ASSIGN_OR_RETURN(uint64_t cipher_size, object->Size());
+  CADCANFS_ASSIGN_OR_RETURN(uint64_t plain_size, layout.PlainSizeOfCipherSize(cipher_size));
+  return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout,
+                                         plain_size);
+}
+
+uint64_t EncryptedFile::size() const {
+  std::shared_lock lock(mu_);
+  return plain_size_;
+}
+
+std::string EncryptedFile::file_id_for_log() const { return "fid:" + HexEncode(keys_.file_id); }
+
+Result<uint32_t> EncryptedFile::ReadBlockLocked(uint64_t index, uint8_t* out) {
+  const uint32_t len = layout_.PlainLengthOfBlock(index, plain_size_);
+  const bool last = index == layout_.BlockCount(plain_size_) - 1;
+  uint8_t* stored = Sized(CipherScratch(), len + kBlockOverhead);
+  CADCANFS_ASSIGN_OR_RETURN(
+      size_t n, object_->ReadAt(layout_.CipherOffsetOfBlock(index),
+                                std::span<uint8_t>(stored, len + kBlockOverhead)));
+  if (n != len + kBlockOverhead) {
+    return Status::Error(Code::kAuthenticationFailed,
+                         "block " + std::to_string(index) + " is missing or short");
+  }
+  Status s = OpenBlock(keys_, index, last, ByteSpan(stored, n), out);
+  if (!s.ok()) return BlockError(s, index);
+  return len;
+}
+
+Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
+  std::shared_lock lock(mu_);
+  if (offset >= plain_size_ || out.empty()) return size_t{0};
+  const uint64_t length = std::min<uint64_t>(out.size(), plain_size_ - offset);
+  const uint64_t end = offset + length;
+  const uint64_t block_count = layout_.BlockCount(plain_size_);
+  const uint64_t first = layout_.BlockIndexOfPlainOffset(offset);
+  const uint64_t last = layout_.BlockIndexOfPlainOffset(end - 1);
+  const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
+  uint8_t* partial = Sized(PlainScratch(), layout_.block_size());
+
+  for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
+    const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
+    const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
+    const uint64_t cipher_end = layout_.CipherOffsetOfBlock(batch_last) +
+                                layout_.PlainLengthOfBlock(batch_last, plain_size_) +
+                                kBlockOverhead;
+    uint8_t* stored = Sized(CipherScratch(), cipher_end - cipher_begin);
+    CADCANFS_ASSIGN_OR_RETURN(
+        size_t n, object_->ReadAt(cipher_begin,
+                                  std::span<uint8_t>(stored, cipher_end - cipher_begin)));
+    if (n != cipher_end - cipher_begin) {
+      return Status::Error(Code::kAuthenticationFailed, "ciphertext is shorter than its size");
+    }
+    for (uint64_t index = batch_first; index <= batch_last; ++index) {
+      const uint64_t block_plain_start = layout_.PlainOffsetOfBlock(index);
+      const uint32_t len = layout_.PlainLengthOfBlock(index, plain_size_);
+      ByteSpan block(stored + (layout_.CipherOffsetOfBlock(index) - cipher_begin),
+                     len + kBlockOverhead);
+      const uint64_t copy_from = std::max(offset, block_plain_start);
+      const uint64_t copy_to = std::min(end, block_plain_start + len);
+      const bool whole = copy_from == block_plain_start && copy_to == block_plain_start + len;
+      // Whole blocks decrypt straight into the caller's buffer; edges go via scratch.
+      uint8_t* dest = whole ? out.data() + (block_plain_start - offset) : partial;
+      Status s = OpenBlock(keys_, index, index == block_count - 1, block, dest);
+      if (!s.ok()) return BlockError(s, index);
+      if (!whole) {
+        std::memcpy(out.data() + (copy_from - offset), partial + (copy_from - block_plain_start),
+                    copy_to - copy_from);
+      }
+    }
+  }
+  return static_cast<size_t>(length);
+}
+
+Status EncryptedFile::Write(uint64_t offset, ByteSpan data) {
+  if (data.empty()) return Status::Ok();
+  std::unique_lock lock(mu_);
+  return WriteRangeLocked(offset, data.size(), data.data());
+}
+
+Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const uint8_t* data) {
+  const uint64_t old_size = plain_size_;
+  const uint64_t end = offset + length;
+  const uint64_t new_size = std::max(old_size, end);
+  const uint64_t old_count = layout_.BlockCount(old_size);
+  const uint64_t new_count = layout_.BlockCount(new_size);
+  // Growing re-seals the old last block (its flag changes) and fills any gap with zeros.
+  const uint64_t first = new_size > old_size
+                             ? std::min(layout_.BlockIndexOfPlainOffset(offset), old_count - 1)
+                             : layout_.BlockIndexOfPlainOffset(offset);
+  const uint64_t last = new_count - 1 < layout_.BlockIndexOfPlainOffset(end - 1)
+                            ? new_count - 1
+                            : layout_.BlockIndexOfPlainOffset(end - 1);
+  const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
+  if (new_size > old_size) {
+    // Reserve the grown ciphertext first: a full disk then fails here, before any
+    // existing block has been rewritten.
+    const uint64_t old_cipher = layout_.CipherSizeOfPlainSize(old_size);
+    CADCANFS_RETURN_IF_ERROR(
+        object_->Reserve(old_cipher, layout_.CipherSizeOfPlainSize(new_size) - old_cipher));
+  }
+  uint8_t* plain = Sized(PlainScratch(), layout_.block_size());
+
+  for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
+    const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
+    const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
+    const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
+                                layout_.PlainLengthOfBlock(batch_last, new_size) +
+                                kBlockOverhead - cipher_begin;
+    uint8_t* sealed = Sized(SealScratch(), batch_size);
+    for (uint64_t index = batch_first; index <= batch_last; ++index) {
+      const uint64_t block_start = layout_.PlainOffsetOfBlock(index);
+      const uint32_t new_len = layout_.PlainLengthOfBlock(index, new_size);
+      const uint64_t cover_from = std::max(offset, block_start);
+      const uint64_t cover_to = std::min(end, block_start + new_len);
+      const bool covered = cover_from <= block_start && cover_to >= block_start + new_len;
+      const uint8_t* source = plain;
+      if (covered && data != nullptr) {
+        source = data + (block_start - offset);
+      } else {
+        std::memset(plain, 0, new_len);
+        const bool had_content = index < old_count && layout_.PlainLengthOfBlock(index, old_size);
+        if (!covered && had_content) {
+          CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(index, plain).status());
+        }
+        if (cover_from < cover_to && data != nullptr) {
+          std::memcpy(plain + (cover_from - block_start), data + (cover_from - offset),
+                      cover_to - cover_from);
+        } else if (cover_from < cover_to) {
+          std::memset(plain + (cover_from - block_start), 0, cover_to - cover_from);
+        }
+      }
+      uint8_t* out = sealed + (layout_.CipherOffsetOfBlock(index) - cipher_begin);
+      CADCANFS_RETURN_IF_ERROR(
+          SealBlock(keys_, index, index == new_count - 1, ByteSpan(source, new_len), out));
+    }
+    CADCANFS_RETURN_IF_ERROR(object_->WriteAt(cipher_begin, ByteSpan(sealed, batch_size)));
+  }
+  plain_size_ = new_size;
+  return Status::Ok();
+}
+
+Status EncryptedFile::Truncate(uint64_t new_size) {
+  std::unique_lock lock(mu_);
+  if (new_size == plain_size_) return Status::Ok();
+  if (new_size > plain_size_) return WriteRangeLocked(plain_size_, new_size - plain_size_, nullptr);
+  // Shrink: re-seal the new last block with its flag set, then cut the object.
+  const uint64_t new_last = layout_.BlockCount(new_size) - 1;
+  std::vector<uint8_t> plain(layout_.block_size());
+  CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain.data()).status());
+  const uint32_t len = layout_.PlainLengthOfBlock(new_last, new_size);
+  std::vector<uint8_t> sealed(len + kBlockOverhead);
+  CADCANFS_RETURN_IF_ERROR(SealBlock(keys_, new_last, true, ByteSpan(plain.data(), len),
+                                     sealed.data()));
+  CADCANFS_RETURN_IF_ERROR(object_->WriteAt(layout_.CipherOffsetOfBlock(new_last), sealed));
+  CADCANFS_RETURN_IF_ERROR(object_->Truncate(layout_.CipherSizeOfPlainSize(new_size)));
+  plain_size_ = new_size;
+  return Status::Ok();
+}
+
+Status EncryptedFile::Allocate(uint64_t offset, uint64_t length, bool keep_size) {
+  std::unique_lock lock(mu_);
+  const uint64_t end = offset + length;
+  if (!keep_size && end > plain_size_) {
+    CADCANFS_RETURN_IF_ERROR(WriteRangeLocked(plain_size_, end - plain_size_, nullptr));
+  }
+  const uint64_t cipher_begin =
+      layout_.CipherOffsetOfBlock(layout_.BlockIndexOfPlainOffset(offset));
+  return object_->Reserve(cipher_begin, layout_.CipherSizeOfPlainSize(end) - cipher_begin);
+}
+
+Status EncryptedFile::Sync() {
+  std::unique_lock lock(mu_);
+  return object_->Sync();
+}
+
+Status EncryptedFile::VerifyAllBlocks() {
+  std::shared_lock lock(mu_);
+  std::vector<uint8_t> plain(layout_.block_size());
+  const uint64_t count = layout_.BlockCount(plain_size_);
+  for (uint64_t index = 0; index < count; ++index) {
+    CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(index, plain.data()).status());
+  }
+  return Status::Ok();
+}
+
+}  // namespace cadcanfs

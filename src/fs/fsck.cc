@@ -1,0 +1,110 @@
+// CheckVault: authenticate everything in a vault and list what is damaged.
+#include <set>
+
+#include "cadcanfs/fs/offline.h"
+
+namespace cadcanfs {
+
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(Vault& vault) : vault_(vault) {}
+
+  FsckReport Run() {
+    CheckDirectory("", "");
+    return std::move(report_);
+  }
+
+ private:
+  void Problem(const std::string& cipher, const std::string& plain, Status status) {
+    report_.problems.push_back({cipher, plain, std::move(status)});
+  }
+
+  void CheckDirectory(const std::string& cipher_dir, const std::string& plain_dir) {
+    report_.directories_checked++;
+    auto dir = vault_.ReadDirId(cipher_dir);
+    if (!dir.ok()) {
+      Problem(cipher_dir.empty() ? "." : cipher_dir, plain_dir, dir.status());
+      return;
+    }
+    auto raw = vault_.store().List(cipher_dir);
+    if (!raw.ok()) {
+      Problem(cipher_dir, plain_dir, raw.status());
+      return;
+    }
+    std::set<std::string> names;
+    for (const DirEntry& e : *raw) names.insert(e.name);
+    for (const DirEntry& e : *raw) {
+      std::string cipher_path = JoinStorePath(cipher_dir, e.name);
+      switch (ClassifyStoredName(e.name)) {
+        case StoredNameKind::kDirId:
+          continue;
+        case StoredNameKind::kConfig:
+          if (!cipher_dir.empty()) {
+            Problem(cipher_path, "", Status::Error(Code::kCorrupt, "config outside the root"));
+          }
+          continue;
+        case StoredNameKind::kTemp:
+          Problem(cipher_path, "",
+                  Status::Error(Code::kCorrupt, "leftover temporary file (safe to delete)"));
+          continue;
+        case StoredNameKind::kUnknown:
+          Problem(cipher_path, "", Status::Error(Code::kCorrupt, "not a cadcanfs entry"));
+          continue;
+        case StoredNameKind::kLongNameSidecar: {
+          std::string owner = e.name.substr(0, e.name.size() - std::string(kSidecarSuffix).size());
+          if (!names.count(owner)) {
+            Problem(cipher_path, "",
+                    Status::Error(Code::kCorrupt, "long-name sidecar without an entry"));
+          }
+          continue;
+        }
+        case StoredNameKind::kEncrypted:
+        case StoredNameKind::kLongName:
+          break;
+      }
+      auto name = vault_.DecryptStoredName(cipher_dir, *dir, e.name);
+      if (!name.ok()) {
+        Problem(cipher_path, "", name.status());
+        continue;
+      }
+      std::string plain_path = JoinStorePath(plain_dir, *name);
+      CheckEntry(cipher_path, plain_path, *dir, e.type);
+    }
+  }
+
+  void CheckEntry(const std::string& cipher_path, const std::string& plain_path, const DirId& dir,
+                  ObjectType type) {
+    switch (type) {
+      case ObjectType::kDirectory:
+        CheckDirectory(cipher_path, plain_path);
+        return;
+      case ObjectType::kFile: {
+        report_.files_checked++;
+        auto file = vault_.OpenFile(cipher_path, false);
+        Status s = file.ok() ? (*file)->VerifyAllBlocks() : file.status();
+        if (!s.ok()) Problem(cipher_path, plain_path, s);
+        return;
+      }
+      case ObjectType::kSymlink: {
+        auto stored = vault_.store().ReadLink(cipher_path);
+        Status s = stored.ok() ? vault_.names().DecryptSymlinkTarget(dir, *stored).status()
+                               : stored.status();
+        if (!s.ok()) Problem(cipher_path, plain_path, s);
+        return;
+      }
+      default:
+        Problem(cipher_path, plain_path, Status::Error(Code::kCorrupt, "unexpected file type"));
+    }
+  }
+
+  Vault& vault_;
+  FsckReport report_;
+};
+
+}  // namespace
+
+FsckReport CheckVault(Vault& vault) { return Checker(vault).Run(); }
+
+}  // namespace cadcanfs

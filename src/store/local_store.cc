@@ -1,0 +1,417 @@
+#include "cadcanfs/store/local_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "cadcanfs/common/bytes.h"
+
+namespace cadcanfs {
+
+namespace {
+
+// Owns one file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+  int get() const { return fd_; }
+  // Gives up ownership (for APIs such as fdopendir that take the descriptor over).
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
+Status ValidateStorePath(std::string_view path) {
+  if (path.empty()) return Status::Ok();
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string_view part = path.substr(start, slash == std::string_view::npos
+                                                   ? std::string_view::npos
+                                                   : slash - start);
+    if (part.empty() || part == "." || part == "..") {
+      return Status::Error(Code::kInvalidArgument, "malformed store path");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return Status::Ok();
+}
+
+ObjectType TypeOfMode(mode_t mode) {
+  if (S_ISREG(mode)) return ObjectType::kFile;
+  if (S_ISDIR(mode)) return ObjectType::kDirectory;
+  if (S_ISLNK(mode)) return ObjectType::kSymlink;
+  return ObjectType::kOther;
+}
+
+ObjectInfo InfoFromStat(const struct stat& st) {
+  ObjectInfo info;
+  info.type = TypeOfMode(st.st_mode);
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  info.nlink = st.st_nlink;
+  info.atime = st.st_atim;
+  info.mtime = st.st_mtim;
+  info.ctime = st.st_ctim;
+  info.backend_id = st.st_ino;
+  info.device = st.st_dev;
+  info.etag = std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "." +
+              std::to_string(st.st_size) + "." + std::to_string(st.st_ctim.tv_nsec);
+  return info;
+}
+
+class LocalStoreFile final : public StoreFile {
+ public:
+  explicit LocalStoreFile(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
+    size_t total = 0;
+    while (total < out.size()) {
+      ssize_t n = pread(fd_.get(), out.data() + total, out.size() - total,
+                        static_cast<off_t>(offset + total));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno(errno, "read");
+      if (n == 0) break;
+      total += static_cast<size_t>(n);
+    }
+    return total;
+  }
+
+  Status WriteAt(uint64_t offset, ByteSpan data) override {
+    size_t total = 0;
+    while (total < data.size()) {
+      ssize_t n = pwrite(fd_.get(), data.data() + total, data.size() - total,
+                         static_cast<off_t>(offset + total));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno(errno, "write");
+      total += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Truncate(uint64_t size) override {
+    if (ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+      return Status::FromErrno(errno, "truncate");
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "fdatasync");
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Size() override {
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0) return Status::FromErrno(errno, "fstat");
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status Reserve(uint64_t offset, uint64_t length) override {
+    if (length == 0) return Status::Ok();
+    if (fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) != 0) {
+      if (errno == EOPNOTSUPP) return Status::Ok();  // best effort on filesystems without it
+      return Status::FromErrno(errno, "fallocate");
+    }
+    return Status::Ok();
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+class LocalStore final : public Store {
+ public:
+  explicit LocalStore(UniqueFd root) : root_(std::move(root)) {}
+
+  StoreCapabilities capabilities() const override {
+    return StoreCapabilities{.partial_writes = true,
+                             .symlinks = true,
+                             .hard_links = true,
+                             .posix_attributes = true};
+  }
+
+  Result<ObjectInfo> Stat(std::string_view path) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    struct stat st;
+    if (fstatat(parent.first.get(), parent.second.c_str(), &st,
+                AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0) {
+      return Status::FromErrno(errno, "stat");
+    }
+    return InfoFromStat(st);
+  }
+
+  Result<std::vector<DirEntry>> List(std::string_view dir) override {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(dir, O_RDONLY | O_DIRECTORY, 0));
+    DIR* d = fdopendir(fd.get());
+    if (d == nullptr) return Status::FromErrno(errno, "opendir");
+    fd.Release();  // closedir closes it from here on
+    std::vector<DirEntry> entries;
+    errno = 0;
+    while (struct dirent* e = readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      DirEntry entry;
+      entry.name = e->d_name;
+      switch (e->d_type) {
+        case DT_REG: entry.type = ObjectType::kFile; break;
+        case DT_DIR: entry.type = ObjectType::kDirectory; break;
+        case DT_LNK: entry.type = ObjectType::kSymlink; break;
+        default: entry.type = ObjectType::kOther; break;
+      }
+      entries.push_back(std::move(entry));
+    }
+    int saved = errno;
+    closedir(d);
+    if (saved != 0) return Status::FromErrno(saved, "readdir");
+    return entries;
+  }
+
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    int flags = (options.write ? O_RDWR : O_RDONLY) | O_NOFOLLOW;
+    if (options.create) flags |= O_CREAT;
+    if (options.exclusive) flags |= O_EXCL;
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, flags, options.mode));
+    return std::unique_ptr<StoreFile>(std::make_unique<LocalStoreFile>(std::move(fd)));
+  }
+
+  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, O_RDONLY | O_NOFOLLOW, 0));
+    Bytes out(max_size + 1);
+    LocalStoreFile file(std::move(fd));
+    CADCANFS_ASSIGN_OR_RETURN(size_t n, file.ReadAt(0, out));
+    if (n > max_size) return Status::Error(Code::kCorrupt, "object is larger than expected");
+    out.resize(n);
+    return out;
+  }
+
+  Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    if (parent.second.empty()) return Status::Error(Code::kInvalidArgument, "cannot replace root");
+    std::string temp = TempName();
+    int fd = openat(parent.first.get(), temp.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno(errno, "create temporary file");
+    LocalStoreFile file{UniqueFd(fd)};
+    Status s = file.WriteAt(0, data);
+    if (s.ok()) s = file.Sync();
+    if (s.ok() && renameat2(parent.first.get(), temp.c_str(), parent.first.get(),
+                            parent.second.c_str(), exclusive ? RENAME_NOREPLACE : 0) != 0) {
+      s = Status::FromErrno(errno, "rename temporary file");
+    }
+    if (!s.ok()) {
+      unlinkat(parent.first.get(), temp.c_str(), 0);
+      return s;
+    }
+    return FsyncFd(parent.first.get());
+  }
+
+  Status MakeDir(std::string_view path, uint32_t mode) override {
+    return AtParent(path, "mkdir", [mode](int dirfd, const char* name) {
+      return mkdirat(dirfd, name, mode);
+    });
+  }
+
+  Status RemoveDir(std::string_view path) override {
+    return AtParent(path, "rmdir",
+                    [](int dirfd, const char* name) { return unlinkat(dirfd, name, AT_REMOVEDIR); });
+  }
+
+  Status Remove(std::string_view path) override {
+    return AtParent(path, "unlink", [](int dirfd, const char* name) {
+      return unlinkat(dirfd, name, 0);
+    });
+  }
+
+  Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto src, OpenParent(from));
+    CADCANFS_ASSIGN_OR_RETURN(auto dst, OpenParent(to));
+    unsigned flags = mode == RenameMode::kNoReplace ? RENAME_NOREPLACE
+                     : mode == RenameMode::kExchange ? RENAME_EXCHANGE
+                                                     : 0;
+    if (renameat2(src.first.get(), src.second.c_str(), dst.first.get(), dst.second.c_str(),
+                  flags) != 0) {
+      return Status::FromErrno(errno, "rename");
+    }
+    return Status::Ok();
+  }
+
+  Status SyncDir(std::string_view dir) override {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(dir, O_RDONLY | O_DIRECTORY, 0));
+    return FsyncFd(fd.get());
+  }
+
+  Status Symlink(std::string_view target, std::string_view path) override {
+    std::string t(target);
+    return AtParent(path, "symlink", [&t](int dirfd, const char* name) {
+      return symlinkat(t.c_str(), dirfd, name);
+    });
+  }
+
+  Result<std::string> ReadLink(std::string_view path) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    std::string buf(PATH_MAX, '\0');
+    ssize_t n = readlinkat(parent.first.get(), parent.second.c_str(), buf.data(), buf.size());
+    if (n < 0) return Status::FromErrno(errno, "readlink");
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  }
+
+  Status Link(std::string_view existing, std::string_view new_path) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto src, OpenParent(existing));
+    CADCANFS_ASSIGN_OR_RETURN(auto dst, OpenParent(new_path));
+    if (linkat(src.first.get(), src.second.c_str(), dst.first.get(), dst.second.c_str(), 0) != 0) {
+      return Status::FromErrno(errno, "link");
+    }
+    return Status::Ok();
+  }
+
+  Status SetMode(std::string_view path, uint32_t mode) override {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, O_PATH | O_NOFOLLOW, 0));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat");
+    if (S_ISLNK(st.st_mode)) return Status::Ok();  // Linux has no symlink permissions
+    // chmod through /proc avoids following a name that could be swapped after the check.
+    std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+    if (fchmodat(AT_FDCWD, proc.c_str(), mode, 0) != 0) return Status::FromErrno(errno, "chmod");
+    return Status::Ok();
+  }
+
+  Status SetOwner(std::string_view path, uid_t uid, gid_t gid) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    if (fchownat(parent.first.get(), parent.second.c_str(), uid, gid,
+                 AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0) {
+      return Status::FromErrno(errno, "chown");
+    }
+    return Status::Ok();
+  }
+
+  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    const char* name = parent.second.empty() ? "." : parent.second.c_str();
+    if (utimensat(parent.first.get(), name, times, AT_SYMLINK_NOFOLLOW) != 0) {
+      return Status::FromErrno(errno, "utimens");
+    }
+    return Status::Ok();
+  }
+
+  Result<StoreSpace> Space() override {
+    struct statvfs sv;
+    if (fstatvfs(root_.get(), &sv) != 0) return Status::FromErrno(errno, "statvfs");
+    StoreSpace space;
+    space.block_size = sv.f_frsize;
+    space.total_blocks = sv.f_blocks;
+    space.free_blocks = sv.f_bfree;
+    space.available_blocks = sv.f_bavail;
+    space.total_files = sv.f_files;
+    space.free_files = sv.f_ffree;
+    return space;
+  }
+
+ private:
+  // Opens `path` below the root without following any symlink.
+  Result<UniqueFd> OpenBeneath(std::string_view path, int flags, uint32_t mode) {
+    CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
+    struct open_how how;
+    std::memset(&how, 0, sizeof(how));
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    std::string p = path.empty() ? "." : std::string(path);
+    long fd;
+    do {
+      fd = syscall(SYS_openat2, root_.get(), p.c_str(), &how, sizeof(how));
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      // The last component being a symlink is reported as ELOOP; callers expect ext4's
+      // answer for "not a directory/regular file here".
+      return Status::FromErrno(errno, "open");
+    }
+    return UniqueFd(static_cast<int>(fd));
+  }
+
+  // Opens the parent directory of `path` and returns it with the last component.
+  // For the root itself returns the root and an empty name (for AT_EMPTY_PATH use).
+  Result<std::pair<UniqueFd, std::string>> OpenParent(std::string_view path) {
+    CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
+    if (path.empty()) {
+      CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath("", O_PATH | O_DIRECTORY, 0));
+      return std::make_pair(std::move(fd), std::string());
+    }
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd,
+                              OpenBeneath(StoreParent(path), O_PATH | O_DIRECTORY, 0));
+    return std::make_pair(std::move(fd), std::string(StoreBaseName(path)));
+  }
+
+  template <typename Op>
+  Status AtParent(std::string_view path, const char* what, Op op) {
+    CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));
+    if (parent.second.empty()) return Status::Error(Code::kBusy, "operation on the store root");
+    if (op(parent.first.get(), parent.second.c_str()) != 0) return Status::FromErrno(errno, what);
+    return Status::Ok();
+  }
+
+  static Status FsyncFd(int fd) {
+    // O_PATH descriptors cannot be fsynced; reopen the directory for reading.
+    int rfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) return Status::FromErrno(errno, "open directory for fsync");
+    int rc = fsync(rfd);
+    int saved = errno;
+    close(rfd);
+    if (rc != 0) return Status::FromErrno(saved, "fsync directory");
+    return Status::Ok();
+  }
+
+  static std::string TempName() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::string(".cadcanfs-tmp-") + std::to_string(rng());
+  }
+
+  UniqueFd root_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenLocalStore(const std::string& root) {
+  int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open vault directory");
+  return std::unique_ptr<Store>(std::make_unique<LocalStore>(UniqueFd(fd)));
+}
+
+}  // namespace cadcanfs

@@ -1,0 +1,23 @@
+#include "cadcanfs/store/store.h"
+
+namespace cadcanfs {
+
+std::string JoinStorePath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  out += '/';
+  out += name;
+  return out;
+}
+
+std::string_view StoreParent(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+}
+
+std::string_view StoreBaseName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace cadcanfs

@@ -1,0 +1,125 @@
+#include "cadcanfs/vault/names.h"
+
+#include "cadcanfs/crypto/kdf.h"
+#include "cadcanfs/crypto/random.h"
+#include "cadcanfs/crypto/siv.h"
+
+namespace cadcanfs {
+
+namespace {
+
+constexpr char kConfigName[] = "cadcanfs.conf";
+constexpr std::string_view kSymlinkDomain = "cadcanfs v1 symlink";
+constexpr size_t kSymlinkNonceSize = 16;
+constexpr size_t kLongHashEncodedLength = Base32EncodedLength(kSha256Size);
+
+bool IsBase32Text(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return false;
+  }
+  return !s.empty();
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+bool IsLongHashPart(std::string_view s) {
+  return s.size() == kLongHashEncodedLength && IsBase32Text(s);
+}
+
+}  // namespace
+
+StoredNameKind ClassifyStoredName(std::string_view stored) {
+  if (stored == kDirIdFileName) return StoredNameKind::kDirId;
+  if (stored == kConfigName) return StoredNameKind::kConfig;
+  if (StartsWith(stored, kTempPrefix)) return StoredNameKind::kTemp;
+  std::string_view prefix = kLongNamePrefix;
+  if (StartsWith(stored, prefix)) {
+    std::string_view rest = stored.substr(prefix.size());
+    if (IsLongHashPart(rest)) return StoredNameKind::kLongName;
+    if (EndsWith(rest, kSidecarSuffix) &&
+        IsLongHashPart(rest.substr(0, rest.size() - std::string_view(kSidecarSuffix).size()))) {
+      return StoredNameKind::kLongNameSidecar;
+    }
+    return StoredNameKind::kUnknown;
+  }
+  return IsBase32Text(stored) ? StoredNameKind::kEncrypted : StoredNameKind::kUnknown;
+}
+
+std::string LongStoredName(std::string_view encoded) {
+  return std::string(kLongNamePrefix) + Base32Encode(Sha256(AsBytes(encoded)));
+}
+
+std::string SidecarName(std::string_view long_stored) {
+  return std::string(long_stored) + kSidecarSuffix;
+}
+
+Status ValidatePlainName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return Status::Error(Code::kInvalidArgument, "invalid file name");
+  }
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return Status::Error(Code::kInvalidArgument, "file name contains '/' or NUL");
+  }
+  if (name.size() > kMaxPlainNameLength) {
+    return Status::Error(Code::kNameTooLong, "file name is longer than 255 bytes");
+  }
+  return Status::Ok();
+}
+
+Result<EncryptedName> NameCipher::Encrypt(const DirId& dir, std::string_view name) const {
+  CADCANFS_RETURN_IF_ERROR(ValidatePlainName(name));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SivEncrypt(key_, {dir}, AsBytes(name)));
+  EncryptedName out;
+  out.encoded = Base32Encode(sealed);
+  out.stored = out.encoded.size() <= kMaxStoredNameLength ? out.encoded
+                                                           : LongStoredName(out.encoded);
+  return out;
+}
+
+Result<std::string> NameCipher::Decrypt(const DirId& dir, std::string_view encoded) const {
+  auto sealed = Base32Decode(encoded);
+  if (!sealed) return Status::Error(Code::kAuthenticationFailed, "name is not valid base32");
+  CADCANFS_ASSIGN_OR_RETURN(Bytes plain, SivDecrypt(key_, {dir}, *sealed));
+  std::string name(AsChars(plain));
+  // A name that decrypts but is not a valid name can only come from a forged key.
+  if (!ValidatePlainName(name).ok()) {
+    return Status::Error(Code::kAuthenticationFailed, "decrypted name is invalid");
+  }
+  return name;
+}
+
+Result<std::string> NameCipher::EncryptSymlinkTarget(const DirId& dir,
+                                                     std::string_view target) const {
+  if (target.empty()) return Status::Error(Code::kNotFound, "empty symlink target");
+  if (target.size() > kMaxSymlinkTargetLength) {
+    return Status::Error(Code::kNameTooLong, "symlink target is too long to encrypt");
+  }
+  Bytes nonce(kSymlinkNonceSize);
+  CADCANFS_RETURN_IF_ERROR(FillRandom(nonce));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed,
+                            SivEncrypt(key_, {AsBytes(kSymlinkDomain), dir, nonce},
+                                       AsBytes(target)));
+  nonce.insert(nonce.end(), sealed.begin(), sealed.end());
+  return Base32Encode(nonce);
+}
+
+Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir,
+                                                     std::string_view stored) const {
+  auto raw = Base32Decode(stored);
+  if (!raw || raw->size() <= kSymlinkNonceSize + kSivTagSize) {
+    return Status::Error(Code::kAuthenticationFailed, "symlink target is not valid");
+  }
+  ByteSpan all(*raw);
+  CADCANFS_ASSIGN_OR_RETURN(
+      Bytes plain, SivDecrypt(key_, {AsBytes(kSymlinkDomain), dir, all.subspan(0, kSymlinkNonceSize)},
+                              all.subspan(kSymlinkNonceSize)));
+  return std::string(AsChars(plain));
+}
+
+}  // namespace cadcanfs
