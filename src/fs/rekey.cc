@@ -2,11 +2,13 @@
 //
 // Crash safety (docs/vault-format.md, "Key rotation"):
 //   1. The config gains an entry for the new key (atomic replace). Both keys open it.
-//   2. Per file: the new wrap goes into the header's free key slot and is fsynced;
-//      only then is the old slot zeroed and fsynced. Every moment leaves one slot that
-//      opens with the old or the new key.
-//   3. When no header names the old key, its config entry is removed (atomic replace).
-// A rerun with the same arguments skips finished files and completes the rest.
+//   2. Pass A: every header gets the new wrap in its free key slot, fsynced. Until
+//      pass A ends every file still opens with the old key alone.
+//   3. Pass B: every old slot is zeroed and fsynced. From pass B on every file opens
+//      with the new key alone.
+//   4. The old key's config entry is removed (atomic replace).
+// So at every instant one key alone reads the whole vault, and a rerun with the same
+// arguments skips finished work and completes the rest.
 #include <algorithm>
 
 #include "cadcanfs/fs/offline.h"
@@ -51,30 +53,51 @@ Status ZeroSlot(StoreFile& file, int slot) {
   return file.Sync();
 }
 
-// Moves one file from the old key to the new one. Returns true if work was done.
-Result<bool> RewrapFile(Store& store, const std::string& path, const MasterKey& old_key,
-                        const MasterKey& new_key, const RekeyHooks& hooks, uint64_t done) {
-  CADCANFS_ASSIGN_OR_RETURN(auto file, store.Open(path, OpenOptions{.write = true}));
+struct OpenedObject {
+  std::unique_ptr<StoreFile> file;
   HeaderBytes header{};
-  CADCANFS_ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, header));
-  if (n != header.size()) return Status::Error(Code::kCorrupt, "file header is truncated");
-  const MasterKey* both[] = {&new_key, &old_key};
-  CADCANFS_ASSIGN_OR_RETURN(OpenedHeader opened, OpenFileHeader(header, both));
-  const int other = 1 - opened.slot;
-  if (opened.kek_id == new_key.id()) {
-    // Finished before, possibly with the old slot still to clear.
-    if (PeekSlotKeyId(header, other) == old_key.id()) {
-      CADCANFS_RETURN_IF_ERROR(ZeroSlot(*file, other));
-      return true;
-    }
+  OpenedHeader opened;
+};
+
+Result<OpenedObject> OpenHeader(Store& store, const std::string& path, const MasterKey& old_key,
+                                const MasterKey& new_key) {
+  OpenedObject out;
+  CADCANFS_ASSIGN_OR_RETURN(out.file, store.Open(path, OpenOptions{.write = true}));
+  CADCANFS_ASSIGN_OR_RETURN(size_t n, out.file->ReadAt(0, out.header));
+  if (n != out.header.size()) return Status::Error(Code::kCorrupt, "file header is truncated");
+  const MasterKey* both[] = {&old_key, &new_key};
+  CADCANFS_ASSIGN_OR_RETURN(out.opened, OpenFileHeader(out.header, both));
+  return out;
+}
+
+// Pass A for one file: add the new wrap unless a slot already holds it.
+Result<bool> AddNewSlot(Store& store, const std::string& path, const MasterKey& old_key,
+                        const MasterKey& new_key) {
+  CADCANFS_ASSIGN_OR_RETURN(OpenedObject obj, OpenHeader(store, path, old_key, new_key));
+  if (PeekSlotKeyId(obj.header, 0) == new_key.id() ||
+      PeekSlotKeyId(obj.header, 1) == new_key.id()) {
     return false;
   }
-  CADCANFS_ASSIGN_OR_RETURN(auto slot, SealKeySlot(opened.keys.file_id, opened.dek, new_key));
-  CADCANFS_RETURN_IF_ERROR(file->WriteAt(kKeySlotOffset + other * kKeySlotSize, slot));
-  CADCANFS_RETURN_IF_ERROR(file->Sync());
-  if (hooks.after_new_slot) hooks.after_new_slot(done + 1);
-  CADCANFS_RETURN_IF_ERROR(ZeroSlot(*file, opened.slot));
+  const int other = 1 - obj.opened.slot;
+  CADCANFS_ASSIGN_OR_RETURN(auto slot,
+                            SealKeySlot(obj.opened.keys.file_id, obj.opened.dek, new_key));
+  CADCANFS_RETURN_IF_ERROR(obj.file->WriteAt(kKeySlotOffset + other * kKeySlotSize, slot));
+  CADCANFS_RETURN_IF_ERROR(obj.file->Sync());
   return true;
+}
+
+// Pass B for one file: zero the slot that holds the old key, once the new one opens.
+Status ClearOldSlot(Store& store, const std::string& path, const MasterKey& old_key,
+                    const MasterKey& new_key) {
+  CADCANFS_ASSIGN_OR_RETURN(OpenedObject obj, OpenHeader(store, path, old_key, new_key));
+  const MasterKey* only_new[] = {&new_key};
+  CADCANFS_RETURN_IF_ERROR(OpenFileHeader(obj.header, only_new).status());
+  for (int index = 0; index < static_cast<int>(kKeySlotCount); ++index) {
+    if (PeekSlotKeyId(obj.header, index) == old_key.id()) {
+      CADCANFS_RETURN_IF_ERROR(ZeroSlot(*obj.file, index));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -112,21 +135,26 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
     CADCANFS_RETURN_IF_ERROR(UnlockConfig(config, new_key.master).status());
   }
 
-  // Step 2: move every file.
+  // Pass A: add the new wrap to every file.
   uint64_t done = 0;
   CADCANFS_RETURN_IF_ERROR(ForEachCipherFile(store, "", [&](const std::string& path) -> Status {
-    auto moved = RewrapFile(store, path, old_key->master, new_key.master, hooks, done);
-    if (!moved.ok()) return moved.status().WithContext("a file could not be rewrapped");
-    if (*moved) {
+    auto added = AddNewSlot(store, path, old_key->master, new_key.master);
+    if (!added.ok()) return added.status().WithContext("a file could not be rewrapped");
+    if (*added) {
       stats.files_rewrapped++;
-      done++;
+      if (hooks.after_new_slot) hooks.after_new_slot(++done);
     } else {
       stats.files_already_done++;
     }
     return Status::Ok();
   }));
+  // Pass B: remove the old wrap from every file.
+  CADCANFS_RETURN_IF_ERROR(ForEachCipherFile(store, "", [&](const std::string& path) -> Status {
+    return ClearOldSlot(store, path, old_key->master, new_key.master)
+        .WithContext("an old key slot could not be cleared");
+  }));
 
-  // Step 3: drop the old key from the config.
+  // Last: drop the old key from the config.
   std::erase_if(config.keys,
                 [&](const KeyEntry& e) { return e.kek_id == old_key->master.id(); });
   CADCANFS_RETURN_IF_ERROR(WriteConfig(store, config));

@@ -49,7 +49,7 @@ struct FsckReport {
 FsckReport CheckVault(Vault& vault);
 
 struct RekeyHooks {
-  // Called after a file's new key slot is durable and before its old slot is cleared;
+  // Called in pass A after each file's new key slot is durable (old slots are still there);
   // tests use it to simulate a crash at the worst moment.
   std::function<void(uint64_t files_done)> after_new_slot;
 };

@@ -1,0 +1,107 @@
+// Round trips through EncryptedFile against a plain in-memory model.
+#include "cadcanfs/fs/encrypted_file.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "testing/temp_vault.h"
+
+namespace cadcanfs {
+namespace {
+
+using testing::PatternBytes;
+using testing::TempVault;
+
+class EncryptedFileTest : public ::testing::TestWithParam<uint32_t> {
+ protected:
+  EncryptedFileTest() : vault_(GetParam()) {}
+  uint32_t block() const { return GetParam(); }
+  TempVault vault_;
+};
+
+TEST_P(EncryptedFileTest, SizesAroundBlockBoundariesRoundTrip) {
+  const size_t sizes[] = {0, 1, block() - 1, block(), block() + 1, 10 * 1024 * 1024 + 7};
+  int i = 0;
+  for (size_t size : sizes) {
+    Bytes content = PatternBytes(size, static_cast<uint32_t>(size));
+    std::string path = vault_.CreateFile("f" + std::to_string(i++), content);
+    vault_.Reopen();
+    auto back = vault_.ReadAll(path);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, content) << "size " << size;
+  }
+}
+
+TEST_P(EncryptedFileTest, SparseWriteReadsZerosInTheGap) {
+  std::string path = vault_.CreateFile("sparse", {});
+  auto file = vault_.vault().OpenFile(path, true);
+  ASSERT_TRUE(file.ok());
+  Bytes tail = PatternBytes(100, 1);
+  const uint64_t far = 5 * uint64_t{block()} + 17;
+  ASSERT_TRUE((*file)->Write(far, tail).ok());
+  EXPECT_EQ((*file)->size(), far + 100);
+  Bytes all(far + 100);
+  ASSERT_EQ(*(*file)->Read(0, all), all.size());
+  EXPECT_EQ(Bytes(all.begin(), all.begin() + far), Bytes(far, 0));
+  EXPECT_EQ(Bytes(all.begin() + far, all.end()), tail);
+}
+
+TEST_P(EncryptedFileTest, RandomWritesTruncatesAndReadsMatchAModel) {
+  std::string path = vault_.CreateFile("model", {});
+  auto file = vault_.vault().OpenFile(path, true);
+  ASSERT_TRUE(file.ok());
+  Bytes model;
+  std::mt19937 rng(GetParam());
+  for (int step = 0; step < 300; ++step) {
+    int op = rng() % 10;
+    if (op < 6) {
+      uint64_t offset = rng() % (4 * block() + 3);
+      Bytes data = PatternBytes(1 + rng() % (2 * block()), rng());
+      ASSERT_TRUE((*file)->Write(offset, data).ok());
+      if (model.size() < offset + data.size()) model.resize(offset + data.size(), 0);
+      std::copy(data.begin(), data.end(), model.begin() + offset);
+    } else if (op < 8) {
+      uint64_t size = rng() % (5 * block());
+      ASSERT_TRUE((*file)->Truncate(size).ok());
+      model.resize(size, 0);
+    } else {
+      uint64_t offset = rng() % (model.size() + 10);
+      Bytes out(rng() % (3 * block()) + 1);
+      auto n = (*file)->Read(offset, out);
+      ASSERT_TRUE(n.ok()) << n.status().ToString();
+      size_t expect = offset >= model.size() ? 0 : std::min(out.size(), model.size() - offset);
+      ASSERT_EQ(*n, expect);
+      EXPECT_TRUE(std::equal(out.begin(), out.begin() + *n, model.begin() + offset));
+    }
+    ASSERT_EQ((*file)->size(), model.size());
+  }
+  file->reset();
+  auto back = vault_.ReadAll(path);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, model);
+  auto verify = vault_.vault().OpenFile(path, false);
+  EXPECT_TRUE((*verify)->VerifyAllBlocks().ok());
+}
+
+TEST_P(EncryptedFileTest, InPlaceWriteChangesOnlyTouchedBlocks) {
+  Bytes content = PatternBytes(8 * block(), 3);
+  std::string path = vault_.CreateFile("inplace", content);
+  Bytes before = testing::ReadRaw(vault_.root() + "/" + path);
+  auto file = vault_.vault().OpenFile(path, true);
+  ASSERT_TRUE((*file)->Write(3 * uint64_t{block()} + 10, Bytes(5, 0xEE)).ok());
+  Bytes after = testing::ReadRaw(vault_.root() + "/" + path);
+  ASSERT_EQ(before.size(), after.size());
+  BlockLayout layout(block());
+  for (uint64_t i = 0; i < 8; ++i) {
+    uint64_t at = layout.CipherOffsetOfBlock(i);
+    bool same = std::equal(before.begin() + at, before.begin() + at + layout.stored_block_size(),
+                           after.begin() + at);
+    EXPECT_EQ(same, i != 3) << "block " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BlockSizes, EncryptedFileTest, ::testing::Values(4096u, 32768u));
+
+}  // namespace
+}  // namespace cadcanfs
