@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# End-to-end test of the cadcanfs CLI: every step a backup operator takes, plus the
+# error cases, each checked for its documented exit code.
+set -u
+BIN=$(realpath "${1:?usage: cli_e2e_test.sh PATH_TO_CADCANFS}")
+WORK=$(mktemp -d /tmp/cadcanfs-cli-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+passed=0
+failed=0
+
+check() {  # check NAME EXPECTED_RC ACTUAL_RC
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $1 (expected exit $2, got $3)"
+  fi
+}
+run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; echo $?; }
+one_line_error() {  # every user-facing error is one sentence on one line
+  [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q '^cadcanfs: ' "$WORK/err"
+}
+
+# A plaintext tree with awkward names, a sparse file, empty files and a symlink.
+mkdir -p src/"Doe, Jane #7"/cbct src/"caf$(printf '\xc3\xa9')" src/"$(printf 'L%.0s' $(seq 1 200))"
+head -c 3000000 /dev/urandom >src/"Doe, Jane #7"/cbct/"slice 001.dcm"
+printf 'x' >src/"Doe, Jane #7"/"100% done: yes.txt"
+: >src/empty
+truncate -s 5M src/sparse && printf 'tail' >>src/sparse
+ln -s "Doe, Jane #7/100% done: yes.txt" src/link
+head -c 1234 /dev/urandom >src/"$(printf 'L%.0s' $(seq 1 200))"/"$(printf 'n%.0s' $(seq 1 255))"
+
+check "keygen" 0 "$(run keygen k1)"
+check "keygen refuses overwrite" 9 "$(run keygen k1)"; one_line_error || check "one-line error" 0 1
+check "key file is 0600" 600 "$(stat -c %a k1)"
+check "init" 0 "$(run init vault --key-file k1)"
+check "init refuses a non-empty directory" 7 "$(run init vault --key-file k1)"
+check "info without a key" 0 "$(run info vault)"
+grep -q "file keys" out && ! grep -qi "$(head -c 16 k1)" out || check "info shows no secret" 0 1
+check "encrypt" 0 "$(run encrypt vault src/ --key-file k1)"
+if grep -rqa "Doe, Jane" vault; then check "no plaintext name in vault" 0 1; fi
+check "fsck clean" 0 "$(run fsck vault --key-file k1)"
+check "decrypt" 0 "$(run decrypt vault restored --key-file k1)"
+diff -r --no-dereference src restored >/dev/null; check "diff -r after decrypt" 0 $?
+
+# map both ways, and a partial restore of one patient's folder from a backup copy.
+check "map to cipher" 0 "$(run map vault "Doe, Jane #7/cbct" --key-file k1)"
+cipher=$(sed 's/^ciphertext: //' out)
+[ -d "vault/$cipher" ]; check "mapped cipher path exists" 0 $?
+check "map back to plain" 0 "$(run map vault "vault/$cipher" --key-file k1)"
+[ "$(cat out)" = "plaintext: Doe, Jane #7/cbct" ]; check "map round trip" 0 $?
+cp -a vault backup
+check "decrypt one folder from a backup copy" 0 "$(run decrypt backup partial "Doe, Jane #7" --key-file k1)"
+diff -r src/"Doe, Jane #7" partial/"Doe, Jane #7" >/dev/null; check "partial restore equal" 0 $?
+
+# Error cases: one sentence each, stable exit codes.
+check "missing vault" 3 "$(run fsck nowhere --key-file k1)"; one_line_error || check "one-line error" 0 1
+check "not a vault" 3 "$(run fsck src --key-file k1)"
+check "wrong argument" 2 "$(run fsck)"
+check "unknown option" 2 "$(run fsck vault --bogus)"
+check "unknown command" 2 "$(run frobnicate)"
+"$BIN" keygen k2 >/dev/null
+check "wrong key" 5 "$(run fsck vault --key-file k2)"; one_line_error || check "one-line error" 0 1
+cp k1 loose && chmod 644 loose
+check "loose key file permissions" 4 "$(run fsck vault --key-file loose)"
+check "unreadable key file" 4 "$(run fsck vault --key-file /nonexistent/key)"
+printf 'short' >badkey && chmod 600 badkey
+check "malformed key file" 4 "$(run fsck vault --key-file badkey)"
+check "no key given" 4 "$(run fsck vault)"
+cp -a vault corrupt && printf '{garbage' >corrupt/cadcanfs.conf
+check "corrupt config" 6 "$(run fsck corrupt --key-file k1)"
+cp -a vault edited && sed -i 's/"block_size": 32768/"block_size": 65536/' edited/cadcanfs.conf
+check "edited config" 6 "$(run fsck edited --key-file k1)"
+
+# fsck reports damage with both paths and exit 20.
+cp -a vault damaged
+"$BIN" map damaged "Doe, Jane #7/cbct/slice 001.dcm" --key-file k1 >out
+victim=damaged/$(sed 's/^ciphertext: //' out)
+printf '\xff' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
+check "fsck finds damage" 20 "$(run fsck damaged --key-file k1)"
+grep -q "slice 001.dcm" out; check "fsck names the plaintext path" 0 $?
+check "decrypt of damaged file fails" 8 "$(run decrypt damaged dmg-out --key-file k1)"
+
+# Key rotation, then restore with only the new key.
+check "rekey" 0 "$(run rekey vault --key-file k1 --new-key-file k2)"
+check "old key refused after rekey" 5 "$(run fsck vault --key-file k1)"
+check "decrypt with only the new key" 0 "$(run decrypt vault restored2 --key-file k2)"
+diff -r --no-dereference src restored2 >/dev/null; check "diff -r after rekey" 0 $?
+check "rekey rerun is a no-op" 0 "$(run rekey vault --key-file k1 --new-key-file k2)"
+
+# A kill in the middle of rekey, then a rerun.
+"$BIN" keygen k3 >/dev/null
+CADCANFS_TEST_REKEY_CRASH_AFTER=2 "$BIN" rekey vault --key-file k2 --new-key-file k3 >/dev/null 2>&1
+check "rekey killed mid-way" 99 $?
+check "old key still reads everything" 0 "$(run decrypt vault mid --key-file k2)"
+diff -r --no-dereference src mid >/dev/null; check "diff -r mid-rekey" 0 $?
+check "rekey rerun finishes" 0 "$(run rekey vault --key-file k2 --new-key-file k3)"
+check "fsck with the newest key" 0 "$(run fsck vault --key-file k3)"
+check "decrypt after rerun" 0 "$(run decrypt vault final --key-file k3)"
+diff -r --no-dereference src final >/dev/null; check "diff -r after rerun" 0 $?
+
+# Passphrase vaults.
+printf 'correct horse battery staple\n' >pass && chmod 600 pass
+check "init with passphrase" 0 "$(run init pvault --passphrase-file pass)"
+check "encrypt with passphrase" 0 "$(run encrypt pvault src/ --passphrase-file pass)"
+printf 'wrong horse battery staple\n' >badpass && chmod 600 badpass
+check "wrong passphrase" 5 "$(run fsck pvault --passphrase-file badpass)"
+# systemd credential
+mkdir creds && cp k3 creds/cadcanfs.key
+CREDENTIALS_DIRECTORY=$WORK/creds "$BIN" fsck vault >/dev/null 2>&1
+check "systemd credential" 0 $?
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
