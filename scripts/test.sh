@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test through ctest, twice:
+#   1. the Release build (gcc), which is what ships;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (clang) that also builds
+#      the libFuzzer targets and runs each for a short time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+# Every *_test.cc must belong to a test target, or it would silently never run.
+orphans=0
+while IFS= read -r f; do
+  rel=${f#tests/}
+  if ! grep -q "$rel" tests/CMakeLists.txt; then
+    echo "error: $f is not listed in tests/CMakeLists.txt"
+    orphans=1
+  fi
+done < <(find tests -name '*_test.cc')
+[ "$orphans" = 0 ]
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j2
+(cd build && ctest --output-on-failure -j2)
+
+CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCADCANFS_SANITIZE=ON -DCADCANFS_FUZZ=ON -DCADCANFS_BENCH=OFF
+cmake --build build-asan -j2
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2)
