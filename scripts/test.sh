@@ -18,6 +18,9 @@ while IFS= read -r f; do
 done < <(find tests -name '*_test.cc')
 [ "$orphans" = 0 ]
 
+# Formatting is part of the build: .clang-format is the style.
+find src include tests -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run --Werror
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 (cd build && ctest --output-on-failure -j2)

@@ -32,8 +32,8 @@ bool LooksLikeCipherPath(Vault& vault, const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
-    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos
-                                                                       : slash - start);
+    std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     StoredNameKind kind = ClassifyStoredName(part);
     if (kind != StoredNameKind::kEncrypted && kind != StoredNameKind::kLongName) return false;
     if (slash == std::string::npos) break;
@@ -58,12 +58,11 @@ int RunEncrypt(const std::vector<std::string>& argv) {
   }
   // A source ending in '/' copies the directory's contents, as rsync does.
   bool contents_only = pos[1].back() == '/';
-  auto stats = ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "",
-                          contents_only);
+  auto stats =
+      ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "", contents_only);
   if (!stats.ok()) return Fail(stats.status(), Stage::kData);
-  std::cout << "encrypted " << stats->files << " files, " << stats->directories
-            << " directories, " << stats->symlinks << " symlinks (" << stats->bytes
-            << " bytes)\n";
+  std::cout << "encrypted " << stats->files << " files, " << stats->directories << " directories, "
+            << stats->symlinks << " symlinks (" << stats->bytes << " bytes)\n";
   return exit_code::kOk;
 }
 
@@ -90,9 +89,8 @@ int RunDecrypt(const std::vector<std::string>& argv) {
     total.symlinks += stats->symlinks;
     total.bytes += stats->bytes;
   }
-  std::cout << "decrypted " << total.files << " files, " << total.directories
-            << " directories, " << total.symlinks << " symlinks (" << total.bytes
-            << " bytes)\n";
+  std::cout << "decrypted " << total.files << " files, " << total.directories << " directories, "
+            << total.symlinks << " symlinks (" << total.bytes << " bytes)\n";
   return exit_code::kOk;
 }
 
@@ -108,8 +106,8 @@ int RunMap(const std::vector<std::string>& argv) {
   auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
   if (!vault) return code;
   std::string relative = VaultRelative(pos[0], pos[1]);
-  bool to_plain = args.Has("to-plain") ||
-                  (!args.Has("to-cipher") && LooksLikeCipherPath(*vault, relative));
+  bool to_plain =
+      args.Has("to-plain") || (!args.Has("to-cipher") && LooksLikeCipherPath(*vault, relative));
   auto mapped = to_plain ? vault->PlainPathOf(relative) : vault->CipherPathOf(relative);
   if (!mapped.ok()) return Fail(mapped.status(), Stage::kData);
   std::cout << (to_plain ? "plaintext: " : "ciphertext: ") << *mapped << "\n";

@@ -6,19 +6,19 @@
 namespace cadcanfs::exit_code {
 
 inline constexpr int kOk = 0;
-inline constexpr int kInternal = 1;        // a bug or an unexpected failure
-inline constexpr int kUsage = 2;           // bad command line
-inline constexpr int kNoVault = 3;         // vault missing, or not a cadcanfs vault
-inline constexpr int kKeyProblem = 4;      // key/passphrase file missing, unreadable, loose, malformed
-inline constexpr int kWrongKey = 5;        // the key does not belong to this vault
-inline constexpr int kBadConfig = 6;       // config damaged, edited or of an unsupported version
-inline constexpr int kNotEmpty = 7;        // init target or mountpoint is not empty
-inline constexpr int kIoError = 8;         // reading or writing failed (includes ENOSPC)
-inline constexpr int kExists = 9;          // refusing to overwrite an existing file
-inline constexpr int kNotFound = 10;       // a plaintext path or source does not exist
-inline constexpr int kMountFailed = 11;    // mounting failed (no /dev/fuse, mountpoint in use...)
-inline constexpr int kStaleMount = 12;     // mountpoint is a dead FUSE mount
-inline constexpr int kDamageFound = 20;    // fsck found damaged or tampered items
+inline constexpr int kInternal = 1;    // a bug or an unexpected failure
+inline constexpr int kUsage = 2;       // bad command line
+inline constexpr int kNoVault = 3;     // vault missing, or not a cadcanfs vault
+inline constexpr int kKeyProblem = 4;  // key/passphrase file missing, unreadable, loose, malformed
+inline constexpr int kWrongKey = 5;    // the key does not belong to this vault
+inline constexpr int kBadConfig = 6;   // config damaged, edited or of an unsupported version
+inline constexpr int kNotEmpty = 7;    // init target or mountpoint is not empty
+inline constexpr int kIoError = 8;     // reading or writing failed (includes ENOSPC)
+inline constexpr int kExists = 9;      // refusing to overwrite an existing file
+inline constexpr int kNotFound = 10;   // a plaintext path or source does not exist
+inline constexpr int kMountFailed = 11;  // mounting failed (no /dev/fuse, mountpoint in use...)
+inline constexpr int kStaleMount = 12;   // mountpoint is a dead FUSE mount
+inline constexpr int kDamageFound = 20;  // fsck found damaged or tampered items
 
 }  // namespace cadcanfs::exit_code
 

@@ -11,18 +11,22 @@ namespace {
 
 int ExitCodeFor(const Status& status, Stage stage) {
   switch (status.code()) {
-    case Code::kWrongKey: return exit_code::kWrongKey;
-    case Code::kNotEmpty: return exit_code::kNotEmpty;
-    case Code::kAlreadyExists: return exit_code::kExists;
-    default: break;
+    case Code::kWrongKey:
+      return exit_code::kWrongKey;
+    case Code::kNotEmpty:
+      return exit_code::kNotEmpty;
+    case Code::kAlreadyExists:
+      return exit_code::kExists;
+    default:
+      break;
   }
   switch (stage) {
     case Stage::kVault:
       return status.code() == Code::kNotFound || status.code() == Code::kNotADirectory
                  ? exit_code::kNoVault
-                 : status.code() == Code::kCorrupt || status.code() == Code::kUnsupported
-                       ? exit_code::kBadConfig
-                       : exit_code::kIoError;
+             : status.code() == Code::kCorrupt || status.code() == Code::kUnsupported
+                 ? exit_code::kBadConfig
+                 : exit_code::kIoError;
     case Stage::kKey:
       return exit_code::kKeyProblem;
     case Stage::kConfig:
@@ -61,8 +65,9 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
                                          int& exit_code) {
   auto store = OpenLocalStore(path);
   if (!store.ok()) {
-    exit_code = Fail(Status::Error(Code::kNotFound, "the vault directory does not exist or "
-                                                    "cannot be opened"),
+    exit_code = Fail(Status::Error(Code::kNotFound,
+                                   "the vault directory does not exist or "
+                                   "cannot be opened"),
                      Stage::kVault);
     return nullptr;
   }

@@ -28,8 +28,8 @@ int RunInit(const std::vector<std::string>& argv) {
   if (auto value = args.Value("block-size")) {
     char* end = nullptr;
     unsigned long parsed = std::strtoul(value->c_str(), &end, 10);
-    if (end == value->c_str() || *end != '\0' || parsed < kMinBlockSize ||
-        parsed > kMaxBlockSize || (parsed & (parsed - 1)) != 0) {
+    if (end == value->c_str() || *end != '\0' || parsed < kMinBlockSize || parsed > kMaxBlockSize ||
+        (parsed & (parsed - 1)) != 0) {
       return UsageError("--block-size must be a power of two from 4096 to 1048576");
     }
     block_size = static_cast<uint32_t>(parsed);

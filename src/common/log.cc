@@ -37,8 +37,7 @@ class RedactingFormatter final : public spdlog::formatter {
   RedactingFormatter() : inner_(std::make_unique<spdlog::pattern_formatter>("[%l] %v")) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    std::string redacted =
-        RedactForLog(std::string_view(msg.payload.data(), msg.payload.size()));
+    std::string redacted = RedactForLog(std::string_view(msg.payload.data(), msg.payload.size()));
     spdlog::details::log_msg copy = msg;
     copy.payload = spdlog::string_view_t(redacted.data(), redacted.size());
     inner_->format(copy, dest);
@@ -79,11 +78,11 @@ void InitLogging(const LogOptions& options) {
   std::shared_ptr<spdlog::logger> logger;
   if (options.target == LogTarget::kSyslog) {
     logger = std::make_shared<spdlog::logger>(
-        "cadcanfs", std::make_shared<spdlog::sinks::syslog_sink_mt>("cadcanfs", 0, LOG_DAEMON,
-                                                                     false));
+        "cadcanfs",
+        std::make_shared<spdlog::sinks::syslog_sink_mt>("cadcanfs", 0, LOG_DAEMON, false));
   } else {
-    logger = std::make_shared<spdlog::logger>(
-        "cadcanfs", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("cadcanfs",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
   }
   logger->set_formatter(std::make_unique<RedactingFormatter>());
   logger->set_level(options.level);

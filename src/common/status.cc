@@ -6,25 +6,44 @@ namespace cadcanfs {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "not found";
-    case Code::kAlreadyExists: return "already exists";
-    case Code::kNotADirectory: return "not a directory";
-    case Code::kIsADirectory: return "is a directory";
-    case Code::kNotEmpty: return "directory not empty";
-    case Code::kNameTooLong: return "name too long";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kIoError: return "I/O error";
-    case Code::kAuthenticationFailed: return "authentication failed";
-    case Code::kWrongKey: return "wrong key";
-    case Code::kCorrupt: return "corrupt";
-    case Code::kNoSpace: return "no space left";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kCrossDevice: return "cross-device";
-    case Code::kBusy: return "busy";
-    case Code::kStale: return "stale handle";
-    case Code::kInternal: return "internal error";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kAlreadyExists:
+      return "already exists";
+    case Code::kNotADirectory:
+      return "not a directory";
+    case Code::kIsADirectory:
+      return "is a directory";
+    case Code::kNotEmpty:
+      return "directory not empty";
+    case Code::kNameTooLong:
+      return "name too long";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kIoError:
+      return "I/O error";
+    case Code::kAuthenticationFailed:
+      return "authentication failed";
+    case Code::kWrongKey:
+      return "wrong key";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kNoSpace:
+      return "no space left";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kCrossDevice:
+      return "cross-device";
+    case Code::kBusy:
+      return "busy";
+    case Code::kStale:
+      return "stale handle";
+    case Code::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
@@ -33,22 +52,36 @@ namespace {
 
 Code CodeFromErrno(int e) {
   switch (e) {
-    case ENOENT: return Code::kNotFound;
-    case EEXIST: return Code::kAlreadyExists;
-    case ENOTDIR: return Code::kNotADirectory;
-    case EISDIR: return Code::kIsADirectory;
-    case ENOTEMPTY: return Code::kNotEmpty;
-    case ENAMETOOLONG: return Code::kNameTooLong;
+    case ENOENT:
+      return Code::kNotFound;
+    case EEXIST:
+      return Code::kAlreadyExists;
+    case ENOTDIR:
+      return Code::kNotADirectory;
+    case EISDIR:
+      return Code::kIsADirectory;
+    case ENOTEMPTY:
+      return Code::kNotEmpty;
+    case ENAMETOOLONG:
+      return Code::kNameTooLong;
     case EACCES:
-    case EPERM: return Code::kPermissionDenied;
-    case EINVAL: return Code::kInvalidArgument;
+    case EPERM:
+      return Code::kPermissionDenied;
+    case EINVAL:
+      return Code::kInvalidArgument;
     case ENOSPC:
-    case EDQUOT: return Code::kNoSpace;
-    case EXDEV: return Code::kCrossDevice;
-    case EBUSY: return Code::kBusy;
-    case ESTALE: return Code::kStale;
-    case ENOTSUP: return Code::kUnsupported;
-    default: return Code::kIoError;
+    case EDQUOT:
+      return Code::kNoSpace;
+    case EXDEV:
+      return Code::kCrossDevice;
+    case EBUSY:
+      return Code::kBusy;
+    case ESTALE:
+      return Code::kStale;
+    case ENOTSUP:
+      return Code::kUnsupported;
+    default:
+      return Code::kIoError;
   }
 }
 

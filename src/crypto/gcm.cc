@@ -94,10 +94,9 @@ Status GcmSeal(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan plainte
   return Status::Ok();
 }
 
-Status GcmOpen(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan ciphertext,
-               ByteSpan tag, uint8_t* plaintext_out) {
-  if (nonce.size() != kGcmNonceSize || tag.size() != kGcmTagSize ||
-      ciphertext.size() > INT_MAX) {
+Status GcmOpen(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan ciphertext, ByteSpan tag,
+               uint8_t* plaintext_out) {
+  if (nonce.size() != kGcmNonceSize || tag.size() != kGcmTagSize || ciphertext.size() > INT_MAX) {
     return Status::Error(Code::kInvalidArgument, "bad AES-GCM nonce, tag or length");
   }
   ThreadContext& tc = DecryptContext();

@@ -37,8 +37,7 @@ Result<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string_view in
   std::string info_copy(info);
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                        const_cast<uint8_t*>(input_key.data()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()),
                                         input_key.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info_copy.data(), info_copy.size()),
       OSSL_PARAM_construct_end()};
@@ -71,8 +70,8 @@ Digest Sha256(ByteSpan message) {
   return out;
 }
 
-Result<SecretBytes> Scrypt(const SecretBytes& passphrase, ByteSpan salt,
-                           const ScryptParams& params, size_t out_size) {
+Result<SecretBytes> Scrypt(const SecretBytes& passphrase, ByteSpan salt, const ScryptParams& params,
+                           size_t out_size) {
   KdfCtxPtr ctx = NewKdfContext(OSSL_KDF_NAME_SCRYPT);
   if (!ctx) return Status::Error(Code::kInternal, "scrypt is unavailable");
   uint64_t n = params.n;

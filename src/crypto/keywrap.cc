@@ -18,10 +18,14 @@ const EVP_CIPHER* FetchedWrap(size_t kek_size) {
   static EVP_CIPHER* wrap192 = EVP_CIPHER_fetch(nullptr, "AES-192-WRAP", nullptr);
   static EVP_CIPHER* wrap256 = EVP_CIPHER_fetch(nullptr, "AES-256-WRAP", nullptr);
   switch (kek_size) {
-    case 16: return wrap128;
-    case 24: return wrap192;
-    case 32: return wrap256;
-    default: return nullptr;
+    case 16:
+      return wrap128;
+    case 24:
+      return wrap192;
+    case 32:
+      return wrap256;
+    default:
+      return nullptr;
   }
 }
 

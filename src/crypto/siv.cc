@@ -20,10 +20,14 @@ const EVP_CIPHER* FetchedSiv(size_t key_size) {
   static EVP_CIPHER* siv192 = EVP_CIPHER_fetch(nullptr, "AES-192-SIV", nullptr);
   static EVP_CIPHER* siv256 = EVP_CIPHER_fetch(nullptr, "AES-256-SIV", nullptr);
   switch (key_size) {
-    case 32: return siv128;
-    case 48: return siv192;
-    case 64: return siv256;
-    default: return nullptr;
+    case 32:
+      return siv128;
+    case 48:
+      return siv192;
+    case 64:
+      return siv256;
+    default:
+      return nullptr;
   }
 }
 

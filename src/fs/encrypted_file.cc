@@ -40,7 +40,10 @@ Status BlockError(const Status& s, uint64_t index) {
 
 EncryptedFile::EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
                              uint64_t plain_size)
-    : object_(std::move(object)), keys_(std::move(keys)), layout_(layout), plain_size_(plain_size) {}
+    : object_(std::move(object)),
+      keys_(std::move(keys)),
+      layout_(layout),
+      plain_size_(plain_size) {}
 
 Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::string_view path,
                                                              const MasterKey& master,
@@ -63,8 +66,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::
 }
 
 Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
-    Store& store, std::string_view path, bool writable,
-    std::span<const MasterKey* const> masters, BlockLayout layout) {
+    Store& store, std::string_view path, bool writable, std::span<const MasterKey* const> masters,
+    BlockLayout layout) {
   CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object,
                             store.Open(path, OpenOptions{.write = writable}));
   HeaderBytes header{};
@@ -88,9 +91,9 @@ Result<uint32_t> EncryptedFile::ReadBlockLocked(uint64_t index, uint8_t* out) {
   const uint32_t len = layout_.PlainLengthOfBlock(index, plain_size_);
   const bool last = index == layout_.BlockCount(plain_size_) - 1;
   uint8_t* stored = Sized(CipherScratch(), len + kBlockOverhead);
-  CADCANFS_ASSIGN_OR_RETURN(
-      size_t n, object_->ReadAt(layout_.CipherOffsetOfBlock(index),
-                                std::span<uint8_t>(stored, len + kBlockOverhead)));
+  CADCANFS_ASSIGN_OR_RETURN(size_t n,
+                            object_->ReadAt(layout_.CipherOffsetOfBlock(index),
+                                            std::span<uint8_t>(stored, len + kBlockOverhead)));
   if (n != len + kBlockOverhead) {
     return Status::Error(Code::kAuthenticationFailed,
                          "block " + std::to_string(index) + " is missing or short");
@@ -119,8 +122,8 @@ Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
                                 kBlockOverhead;
     uint8_t* stored = Sized(CipherScratch(), cipher_end - cipher_begin);
     CADCANFS_ASSIGN_OR_RETURN(
-        size_t n, object_->ReadAt(cipher_begin,
-                                  std::span<uint8_t>(stored, cipher_end - cipher_begin)));
+        size_t n,
+        object_->ReadAt(cipher_begin, std::span<uint8_t>(stored, cipher_end - cipher_begin)));
     if (n != cipher_end - cipher_begin) {
       return Status::Error(Code::kAuthenticationFailed, "ciphertext is shorter than its size");
     }
@@ -178,8 +181,8 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
     const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
     const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
-                                layout_.PlainLengthOfBlock(batch_last, new_size) +
-                                kBlockOverhead - cipher_begin;
+                                layout_.PlainLengthOfBlock(batch_last, new_size) + kBlockOverhead -
+                                cipher_begin;
     uint8_t* sealed = Sized(SealScratch(), batch_size);
     for (uint64_t index = batch_first; index <= batch_last; ++index) {
       const uint64_t block_start = layout_.PlainOffsetOfBlock(index);
@@ -223,8 +226,8 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
   CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain.data()).status());
   const uint32_t len = layout_.PlainLengthOfBlock(new_last, new_size);
   std::vector<uint8_t> sealed(len + kBlockOverhead);
-  CADCANFS_RETURN_IF_ERROR(SealBlock(keys_, new_last, true, ByteSpan(plain.data(), len),
-                                     sealed.data()));
+  CADCANFS_RETURN_IF_ERROR(
+      SealBlock(keys_, new_last, true, ByteSpan(plain.data(), len), sealed.data()));
   CADCANFS_RETURN_IF_ERROR(object_->WriteAt(layout_.CipherOffsetOfBlock(new_last), sealed));
   CADCANFS_RETURN_IF_ERROR(object_->Truncate(layout_.CipherSizeOfPlainSize(new_size)));
   plain_size_ = new_size;

@@ -155,8 +155,7 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
   }));
 
   // Last: drop the old key from the config.
-  std::erase_if(config.keys,
-                [&](const KeyEntry& e) { return e.kek_id == old_key->master.id(); });
+  std::erase_if(config.keys, [&](const KeyEntry& e) { return e.kek_id == old_key->master.id(); });
   CADCANFS_RETURN_IF_ERROR(WriteConfig(store, config));
   return stats;
 }

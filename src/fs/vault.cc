@@ -133,8 +133,8 @@ Result<std::string> Vault::DecryptStoredName(std::string_view cipher_dir, const 
     case StoredNameKind::kEncrypted:
       return names_->Decrypt(dir, stored_name);
     case StoredNameKind::kLongName: {
-      auto sidecar = store_->ReadSmall(JoinStorePath(cipher_dir, SidecarName(stored_name)),
-                                       kMaxSidecarSize);
+      auto sidecar =
+          store_->ReadSmall(JoinStorePath(cipher_dir, SidecarName(stored_name)), kMaxSidecarSize);
       if (!sidecar.ok()) {
         return Status::Error(Code::kCorrupt, "long-name sidecar is missing or unreadable");
       }

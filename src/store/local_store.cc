@@ -58,9 +58,8 @@ Status ValidateStorePath(std::string_view path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos
-                                                   ? std::string_view::npos
-                                                   : slash - start);
+    std::string_view part = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty() || part == "." || part == "..") {
       return Status::Error(Code::kInvalidArgument, "malformed store path");
     }
@@ -161,10 +160,8 @@ class LocalStore final : public Store {
   explicit LocalStore(UniqueFd root) : root_(std::move(root)) {}
 
   StoreCapabilities capabilities() const override {
-    return StoreCapabilities{.partial_writes = true,
-                             .symlinks = true,
-                             .hard_links = true,
-                             .posix_attributes = true};
+    return StoreCapabilities{
+        .partial_writes = true, .symlinks = true, .hard_links = true, .posix_attributes = true};
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
@@ -189,10 +186,18 @@ class LocalStore final : public Store {
       DirEntry entry;
       entry.name = e->d_name;
       switch (e->d_type) {
-        case DT_REG: entry.type = ObjectType::kFile; break;
-        case DT_DIR: entry.type = ObjectType::kDirectory; break;
-        case DT_LNK: entry.type = ObjectType::kSymlink; break;
-        default: entry.type = ObjectType::kOther; break;
+        case DT_REG:
+          entry.type = ObjectType::kFile;
+          break;
+        case DT_DIR:
+          entry.type = ObjectType::kDirectory;
+          break;
+        case DT_LNK:
+          entry.type = ObjectType::kSymlink;
+          break;
+        default:
+          entry.type = ObjectType::kOther;
+          break;
       }
       entries.push_back(std::move(entry));
     }
@@ -243,26 +248,25 @@ class LocalStore final : public Store {
   }
 
   Status MakeDir(std::string_view path, uint32_t mode) override {
-    return AtParent(path, "mkdir", [mode](int dirfd, const char* name) {
-      return mkdirat(dirfd, name, mode);
-    });
+    return AtParent(path, "mkdir",
+                    [mode](int dirfd, const char* name) { return mkdirat(dirfd, name, mode); });
   }
 
   Status RemoveDir(std::string_view path) override {
-    return AtParent(path, "rmdir",
-                    [](int dirfd, const char* name) { return unlinkat(dirfd, name, AT_REMOVEDIR); });
+    return AtParent(path, "rmdir", [](int dirfd, const char* name) {
+      return unlinkat(dirfd, name, AT_REMOVEDIR);
+    });
   }
 
   Status Remove(std::string_view path) override {
-    return AtParent(path, "unlink", [](int dirfd, const char* name) {
-      return unlinkat(dirfd, name, 0);
-    });
+    return AtParent(path, "unlink",
+                    [](int dirfd, const char* name) { return unlinkat(dirfd, name, 0); });
   }
 
   Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
     CADCANFS_ASSIGN_OR_RETURN(auto src, OpenParent(from));
     CADCANFS_ASSIGN_OR_RETURN(auto dst, OpenParent(to));
-    unsigned flags = mode == RenameMode::kNoReplace ? RENAME_NOREPLACE
+    unsigned flags = mode == RenameMode::kNoReplace  ? RENAME_NOREPLACE
                      : mode == RenameMode::kExchange ? RENAME_EXCHANGE
                                                      : 0;
     if (renameat2(src.first.get(), src.second.c_str(), dst.first.get(), dst.second.c_str(),
@@ -374,8 +378,7 @@ class LocalStore final : public Store {
       CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath("", O_PATH | O_DIRECTORY, 0));
       return std::make_pair(std::move(fd), std::string());
     }
-    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd,
-                              OpenBeneath(StoreParent(path), O_PATH | O_DIRECTORY, 0));
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(StoreParent(path), O_PATH | O_DIRECTORY, 0));
     return std::make_pair(std::move(fd), std::string(StoreBaseName(path)));
   }
 

@@ -120,10 +120,14 @@ std::string SerializeConfig(const VaultConfig& config) {
     }
     keys.push_back(std::move(entry));
   }
-  json j = {{"format", kFormatName},         {"version", config.version},
-            {"vault_id", config.vault_id_hex()}, {"content_cipher", kContentCipher},
-            {"block_size", config.block_size}, {"name_cipher", kNameCipher},
-            {"name_encoding", kNameEncoding},  {"key_wrap", kKeyWrap},
+  json j = {{"format", kFormatName},
+            {"version", config.version},
+            {"vault_id", config.vault_id_hex()},
+            {"content_cipher", kContentCipher},
+            {"block_size", config.block_size},
+            {"name_cipher", kNameCipher},
+            {"name_encoding", kNameEncoding},
+            {"key_wrap", kKeyWrap},
             {"keys", std::move(keys)}};
   return j.dump(2) + "\n";
 }

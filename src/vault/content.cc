@@ -52,8 +52,8 @@ Result<uint64_t> BlockLayout::PlainSizeOfCipherSize(uint64_t cipher_size) const 
 Status SealBlock(const FileKeys& keys, uint64_t index, bool last, ByteSpan plain, uint8_t* out) {
   CADCANFS_RETURN_IF_ERROR(FillRandom(std::span<uint8_t>(out, kGcmNonceSize)));
   auto aad = BlockAad(keys.file_id, index, last);
-  return GcmSeal(*keys.content_key, ByteSpan(out, kGcmNonceSize), aad, plain,
-                 out + kGcmNonceSize, out + kGcmNonceSize + plain.size());
+  return GcmSeal(*keys.content_key, ByteSpan(out, kGcmNonceSize), aad, plain, out + kGcmNonceSize,
+                 out + kGcmNonceSize + plain.size());
 }
 
 Status OpenBlock(const FileKeys& keys, uint64_t index, bool last, ByteSpan stored, uint8_t* out) {
@@ -63,8 +63,7 @@ Status OpenBlock(const FileKeys& keys, uint64_t index, bool last, ByteSpan store
   const size_t len = stored.size() - kBlockOverhead;
   auto aad = BlockAad(keys.file_id, index, last);
   return GcmOpen(*keys.content_key, stored.subspan(0, kGcmNonceSize), aad,
-                 stored.subspan(kGcmNonceSize, len), stored.subspan(kGcmNonceSize + len),
-                 out);
+                 stored.subspan(kGcmNonceSize, len), stored.subspan(kGcmNonceSize + len), out);
 }
 
 }  // namespace cadcanfs

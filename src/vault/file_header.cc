@@ -62,9 +62,8 @@ Status CheckFixedPart(ByteSpan header) {
 
 }  // namespace
 
-Result<std::array<uint8_t, kKeySlotSize>> SealKeySlot(const FileId& file_id,
-                                                       const SecretBytes& dek,
-                                                       const MasterKey& master) {
+Result<std::array<uint8_t, kKeySlotSize>> SealKeySlot(const FileId& file_id, const SecretBytes& dek,
+                                                      const MasterKey& master) {
   std::array<uint8_t, kKeySlotSize> slot{};
   std::copy(master.id().begin(), master.id().end(), slot.begin());
   CADCANFS_ASSIGN_OR_RETURN(Bytes wrapped, AesKeyWrap(master.wrap_key(), dek));

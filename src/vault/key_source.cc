@@ -17,9 +17,7 @@ namespace {
 constexpr size_t kMaxSecretFileSize = 4096;
 constexpr char kCredentialName[] = "cadcanfs.key";
 
-Status KeyFileError(const std::string& why) {
-  return Status::Error(Code::kInvalidArgument, why);
-}
+Status KeyFileError(const std::string& why) { return Status::Error(Code::kInvalidArgument, why); }
 
 // Reads a small secret file into protected memory, refusing loose permissions.
 Result<SecretBytes> ReadSecretFile(const std::string& path, const char* what) {
@@ -36,9 +34,9 @@ Result<SecretBytes> ReadSecretFile(const std::string& path, const char* what) {
   }
   if ((st.st_mode & 077) != 0) {
     close(fd);
-    return Status::Error(Code::kPermissionDenied,
-                         std::string("the ") + what +
-                             " is readable by group or others; run chmod 600 on it");
+    return Status::Error(
+        Code::kPermissionDenied,
+        std::string("the ") + what + " is readable by group or others; run chmod 600 on it");
   }
   if (st.st_size > static_cast<off_t>(kMaxSecretFileSize)) {
     close(fd);
@@ -144,7 +142,8 @@ Result<LoadedKey> LoadKeyForVault(const KeyOptions& options, const VaultConfig& 
     // Try each passphrase entry: during a rotation the vault can hold two.
     for (const KeyEntry& entry : config.keys) {
       if (!entry.kdf) continue;
-      CADCANFS_ASSIGN_OR_RETURN(LoadedKey key, FromPassphrase(*options.passphrase_file, *entry.kdf));
+      CADCANFS_ASSIGN_OR_RETURN(LoadedKey key,
+                                FromPassphrase(*options.passphrase_file, *entry.kdf));
       if (key.master.id() == entry.kek_id) return key;
     }
     return Status::Error(Code::kWrongKey, "wrong key for this vault");
@@ -182,8 +181,10 @@ Status WriteNewKeyFile(const std::string& path) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     if (errno == EEXIST) {
-      return Status::Error(Code::kAlreadyExists, "the key file already exists; refusing to "
-                                                 "overwrite it", errno);
+      return Status::Error(Code::kAlreadyExists,
+                           "the key file already exists; refusing to "
+                           "overwrite it",
+                           errno);
     }
     return Status::FromErrno(errno, "cannot create the key file");
   }

@@ -77,8 +77,8 @@ Result<EncryptedName> NameCipher::Encrypt(const DirId& dir, std::string_view nam
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SivEncrypt(key_, {dir}, AsBytes(name)));
   EncryptedName out;
   out.encoded = Base32Encode(sealed);
-  out.stored = out.encoded.size() <= kMaxStoredNameLength ? out.encoded
-                                                           : LongStoredName(out.encoded);
+  out.stored =
+      out.encoded.size() <= kMaxStoredNameLength ? out.encoded : LongStoredName(out.encoded);
   return out;
 }
 
@@ -102,9 +102,8 @@ Result<std::string> NameCipher::EncryptSymlinkTarget(const DirId& dir,
   }
   Bytes nonce(kSymlinkNonceSize);
   CADCANFS_RETURN_IF_ERROR(FillRandom(nonce));
-  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed,
-                            SivEncrypt(key_, {AsBytes(kSymlinkDomain), dir, nonce},
-                                       AsBytes(target)));
+  CADCANFS_ASSIGN_OR_RETURN(
+      Bytes sealed, SivEncrypt(key_, {AsBytes(kSymlinkDomain), dir, nonce}, AsBytes(target)));
   nonce.insert(nonce.end(), sealed.begin(), sealed.end());
   return Base32Encode(nonce);
 }
@@ -117,8 +116,9 @@ Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir,
   }
   ByteSpan all(*raw);
   CADCANFS_ASSIGN_OR_RETURN(
-      Bytes plain, SivDecrypt(key_, {AsBytes(kSymlinkDomain), dir, all.subspan(0, kSymlinkNonceSize)},
-                              all.subspan(kSymlinkNonceSize)));
+      Bytes plain,
+      SivDecrypt(key_, {AsBytes(kSymlinkDomain), dir, all.subspan(0, kSymlinkNonceSize)},
+                 all.subspan(kSymlinkNonceSize)));
   return std::string(AsChars(plain));
 }
 

@@ -6,10 +6,13 @@ namespace cadcanfs {
 namespace {
 
 TEST(Base32Test, Rfc4648VectorsInLowercaseWithoutPadding) {
-  const std::pair<const char*, const char*> vectors[] = {
-      {"", ""},           {"f", "my"},           {"fo", "mzxq"},
-      {"foo", "mzxw6"},   {"foob", "mzxw6yq"},   {"fooba", "mzxw6ytb"},
-      {"foobar", "mzxw6ytboi"}};
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "my"},
+                                                         {"fo", "mzxq"},
+                                                         {"foo", "mzxw6"},
+                                                         {"foob", "mzxw6yq"},
+                                                         {"fooba", "mzxw6ytb"},
+                                                         {"foobar", "mzxw6ytboi"}};
   for (auto [plain, encoded] : vectors) {
     EXPECT_EQ(Base32Encode(AsBytes(plain)), encoded);
     auto decoded = Base32Decode(encoded);
@@ -19,11 +22,11 @@ TEST(Base32Test, Rfc4648VectorsInLowercaseWithoutPadding) {
 }
 
 TEST(Base32Test, RejectsNonCanonicalInput) {
-  EXPECT_FALSE(Base32Decode("MZXW6").has_value());   // uppercase
+  EXPECT_FALSE(Base32Decode("MZXW6").has_value());     // uppercase
   EXPECT_FALSE(Base32Decode("mzxw6===").has_value());  // padding
-  EXPECT_FALSE(Base32Decode("m").has_value());       // impossible length
-  EXPECT_FALSE(Base32Decode("mz").has_value());      // trailing bits set
-  EXPECT_FALSE(Base32Decode("my1").has_value());     // outside alphabet
+  EXPECT_FALSE(Base32Decode("m").has_value());         // impossible length
+  EXPECT_FALSE(Base32Decode("mz").has_value());        // trailing bits set
+  EXPECT_FALSE(Base32Decode("my1").has_value());       // outside alphabet
 }
 
 TEST(HexTest, RoundTripAndRejects) {

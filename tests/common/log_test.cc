@@ -6,8 +6,7 @@ namespace cadcanfs {
 namespace {
 
 TEST(RedactTest, PathsAndEncodedMaterialAreRemoved) {
-  EXPECT_EQ(RedactForLog("open /home/ann/Smith_John/scan.stl failed"),
-            "open <redacted> failed");
+  EXPECT_EQ(RedactForLog("open /home/ann/Smith_John/scan.stl failed"), "open <redacted> failed");
   EXPECT_EQ(RedactForLog("name mzxw6ytboimzxw6ytboimzxw6ytboi bad"), "name <redacted> bad");
   EXPECT_EQ(RedactForLog("key 00112233445566778899aabbccddeeff"), "key <redacted>");
 }

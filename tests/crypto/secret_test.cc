@@ -1,7 +1,6 @@
 #include "cadcanfs/crypto/secret.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "cadcanfs/crypto/random.h"

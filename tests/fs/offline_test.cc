@@ -77,7 +77,8 @@ TEST(OfflineTest, RenamingADirectoryDoesNotTouchItsChildren) {
   auto old_dir = vault.vault().CipherPathOf("Doe, Jane #7");
   auto root_id = vault.vault().ReadDirId("");
   auto new_name = vault.vault().EncryptName(*root_id, "Renamed");
-  ASSERT_TRUE(vault.vault().store().Rename(*old_dir, new_name->stored, RenameMode::kNoReplace).ok());
+  ASSERT_TRUE(
+      vault.vault().store().Rename(*old_dir, new_name->stored, RenameMode::kNoReplace).ok());
   auto listing = vault.vault().ListDirectory(new_name->stored);
   ASSERT_TRUE(listing.ok());
   EXPECT_EQ(listing->entries.size(), 2u);

@@ -47,10 +47,9 @@ TYPED_TEST_P(StoreConformanceTest, RangedReadsAndWrites) {
   EXPECT_EQ(AsChars(ByteSpan(out.data(), 8)), "23ab6789");
   ASSERT_TRUE((*f)->Truncate(3).ok());
   EXPECT_EQ(*(*f)->Size(), 3u);
-  EXPECT_EQ(s.Open("f", OpenOptions{.write = true, .create = true, .exclusive = true})
-                .status()
-                .code(),
-            Code::kAlreadyExists);
+  EXPECT_EQ(
+      s.Open("f", OpenOptions{.write = true, .create = true, .exclusive = true}).status().code(),
+      Code::kAlreadyExists);
 }
 
 TYPED_TEST_P(StoreConformanceTest, DirectoriesRenameAndRemove) {

@@ -66,7 +66,8 @@ TEST(ConfigTest, WeakScryptParametersAreRefused) {
   KdfParams kdf;
   kdf.salt = Bytes(32, 1);
   kdf.scrypt.n = 1024;  // 1 MiB: below the 64 MiB floor
-  config.keys.push_back(MakeKeyEntry(config, master, RandomSecret(kNameKeySize).value(), kdf).value());
+  config.keys.push_back(
+      MakeKeyEntry(config, master, RandomSecret(kNameKeySize).value(), kdf).value());
   EXPECT_EQ(ParseConfig(SerializeConfig(config)).status().code(), Code::kCorrupt);
 }
 

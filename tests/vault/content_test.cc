@@ -10,8 +10,8 @@ namespace {
 
 TEST(BlockLayoutTest, SizesRoundTripForEveryShape) {
   BlockLayout layout(4096);
-  const uint64_t sizes[] = {0, 1, 4095, 4096, 4097, 8191, 8192, 8193, 10 * 1024 * 1024 + 7,
-                            (uint64_t{5} << 30) + 3};
+  const uint64_t sizes[] = {
+      0, 1, 4095, 4096, 4097, 8191, 8192, 8193, 10 * 1024 * 1024 + 7, (uint64_t{5} << 30) + 3};
   for (uint64_t plain : sizes) {
     uint64_t cipher = layout.CipherSizeOfPlainSize(plain);
     auto back = layout.PlainSizeOfCipherSize(cipher);

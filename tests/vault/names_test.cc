@@ -20,11 +20,15 @@ class NamesTest : public ::testing::Test {
 };
 
 TEST_F(NamesTest, RoundTripsAwkwardNames) {
-  const std::string names[] = {
-      "a", std::string(143, 'x'), std::string(144, 'y'), std::string(255, 'z'),
-      "Smith, John #42 % 100: final.stl", "with space", "caf\xc3\xa9",  // NFC é
-      "cafe\xcc\x81",                                                        // NFD é
-      "\xe6\x82\xa3\xe8\x80\x85.ply"};
+  const std::string names[] = {"a",
+                               std::string(143, 'x'),
+                               std::string(144, 'y'),
+                               std::string(255, 'z'),
+                               "Smith, John #42 % 100: final.stl",
+                               "with space",
+                               "caf\xc3\xa9",   // NFC é
+                               "cafe\xcc\x81",  // NFD é
+                               "\xe6\x82\xa3\xe8\x80\x85.ply"};
   for (const std::string& name : names) {
     auto encrypted = cipher_.Encrypt(dir_a_, name);
     ASSERT_TRUE(encrypted.ok()) << name.size();

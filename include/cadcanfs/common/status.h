@@ -91,7 +91,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok());
   }
@@ -124,9 +124,9 @@ class [[nodiscard]] Result {
 }  // namespace cadcanfs
 
 // Propagates a non-OK Status out of the current function.
-#define CADCANFS_RETURN_IF_ERROR(expr)              \
-  do {                                              \
-    ::cadcanfs::Status cadcanfs_status_ = (expr);   \
+#define CADCANFS_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::cadcanfs::Status cadcanfs_status_ = (expr);        \
     if (!cadcanfs_status_.ok()) return cadcanfs_status_; \
   } while (0)
 

@@ -45,8 +45,8 @@ Status GcmSeal(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan plainte
 
 // Decrypts and verifies. On a tag mismatch returns kAuthenticationFailed and leaves
 // `plaintext_out` wiped, so unauthenticated bytes are never handed on.
-Status GcmOpen(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan ciphertext,
-               ByteSpan tag, uint8_t* plaintext_out);
+Status GcmOpen(const GcmKey& key, ByteSpan nonce, ByteSpan aad, ByteSpan ciphertext, ByteSpan tag,
+               uint8_t* plaintext_out);
 
 }  // namespace cadcanfs
 

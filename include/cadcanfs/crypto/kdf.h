@@ -31,8 +31,8 @@ struct ScryptParams {
 };
 
 // scrypt (RFC 7914) of `passphrase` with `salt`, producing `out_size` bytes.
-Result<SecretBytes> Scrypt(const SecretBytes& passphrase, ByteSpan salt,
-                           const ScryptParams& params, size_t out_size);
+Result<SecretBytes> Scrypt(const SecretBytes& passphrase, ByteSpan salt, const ScryptParams& params,
+                           size_t out_size);
 
 }  // namespace cadcanfs
 

@@ -26,8 +26,8 @@ class EncryptedFile {
  public:
   // Creates a new object at `path` (exclusive) holding an empty file.
   static Result<std::unique_ptr<EncryptedFile>> Create(Store& store, std::string_view path,
-                                                       const MasterKey& master,
-                                                       BlockLayout layout, uint32_t mode);
+                                                       const MasterKey& master, BlockLayout layout,
+                                                       uint32_t mode);
   // Opens an existing object with whichever of `masters` wrapped its key.
   static Result<std::unique_ptr<EncryptedFile>> Open(Store& store, std::string_view path,
                                                      bool writable,

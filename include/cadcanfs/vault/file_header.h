@@ -48,8 +48,8 @@ struct FileKeys {
 struct OpenedHeader {
   FileKeys keys;
   SecretBytes dek;
-  int slot = 0;       // the slot that opened
-  KekId kek_id{};     // the key that wrapped it
+  int slot = 0;    // the slot that opened
+  KekId kek_id{};  // the key that wrapped it
 };
 
 // Creates a header for a new file: fresh file id, fresh random DEK wrapped by `master`
@@ -63,9 +63,8 @@ Result<std::pair<HeaderBytes, OpenedHeader>> CreateFileHeader(const MasterKey& m
 Result<OpenedHeader> OpenFileHeader(ByteSpan header, std::span<const MasterKey* const> masters);
 
 // Produces the 80 bytes of a key slot wrapping `dek` under `master` for `file_id`.
-Result<std::array<uint8_t, kKeySlotSize>> SealKeySlot(const FileId& file_id,
-                                                       const SecretBytes& dek,
-                                                       const MasterKey& master);
+Result<std::array<uint8_t, kKeySlotSize>> SealKeySlot(const FileId& file_id, const SecretBytes& dek,
+                                                      const MasterKey& master);
 
 // Reads the file id without authenticating it (for fsck reports and logs).
 Result<FileId> PeekFileId(ByteSpan header);

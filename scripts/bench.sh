@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Benchmarks, reported as ratios against a reference measured in the same run (the
+# machines are noisy, so absolute numbers mean little).
+#
+#   block crypto: cadcanfs SealBlock/OpenBlock vs `openssl speed -evp aes-256-gcm`
+#                 at the same buffer sizes (target: >= 80% of OpenSSL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCADCANFS_BENCH=ON >/dev/null
+cmake --build build -j2 --target block_crypto_bench >/dev/null
+
+sizes=(4096 16384 32768 65536 1048576)
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+./build/tests/block_crypto_bench --benchmark_min_time=1 --benchmark_format=json >"$json" 2>/dev/null
+
+echo "block crypto vs openssl speed -evp aes-256-gcm (bytes/s; ratio = cadcanfs / openssl)"
+printf '%10s %14s %14s %14s %8s %8s\n' size openssl seal open seal% open%
+for size in "${sizes[@]}"; do
+  # openssl prints "AES-256-GCM  <N>k" in units of 1000 bytes per second.
+  ref=$(openssl speed -evp aes-256-gcm -bytes "$size" -seconds 2 2>/dev/null |
+    awk '/^AES-256-GCM/ {v=$2; sub(/k$/, "", v); printf "%.0f", v * 1000}')
+  seal=$(python3 -c "import json,sys; d=json.load(open('$json')); print(int(next(b['bytes_per_second'] for b in d['benchmarks'] if b['name']=='BM_SealBlock/$size')))")
+  open=$(python3 -c "import json,sys; d=json.load(open('$json')); print(int(next(b['bytes_per_second'] for b in d['benchmarks'] if b['name']=='BM_OpenBlock/$size')))")
+  printf '%10s %14s %14s %14s %7s%% %7s%%\n' "$size" "$ref" "$seal" "$open" \
+    "$((100 * seal / ref))" "$((100 * open / ref))"
+done
