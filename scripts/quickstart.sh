@@ -35,7 +35,7 @@ echo "== 3. encrypt the samples into it"
 echo "== 4. plaintext (left) and what the vault and its backups hold (right)"
 (cd "$DEMO/samples" && find . | sort) >"$DEMO/.plain.txt"
 (cd "$DEMO/vault" && find . | sort) >"$DEMO/.cipher.txt"
-paste "$DEMO/.plain.txt" "$DEMO/.cipher.txt" | column -t -s $'\t' | cut -c1-150
+paste "$DEMO/.plain.txt" "$DEMO/.cipher.txt" | awk -F'\t' '{printf "%-52s %s\n", $1, $2}' | cut -c1-150
 echo
 echo "first bytes of notes.txt, in plaintext and in the vault:"
 head -c 48 "$DEMO/samples/Doe, Jane (1970-01-01)/notes.txt" | od -A d -c | head -3

@@ -129,15 +129,28 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   return SecretBytes::CopyOf(std::span<const uint8_t>(raw.data(), len));
 }
 
+namespace {
+
+// Sources 1 and 2 (key file, systemd credential), which need no vault parameters.
+// Returns nullopt when neither is configured.
+Result<std::optional<LoadedKey>> LoadRawKey(const KeyOptions& options) {
+  std::optional<std::string> path = options.key_file;
+  const char* what = "key file";
+  if (!path) {
+    path = CredentialPath();
+    what = "systemd credential";
+  }
+  if (!path) return std::optional<LoadedKey>();
+  CADCANFS_ASSIGN_OR_RETURN(SecretBytes kek, ReadKeyFrom(*path, what));
+  CADCANFS_ASSIGN_OR_RETURN(LoadedKey key, FromKek(std::move(kek), std::nullopt));
+  return std::optional<LoadedKey>(std::move(key));
+}
+
+}  // namespace
+
 Result<LoadedKey> LoadKeyForVault(const KeyOptions& options, const VaultConfig& config) {
-  if (options.key_file) {
-    CADCANFS_ASSIGN_OR_RETURN(SecretBytes kek, ReadKeyFile(*options.key_file));
-    return FromKek(std::move(kek), std::nullopt);
-  }
-  if (auto credential = CredentialPath()) {
-    CADCANFS_ASSIGN_OR_RETURN(SecretBytes kek, ReadKeyFrom(*credential, "systemd credential"));
-    return FromKek(std::move(kek), std::nullopt);
-  }
+  CADCANFS_ASSIGN_OR_RETURN(std::optional<LoadedKey> raw, LoadRawKey(options));
+  if (raw) return std::move(*raw);
   if (options.passphrase_file) {
     // Try each passphrase entry: during a rotation the vault can hold two.
     for (const KeyEntry& entry : config.keys) {
@@ -152,14 +165,8 @@ Result<LoadedKey> LoadKeyForVault(const KeyOptions& options, const VaultConfig& 
 }
 
 Result<LoadedKey> LoadKeyForNewVault(const KeyOptions& options) {
-  if (options.key_file) {
-    CADCANFS_ASSIGN_OR_RETURN(SecretBytes kek, ReadKeyFile(*options.key_file));
-    return FromKek(std::move(kek), std::nullopt);
-  }
-  if (auto credential = CredentialPath()) {
-    CADCANFS_ASSIGN_OR_RETURN(SecretBytes kek, ReadKeyFrom(*credential, "systemd credential"));
-    return FromKek(std::move(kek), std::nullopt);
-  }
+  CADCANFS_ASSIGN_OR_RETURN(std::optional<LoadedKey> raw, LoadRawKey(options));
+  if (raw) return std::move(*raw);
   if (options.passphrase_file) {
     KdfParams kdf;
     kdf.salt.resize(32);
