@@ -245,9 +245,13 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
     stdfs::create_directories(stdfs::path(out).parent_path(), ec);
     if (ec) return Status::Error(Code::kIoError, "cannot create output directories");
   }
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_path));
+  auto info = vault.store().Stat(cipher_path);
+  if (!info.ok() && info.status().code() == Code::kNotFound) {
+    return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
+  }
+  if (!info.ok()) return info.status();
   CADCANFS_ASSIGN_OR_RETURN(DirId parent, vault.ReadDirId(StoreParent(cipher_path)));
-  CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, cipher_path, parent, info.type, out, stats));
+  CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, cipher_path, parent, info->type, out, stats));
   return stats;
 }
 

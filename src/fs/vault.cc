@@ -1,6 +1,7 @@
 #include "cadcanfs/fs/vault.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "cadcanfs/crypto/random.h"
 
@@ -16,6 +17,10 @@ Status VaultMissing(const Status& s) {
     return Status::Error(Code::kNotFound, "this directory is not a cadcanfs vault (no config)");
   }
   return s;
+}
+
+Status NoSuchPath() {
+  return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
 }
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
@@ -84,10 +89,10 @@ Vault::Vault(std::unique_ptr<Store> store, VaultConfig config, LoadedKey key,
 Result<DirId> Vault::ReadDirId(std::string_view cipher_dir) {
   auto bytes = store_->ReadSmall(JoinStorePath(cipher_dir, kDirIdFileName), kDirIdSize);
   if (!bytes.ok()) {
-    if (bytes.status().code() == Code::kNotFound) {
-      return Status::Error(Code::kCorrupt, "directory id file is missing");
-    }
-    return bytes.status();
+    if (bytes.status().code() != Code::kNotFound) return bytes.status();
+    // Tell "no such directory" apart from "a directory that lost its id file".
+    if (!store_->Stat(cipher_dir).ok()) return NoSuchPath();
+    return Status::Error(Code::kCorrupt, "directory id file is missing");
   }
   if (bytes->size() != kDirIdSize) {
     return Status::Error(Code::kCorrupt, "directory id file has the wrong size");

@@ -58,6 +58,8 @@ diff -r src/"Doe, Jane #7" partial/"Doe, Jane #7" >/dev/null; check "partial res
 check "missing vault" 3 "$(run fsck nowhere --key-file k1)"; one_line_error || check "one-line error" 0 1
 check "not a vault" 3 "$(run fsck src --key-file k1)"
 check "wrong argument" 2 "$(run fsck)"
+check "decrypt of a missing path" 10 "$(run decrypt vault none "No One/scan.stl" --key-file k1)"
+check "decrypt of a missing top-level path" 10 "$(run decrypt vault none "No One" --key-file k1)"
 check "unknown option" 2 "$(run fsck vault --bogus)"
 check "unknown command" 2 "$(run frobnicate)"
 "$BIN" keygen k2 >/dev/null
