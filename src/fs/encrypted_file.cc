@@ -246,7 +246,8 @@ Status EncryptedFile::Allocate(uint64_t offset, uint64_t length, bool keep_size)
 }
 
 Status EncryptedFile::Sync() {
-  std::unique_lock lock(mu_);
+  // Shared: syncing changes no state, so readers need not wait; writers still do.
+  std::shared_lock lock(mu_);
   return object_->Sync();
 }
 

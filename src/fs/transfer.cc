@@ -247,7 +247,7 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
   }
   auto info = vault.store().Stat(cipher_path);
   if (!info.ok() && info.status().code() == Code::kNotFound) {
-    return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
+    return NoSuchVaultPath();
   }
   if (!info.ok()) return info.status();
   CADCANFS_ASSIGN_OR_RETURN(DirId parent, vault.ReadDirId(StoreParent(cipher_path)));

@@ -19,10 +19,6 @@ Status VaultMissing(const Status& s) {
   return s;
 }
 
-Status NoSuchPath() {
-  return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
-}
-
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> parts;
   size_t start = 0;
@@ -36,6 +32,10 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }
 
 }  // namespace
+
+Status NoSuchVaultPath() {
+  return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
+}
 
 Status Vault::Initialize(Store& store, const LoadedKey& key, uint32_t block_size) {
   CADCANFS_ASSIGN_OR_RETURN(auto entries, store.List(""));
@@ -91,7 +91,7 @@ Result<DirId> Vault::ReadDirId(std::string_view cipher_dir) {
   if (!bytes.ok()) {
     if (bytes.status().code() != Code::kNotFound) return bytes.status();
     // Tell "no such directory" apart from "a directory that lost its id file".
-    if (!store_->Stat(cipher_dir).ok()) return NoSuchPath();
+    if (!store_->Stat(cipher_dir).ok()) return NoSuchVaultPath();
     return Status::Error(Code::kCorrupt, "directory id file is missing");
   }
   if (bytes->size() != kDirIdSize) {

@@ -66,6 +66,8 @@ Result<SecretBytes> ParseKeyBytes(const SecretBytes& raw, const char* what) {
     return KeyFileError(std::string("the ") + what +
                         " must hold 32 raw bytes or 64 hex characters");
   }
+  // Decoded by hand rather than with HexDecode, whose Bytes result would put the key
+  // in ordinary heap memory; here it goes straight into SecretBytes.
   SecretBytes key(kMasterKeySize);
   for (size_t i = 0; i < kMasterKeySize; ++i) {
     auto nibble = [](uint8_t c) -> int {

@@ -5,8 +5,8 @@
 // flag), so both cost O(blocks touched), never O(file), and rsync sees only those
 // blocks change. Each block gets a fresh random nonce every time it is written.
 //
-// Thread safety: Read may run concurrently with Read; Write, Truncate and Sync are
-// serialised against everything else by an internal reader/writer lock.
+// Thread safety: Read and Sync may run concurrently with each other; Write, Truncate
+// and Allocate are serialised against everything else by an internal reader/writer lock.
 #ifndef CADCANFS_FS_ENCRYPTED_FILE_H_
 #define CADCANFS_FS_ENCRYPTED_FILE_H_
 

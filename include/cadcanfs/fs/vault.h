@@ -38,6 +38,9 @@ struct DirListing {
   std::vector<DamagedEntry> damaged;
 };
 
+// The one "not found" every vault operation reports for a plaintext path.
+Status NoSuchVaultPath();
+
 class Vault {
  public:
   // Creates a vault in the store's (empty) root. kNotEmpty if the root has entries.
