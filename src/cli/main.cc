@@ -24,6 +24,9 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
                                        translate between plaintext and ciphertext paths
   rekey VAULT KEYOPTS (--new-key-file F | --new-passphrase-file F)
                                        rotate the master key
+  mount VAULT MOUNTPOINT KEYOPTS [-f] [-o OPTS] [--read-only] [--uid N] [--gid N]
+        [--debug] [--writeback-cache]  serve the vault as a directory (detaches once live)
+  unmount MOUNTPOINT [--lazy]          unmount a vault (also clears a stale mount)
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
 Exit codes are listed in docs/cli.md.
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
       {"info", cadcanfs::cli::RunInfo},       {"encrypt", cadcanfs::cli::RunEncrypt},
       {"decrypt", cadcanfs::cli::RunDecrypt}, {"map", cadcanfs::cli::RunMap},
       {"fsck", cadcanfs::cli::RunFsck},       {"rekey", cadcanfs::cli::RunRekey},
+      {"mount", cadcanfs::cli::RunMount},     {"unmount", cadcanfs::cli::RunUnmount},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {

@@ -43,6 +43,8 @@ int RunDecrypt(const std::vector<std::string>& argv);
 int RunMap(const std::vector<std::string>& argv);
 int RunFsck(const std::vector<std::string>& argv);
 int RunRekey(const std::vector<std::string>& argv);
+int RunMount(const std::vector<std::string>& argv);
+int RunUnmount(const std::vector<std::string>& argv);
 
 }  // namespace cadcanfs::cli
 

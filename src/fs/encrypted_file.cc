@@ -39,11 +39,12 @@ Status BlockError(const Status& s, uint64_t index) {
 }  // namespace
 
 EncryptedFile::EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
-                             uint64_t plain_size)
+                             uint64_t plain_size, bool writable)
     : object_(std::move(object)),
       keys_(std::move(keys)),
       layout_(layout),
-      plain_size_(plain_size) {}
+      plain_size_(plain_size),
+      writable_(writable) {}
 
 Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::string_view path,
                                                              const MasterKey& master,
@@ -77,7 +78,7 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
   CADCANFS_ASSIGN_OR_RETURN(uint64_t cipher_size, object->Size());
   CADCANFS_ASSIGN_OR_RETURN(uint64_t plain_size, layout.PlainSizeOfCipherSize(cipher_size));
   return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout,
-                                         plain_size);
+                                         plain_size, writable);
 }
 
 uint64_t EncryptedFile::size() const {
@@ -152,6 +153,20 @@ Status EncryptedFile::Write(uint64_t offset, ByteSpan data) {
   if (data.empty()) return Status::Ok();
   std::unique_lock lock(mu_);
   return WriteRangeLocked(offset, data.size(), data.data());
+}
+
+Result<uint64_t> EncryptedFile::Append(ByteSpan data) {
+  std::unique_lock lock(mu_);
+  const uint64_t offset = plain_size_;
+  if (!data.empty()) CADCANFS_RETURN_IF_ERROR(WriteRangeLocked(offset, data.size(), data.data()));
+  return offset;
+}
+
+Result<ObjectInfo> EncryptedFile::Stat() {
+  std::shared_lock lock(mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, object_->Stat());
+  info.size = plain_size_;
+  return info;
 }
 
 Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const uint8_t* data) {

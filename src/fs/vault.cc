@@ -116,6 +116,32 @@ Result<DirId> Vault::MakeDirectory(std::string_view cipher_path, uint32_t mode) 
   return id;
 }
 
+Status Vault::ReleaseEmptyDirectory(std::string_view cipher_path) {
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store_->List(cipher_path));
+  for (const DirEntry& e : entries) {
+    if (e.name != kDirIdFileName) {
+      return Status::Error(Code::kNotEmpty, "directory is not empty", ENOTEMPTY);
+    }
+  }
+  Status s = store_->Remove(JoinStorePath(cipher_path, kDirIdFileName));
+  return s.code() == Code::kNotFound ? Status::Ok() : s;
+}
+
+Status Vault::RestoreDirId(std::string_view cipher_path, const DirId& id) {
+  return store_->WriteAtomic(JoinStorePath(cipher_path, kDirIdFileName), id, false);
+}
+
+Status Vault::RemoveDirectory(std::string_view cipher_path, const DirId& id) {
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_->Stat(cipher_path));
+  if (info.type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+  }
+  CADCANFS_RETURN_IF_ERROR(ReleaseEmptyDirectory(cipher_path));
+  Status s = store_->RemoveDir(cipher_path);
+  if (!s.ok()) (void)RestoreDirId(cipher_path, id);
+  return s;
+}
+
 Result<EncryptedName> Vault::EncryptName(const DirId& dir, std::string_view name) const {
   return names_->Encrypt(dir, name);
 }
@@ -173,7 +199,7 @@ Result<DirListing> Vault::ListDirectory(std::string_view cipher_dir) {
       listing.damaged.push_back({e.name, name.status()});
       continue;
     }
-    listing.entries.push_back({std::move(name).value(), std::move(e.name), e.type});
+    listing.entries.push_back({std::move(name).value(), std::move(e.name), e.type, e.backend_id});
   }
   return listing;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -141,6 +142,12 @@ class LocalStoreFile final : public StoreFile {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  Result<ObjectInfo> Stat() override {
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0) return Status::FromErrno(errno, "fstat");
+    return InfoFromStat(st);
+  }
+
   Status Reserve(uint64_t offset, uint64_t length) override {
     if (length == 0) return Status::Ok();
     if (fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
@@ -161,7 +168,11 @@ class LocalStore final : public Store {
 
   StoreCapabilities capabilities() const override {
     return StoreCapabilities{
-        .partial_writes = true, .symlinks = true, .hard_links = true, .posix_attributes = true};
+        .partial_writes = true,
+        .symlinks = true,
+        .hard_links = true,
+        .posix_attributes = true,
+        .xattrs = true};
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
@@ -185,6 +196,7 @@ class LocalStore final : public Store {
       if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
       DirEntry entry;
       entry.name = e->d_name;
+      entry.backend_id = e->d_ino;
       switch (e->d_type) {
         case DT_REG:
           entry.type = ObjectType::kFile;
@@ -348,7 +360,85 @@ class LocalStore final : public Store {
     return space;
   }
 
+  Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
+    CADCANFS_ASSIGN_OR_RETURN(std::string proc, ProcPathOf(path));
+    std::string n(name);
+    for (;;) {
+      ssize_t size = getxattr(proc.c_str(), n.c_str(), nullptr, 0);
+      if (size < 0) return XattrError("getxattr");
+      Bytes value(static_cast<size_t>(size));
+      ssize_t got = getxattr(proc.c_str(), n.c_str(), value.data(), value.size());
+      if (got < 0 && errno == ERANGE) continue;  // it grew in between
+      if (got < 0) return XattrError("getxattr");
+      value.resize(static_cast<size_t>(got));
+      return value;
+    }
+  }
+
+  Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
+                  int flags) override {
+    CADCANFS_ASSIGN_OR_RETURN(std::string proc, ProcPathOf(path));
+    std::string n(name);
+    if (setxattr(proc.c_str(), n.c_str(), value.data(), value.size(), flags) != 0) {
+      return XattrError("setxattr");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::string>> ListXattrs(std::string_view path) override {
+    CADCANFS_ASSIGN_OR_RETURN(std::string proc, ProcPathOf(path));
+    for (;;) {
+      ssize_t size = listxattr(proc.c_str(), nullptr, 0);
+      if (size < 0) return XattrError("listxattr");
+      std::string buf(static_cast<size_t>(size), '\0');
+      ssize_t got = listxattr(proc.c_str(), buf.data(), buf.size());
+      if (got < 0 && errno == ERANGE) continue;
+      if (got < 0) return XattrError("listxattr");
+      std::vector<std::string> names;
+      for (size_t start = 0; start < static_cast<size_t>(got);) {
+        size_t end = buf.find('\0', start);
+        if (end == std::string::npos) end = static_cast<size_t>(got);
+        if (end > start) names.emplace_back(buf, start, end - start);
+        start = end + 1;
+      }
+      return names;
+    }
+  }
+
+  Status RemoveXattr(std::string_view path, std::string_view name) override {
+    CADCANFS_ASSIGN_OR_RETURN(std::string proc, ProcPathOf(path));
+    std::string n(name);
+    if (removexattr(proc.c_str(), n.c_str()) != 0) return XattrError("removexattr");
+    return Status::Ok();
+  }
+
  private:
+  // The xattr calls take a path; going through /proc/self/fd of a descriptor opened
+  // beneath the root keeps them from following a swapped-in symlink. The descriptor
+  // stays open in `xattr_fd_` for the duration of the call on this thread.
+  Result<std::string> ProcPathOf(std::string_view path) {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, O_PATH | O_NOFOLLOW, 0));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat");
+    if (S_ISLNK(st.st_mode)) {
+      return Status::Error(Code::kUnsupported, "symlinks carry no user attributes", EPERM);
+    }
+    XattrFd() = std::move(fd);
+    return "/proc/self/fd/" + std::to_string(XattrFd().get());
+  }
+
+  static UniqueFd& XattrFd() {
+    thread_local UniqueFd fd;
+    return fd;
+  }
+
+  static Status XattrError(const char* what) {
+    int e = errno;
+    if (e == ENODATA) return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
+    if (e == ENOTSUP) return Status::Error(Code::kUnsupported, "attributes unsupported", ENOTSUP);
+    return Status::FromErrno(e, what);
+  }
+
   // Opens `path` below the root without following any symlink.
   Result<UniqueFd> OpenBeneath(std::string_view path, int flags, uint32_t mode) {
     CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));

@@ -11,6 +11,8 @@ namespace {
 constexpr char kConfigName[] = "cadcanfs.conf";
 constexpr std::string_view kSymlinkDomain = "cadcanfs v1 symlink";
 constexpr size_t kSymlinkNonceSize = 16;
+constexpr std::string_view kXattrNameDomain = "cadcanfs v1 xattr name";
+constexpr std::string_view kXattrValueDomain = "cadcanfs v1 xattr value";
 constexpr size_t kLongHashEncodedLength = Base32EncodedLength(kSha256Size);
 
 bool IsBase32Text(std::string_view s) {
@@ -120,6 +122,53 @@ Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir,
       SivDecrypt(key_, {AsBytes(kSymlinkDomain), dir, all.subspan(0, kSymlinkNonceSize)},
                  all.subspan(kSymlinkNonceSize)));
   return std::string(AsChars(plain));
+}
+
+Result<std::string> NameCipher::EncryptXattrName(std::string_view name) const {
+  if (name.empty()) return Status::Error(Code::kInvalidArgument, "empty attribute name");
+  if (name.size() > kMaxXattrNameLength) {
+    return Status::Error(Code::kNameTooLong, "attribute name is too long to encrypt", ERANGE);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed,
+                            SivEncrypt(key_, {AsBytes(kXattrNameDomain)}, AsBytes(name)));
+  return Base32Encode(sealed);
+}
+
+Result<std::string> NameCipher::DecryptXattrName(std::string_view encoded) const {
+  auto raw = Base32Decode(encoded);
+  if (!raw || raw->size() <= kSivTagSize) {
+    return Status::Error(Code::kAuthenticationFailed, "attribute name is not valid");
+  }
+  CADCANFS_ASSIGN_OR_RETURN(Bytes plain, SivDecrypt(key_, {AsBytes(kXattrNameDomain)}, *raw));
+  return std::string(AsChars(plain));
+}
+
+Result<Bytes> NameCipher::SealXattrValue(std::string_view encoded_name, ByteSpan value) const {
+  Bytes nonce(kSymlinkNonceSize);
+  CADCANFS_RETURN_IF_ERROR(FillRandom(nonce));
+  // A leading marker byte, because SIV refuses empty plaintexts and values may be empty.
+  Bytes padded(1 + value.size(), 0);
+  std::copy(value.begin(), value.end(), padded.begin() + 1);
+  CADCANFS_ASSIGN_OR_RETURN(
+      Bytes sealed,
+      SivEncrypt(key_, {AsBytes(kXattrValueDomain), AsBytes(encoded_name), nonce}, padded));
+  nonce.insert(nonce.end(), sealed.begin(), sealed.end());
+  return nonce;
+}
+
+Result<Bytes> NameCipher::OpenXattrValue(std::string_view encoded_name, ByteSpan sealed) const {
+  if (sealed.size() < kXattrValueOverhead) {
+    return Status::Error(Code::kAuthenticationFailed, "attribute value is not valid");
+  }
+  CADCANFS_ASSIGN_OR_RETURN(
+      Bytes padded, SivDecrypt(key_,
+                               {AsBytes(kXattrValueDomain), AsBytes(encoded_name),
+                                sealed.subspan(0, kSymlinkNonceSize)},
+                               sealed.subspan(kSymlinkNonceSize)));
+  if (padded.empty() || padded[0] != 0) {
+    return Status::Error(Code::kAuthenticationFailed, "attribute value is not valid");
+  }
+  return Bytes(padded.begin() + 1, padded.end());
 }
 
 }  // namespace cadcanfs

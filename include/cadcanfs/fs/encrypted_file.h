@@ -35,7 +35,7 @@ class EncryptedFile {
                                                      BlockLayout layout);
 
   EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
-                uint64_t plain_size);
+                uint64_t plain_size, bool writable = true);
 
   uint64_t size() const;
   const FileId& file_id() const { return keys_.file_id; }
@@ -46,11 +46,17 @@ class EncryptedFile {
   Result<size_t> Read(uint64_t offset, std::span<uint8_t> out);
   // Writes at any offset; a gap past the end reads back as zeros.
   Status Write(uint64_t offset, ByteSpan data);
+  // Writes at the current end of file, atomically with respect to other writers
+  // (O_APPEND). Returns the offset the data landed at.
+  Result<uint64_t> Append(ByteSpan data);
   Status Truncate(uint64_t new_size);
   // Reserves ciphertext space for plaintext [offset, offset+length) without changing
   // the size (fallocate mode 0 beyond EOF extends the file with zeros instead).
   Status Allocate(uint64_t offset, uint64_t length, bool keep_size);
   Status Sync();
+  // The ciphertext object's attributes with `size` replaced by the plaintext size.
+  Result<ObjectInfo> Stat();
+  bool writable() const { return writable_; }
 
   // Authenticates every block; used by fsck.
   Status VerifyAllBlocks();
@@ -66,6 +72,7 @@ class EncryptedFile {
   FileKeys keys_;
   BlockLayout layout_;
   uint64_t plain_size_;  // guarded by mu_
+  bool writable_;
 };
 
 }  // namespace cadcanfs

@@ -25,6 +25,7 @@ struct PlainDirEntry {
   std::string name;         // decrypted
   std::string stored_name;  // the entry in the ciphertext directory
   ObjectType type = ObjectType::kOther;
+  uint64_t backend_id = 0;  // from the store listing (0 if it does not say)
 };
 
 // What a listing could not decrypt, for fsck and for the tamper log.
@@ -63,6 +64,14 @@ class Vault {
   Result<DirId> MakeDirectory(std::string_view cipher_path, uint32_t mode);
 
   // Encrypts `name` for the directory with id `dir`.
+  // rmdir: kNotEmpty unless the directory holds nothing but its id file. Removes the
+  // id file, then the directory, and puts the id back if the directory cannot go.
+  Status RemoveDirectory(std::string_view cipher_path, const DirId& id);
+  // Before a rename replaces the empty directory at `cipher_path`: kNotEmpty unless it
+  // is empty, else removes its id file. RestoreDirId undoes this if the rename fails.
+  Status ReleaseEmptyDirectory(std::string_view cipher_path);
+  Status RestoreDirId(std::string_view cipher_path, const DirId& id);
+
   Result<EncryptedName> EncryptName(const DirId& dir, std::string_view name) const;
   // Writes the sidecar a long name needs before its entry is created (no-op otherwise).
   Status PrepareEntry(std::string_view cipher_dir, const EncryptedName& name);

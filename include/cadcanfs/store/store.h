@@ -48,6 +48,7 @@ struct ObjectInfo {
 struct DirEntry {
   std::string name;
   ObjectType type = ObjectType::kOther;
+  uint64_t backend_id = 0;  // as ObjectInfo::backend_id, or 0 if the listing does not say
 };
 
 struct StoreSpace {
@@ -64,6 +65,7 @@ struct StoreCapabilities {
   bool symlinks = false;
   bool hard_links = false;
   bool posix_attributes = false;  // mode, owner and times are kept
+  bool xattrs = false;            // extended attributes on files and directories
 };
 
 struct OpenOptions {
@@ -85,6 +87,8 @@ class StoreFile {
   // Makes everything written durable (local: fdatasync; remote: commit the upload).
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;
+  // Describes the open object; works after its last name was removed.
+  virtual Result<ObjectInfo> Stat() = 0;
   // Reserves space so later writes in [offset, offset+length) cannot fail with ENOSPC.
   virtual Status Reserve(uint64_t offset, uint64_t length) = 0;
 };
@@ -122,6 +126,16 @@ class Store {
   virtual Status SetTimes(std::string_view path, const struct timespec times[2]) = 0;
 
   virtual Result<StoreSpace> Space() = 0;
+
+  // Extended attributes of an object (names are full, e.g. "user.x"). A missing
+  // attribute is kNotFound with sys_errno ENODATA; a store without xattrs says
+  // kUnsupported.
+  virtual Result<Bytes> GetXattr(std::string_view path, std::string_view name) = 0;
+  // flags as setxattr(2): XATTR_CREATE, XATTR_REPLACE or 0.
+  virtual Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
+                          int flags) = 0;
+  virtual Result<std::vector<std::string>> ListXattrs(std::string_view path) = 0;
+  virtual Status RemoveXattr(std::string_view path, std::string_view name) = 0;
 };
 
 // Joins a directory path and a child name ("" + "x" = "x").

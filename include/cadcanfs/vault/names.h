@@ -33,6 +33,11 @@ inline constexpr char kSidecarSuffix[] = ".name";
 inline constexpr char kTempPrefix[] = ".cadcanfs-tmp-";
 // Symlink targets must fit PATH_MAX once encrypted and encoded.
 inline constexpr size_t kMaxSymlinkTargetLength = 2500;
+// Stored extended attributes are "user.cc." + base32(SIV(name)); the stored name
+// must fit XATTR_NAME_MAX (255).
+inline constexpr char kStoredXattrPrefix[] = "user.cc.";
+inline constexpr size_t kMaxXattrNameLength = 130;
+inline constexpr size_t kXattrValueOverhead = 33;  // nonce 16 + SIV tag 16 + marker 1
 
 using DirId = std::array<uint8_t, kDirIdSize>;
 
@@ -73,6 +78,13 @@ class NameCipher {
   // show), bound to the link's directory. kNameTooLong past kMaxSymlinkTargetLength.
   Result<std::string> EncryptSymlinkTarget(const DirId& dir, std::string_view target) const;
   Result<std::string> DecryptSymlinkTarget(const DirId& dir, std::string_view stored) const;
+
+  // Extended attribute names (the part after "user.") encrypt deterministically, so a
+  // get can find them; values use a random nonce and are bound to their name.
+  Result<std::string> EncryptXattrName(std::string_view name) const;
+  Result<std::string> DecryptXattrName(std::string_view encoded) const;
+  Result<Bytes> SealXattrValue(std::string_view encoded_name, ByteSpan value) const;
+  Result<Bytes> OpenXattrValue(std::string_view encoded_name, ByteSpan sealed) const;
 
  private:
   SecretBytes key_;

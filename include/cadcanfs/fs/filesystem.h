@@ -1,0 +1,171 @@
+// FileSystem: the mounted vault as inode-addressed operations, free of libfuse.
+//
+// Each method is one filesystem operation in POSIX terms (inode numbers, open
+// handles, struct stat); the FUSE frontend decodes a request, calls one method and
+// maps the Status to errno. Everything here speaks the Vault and Store interfaces
+// only, so a new backend touches no code in this file.
+//
+// Thread safety: every method may be called concurrently from the FUSE worker
+// threads. Namespace changes that move whole subtrees (rename, rmdir) hold the
+// namespace lock exclusively; everything that builds a store path holds it shared.
+// Reads and writes on open handles take no namespace lock at all.
+#ifndef CADCANFS_FS_FILESYSTEM_H_
+#define CADCANFS_FS_FILESYSTEM_H_
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/inode_table.h"
+#include "cadcanfs/fs/vault.h"
+
+namespace cadcanfs {
+
+struct FsOptions {
+  bool read_only = false;
+  std::optional<uid_t> force_uid;   // report every object as owned by this user
+  std::optional<gid_t> force_gid;   // ... and this group
+  bool owner_is_caller = false;     // a root daemon hands new objects to the calling user
+};
+
+// Who asked (from the FUSE request).
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct Entry {
+  InodeNumber ino = 0;
+  struct stat attr {};
+};
+
+struct AttrChanges {
+  std::optional<uint32_t> mode;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<struct timespec> atime;  // tv_nsec may be UTIME_NOW
+  std::optional<struct timespec> mtime;
+};
+
+using HandleId = uint64_t;
+
+// One directory listing, taken when a reader starts at offset 0.
+using DirSnapshot = std::vector<PlainDirEntry>;
+
+class FileSystem {
+ public:
+  FileSystem(std::unique_ptr<Vault> vault, FsOptions options);
+  ~FileSystem();
+
+  // Names
+  Result<Entry> Lookup(InodeNumber parent, std::string_view name);
+  // Lookup of an entry a listing already decrypted (readdirplus).
+  Result<Entry> LookupListed(InodeNumber parent, const PlainDirEntry& entry);
+  void Forget(InodeNumber ino, uint64_t count);
+  Result<Entry> MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
+                        const Caller& caller);
+  Result<Entry> Symlink(InodeNumber parent, std::string_view name, std::string_view target,
+                        const Caller& caller);
+  Result<Entry> Link(InodeNumber ino, InodeNumber new_parent, std::string_view name);
+  Status Unlink(InodeNumber parent, std::string_view name);
+  Status RemoveDir(InodeNumber parent, std::string_view name);
+  Status Rename(InodeNumber parent, std::string_view name, InodeNumber new_parent,
+                std::string_view new_name, RenameMode mode);
+  Result<std::string> ReadLink(InodeNumber ino);
+
+  // Attributes
+  Result<struct stat> GetAttr(InodeNumber ino);
+  // `fh` is the open handle the change came through, if any (ftruncate).
+  Result<struct stat> SetAttr(InodeNumber ino, const AttrChanges& changes,
+                              std::optional<HandleId> fh);
+  Result<struct statvfs> StatFs();
+
+  // Files. `flags` are open(2) flags.
+  Result<HandleId> Open(InodeNumber ino, int flags);
+  Result<std::pair<Entry, HandleId>> Create(InodeNumber parent, std::string_view name,
+                                            uint32_t mode, int flags, const Caller& caller);
+  Result<size_t> Read(HandleId fh, uint64_t offset, std::span<uint8_t> out);
+  Result<size_t> Write(HandleId fh, uint64_t offset, ByteSpan data);
+  Status Fsync(HandleId fh);
+  // fallocate(2): modes 0 and FALLOC_FL_KEEP_SIZE; anything else is kUnsupported.
+  Status Allocate(HandleId fh, int mode, uint64_t offset, uint64_t length);
+  void Release(HandleId fh);
+
+  // Directories
+  Result<HandleId> OpenDir(InodeNumber ino);
+  // The listing for a reader at `offset` (re-read when offset is 0).
+  Result<std::shared_ptr<const DirSnapshot>> ReadDir(HandleId dh, uint64_t offset);
+  Status FsyncDir(InodeNumber ino);
+  void ReleaseDir(HandleId dh);
+
+  // user.* extended attributes, encrypted. Other namespaces hold nothing.
+  Result<Bytes> GetXattr(InodeNumber ino, std::string_view name);
+  Status SetXattr(InodeNumber ino, std::string_view name, ByteSpan value, int flags);
+  Result<std::vector<std::string>> ListXattrs(InodeNumber ino);
+  Status RemoveXattr(InodeNumber ino, std::string_view name);
+
+  // Makes every open file durable (before unmounting on a signal).
+  Status SyncAll();
+  size_t inode_count() { return inodes_.size(); }
+  const BlockLayout& layout() const { return vault_->layout(); }
+
+ private:
+  struct FileHandle;
+  struct DirHandle;
+  template <typename T>
+  class HandleTable;
+
+  Result<std::shared_ptr<Inode>> InodeOf(InodeNumber ino);
+  // REQUIRES: namespace_mu_ held. The store path of an inode, from its first link.
+  Result<std::string> PathOf(Inode& inode);
+  // REQUIRES: namespace_mu_ held.
+  Result<DirId> DirIdOf(Inode& dir);
+  // REQUIRES: namespace_mu_ held. Encrypts `name` for the directory `parent`.
+  struct ChildPath {
+    std::shared_ptr<Inode> parent;
+    std::string parent_path;
+    EncryptedName name;
+    std::string path;
+  };
+  Result<ChildPath> ResolveChild(InodeNumber parent, std::string_view name);
+  // Store Stat with a file's size turned into its plaintext size.
+  Result<ObjectInfo> StatPlain(const std::string& path);
+  // Records a new or found object as an inode and builds its reply.
+  Entry RecordEntry(const ChildPath& child, const ObjectInfo& info);
+  struct stat AttrOf(const ObjectInfo& info) const;
+  // Gives a new object to the calling user when the daemon runs as root.
+  Status AssignOwner(const std::string& path, const Caller& caller);
+  // The object at `key` lost the name `link`; `last` when it has no name left.
+  void DropLink(const BackendKey& key, const std::shared_ptr<Inode>& parent,
+                const std::string& stored, bool last);
+  void MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
+                const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
+                const std::string& to_stored);
+  // The open file of an inode, opened on first use; writable unless the mount or the
+  // backing object forbids it.
+  Result<std::shared_ptr<EncryptedFile>> AcquireFile(Inode& inode, bool need_write);
+  void ReleaseFile(Inode& inode);
+  Result<std::string> StoredXattrName(std::string_view name) const;
+  Status TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh);
+  Status CheckWritable() const;
+
+  std::unique_ptr<Vault> vault_;
+  Store& store_;
+  FsOptions options_;
+  InodeTable inodes_;
+  std::shared_mutex namespace_mu_;
+  std::unique_ptr<HandleTable<FileHandle>> files_;
+  std::unique_ptr<HandleTable<DirHandle>> dirs_;
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_FILESYSTEM_H_

@@ -1,0 +1,35 @@
+// The FUSE frontend: serves a FileSystem at a mountpoint through libfuse's low-level,
+// multithreaded API. This is the only code that sees libfuse or errno.
+#ifndef CADCANFS_FS_FUSE_MOUNT_H_
+#define CADCANFS_FS_FUSE_MOUNT_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/filesystem.h"
+
+namespace cadcanfs {
+
+struct MountOptions {
+  std::string mountpoint;
+  bool allow_other = false;
+  bool read_only = false;
+  bool debug = false;          // log every operation (numbers and sizes, never names)
+  bool writeback_cache = false;
+  std::vector<std::string> fuse_options;  // passed through as "-o" options
+};
+
+// Mounts, calls `on_mounted` once the mount is live, and serves requests until the
+// filesystem is unmounted or SIGTERM/SIGINT/SIGHUP arrives; then syncs every open
+// file and unmounts. kBusy when the kernel refused the mount.
+Status ServeMount(FileSystem& fs, const MountOptions& options,
+                  const std::function<void()>& on_mounted);
+
+// The errno a reply carries for `status`: the one place codes become errno.
+int ErrnoOf(const Status& status);
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_FUSE_MOUNT_H_

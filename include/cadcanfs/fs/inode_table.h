@@ -1,0 +1,93 @@
+// InodeTable: the mounted filesystem's inodes, as libfuse's passthrough_hp keeps them,
+// with three changes: numbers come from a 64-bit counter and are never reused; a
+// separate index maps backend keys (device, backend id) to numbers, so hard links
+// share one inode; and an unknown number is reported, never dereferenced.
+//
+// An inode remembers the names it was reached by (parent inode + stored ciphertext
+// name), because stores are path-addressed; the first link is the one paths use.
+//
+// Thread safety: InodeTable methods may be called concurrently. Lock order:
+// FileSystem's namespace lock, then InodeTable::mu_, then Inode::mu.
+#ifndef CADCANFS_FS_INODE_TABLE_H_
+#define CADCANFS_FS_INODE_TABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cadcanfs/fs/encrypted_file.h"
+#include "cadcanfs/store/store.h"
+#include "cadcanfs/vault/names.h"
+
+namespace cadcanfs {
+
+using InodeNumber = uint64_t;
+inline constexpr InodeNumber kRootInode = 1;  // FUSE_ROOT_ID
+
+struct BackendKey {
+  uint64_t device = 0;
+  uint64_t id = 0;
+  bool operator==(const BackendKey&) const = default;
+};
+
+struct Inode;
+
+struct InodeLink {
+  std::shared_ptr<Inode> parent;
+  std::string stored;  // the entry's ciphertext name in the parent's directory
+};
+
+struct Inode {
+  Inode(InodeNumber n, ObjectType t, BackendKey k) : number(n), type(t), key(k) {}
+
+  const InodeNumber number;
+  const ObjectType type;
+  const BackendKey key;
+  std::atomic<uint64_t> lookups{0};  // the kernel's lookup count
+
+  std::mutex mu;
+  std::vector<InodeLink> links;          // guarded by mu; empty for the root and when unlinked
+  std::optional<DirId> dir_id;           // guarded by mu; directories, once read
+  std::shared_ptr<EncryptedFile> file;   // guarded by mu; shared by all open handles
+  uint32_t open_count = 0;               // guarded by mu
+};
+
+class InodeTable {
+ public:
+  InodeTable();
+
+  std::shared_ptr<Inode> root() const { return root_; }
+  // The inode with this number, or nullptr if the kernel holds no reference to it.
+  std::shared_ptr<Inode> Find(InodeNumber number);
+  // The inode currently mapped to a backend key, or nullptr.
+  std::shared_ptr<Inode> FindByKey(const BackendKey& key);
+  // Finds or makes the inode for `key`, makes `link` its first name and counts one
+  // kernel lookup.
+  std::shared_ptr<Inode> Record(const BackendKey& key, ObjectType type, InodeLink link);
+  // Drops `n` kernel lookups; the inode leaves the table at zero.
+  void Forget(InodeNumber number, uint64_t n);
+  // The backend object lost its last name: unmap its key, so that a backend id the
+  // store reuses gets a fresh inode.
+  void Detach(const Inode& inode);
+  size_t size();
+
+ private:
+  struct KeyHash {
+    size_t operator()(const BackendKey& k) const { return std::hash<uint64_t>()(k.id ^ (k.device << 32)); }
+  };
+
+  std::mutex mu_;
+  std::shared_ptr<Inode> root_;
+  std::unordered_map<InodeNumber, std::shared_ptr<Inode>> by_number_;  // guarded by mu_
+  std::unordered_map<BackendKey, InodeNumber, KeyHash> by_key_;        // guarded by mu_
+  InodeNumber next_number_ = kRootInode + 1;                           // guarded by mu_
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_INODE_TABLE_H_

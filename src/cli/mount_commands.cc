@@ -1,0 +1,309 @@
+// mount and unmount: serving a vault through FUSE, detached once the mount is live.
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cadcanfs/common/log.h"
+#include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/fuse/mount.h"
+#include "exit_codes.h"
+#include "support.h"
+
+namespace cadcanfs::cli {
+
+namespace {
+
+int MountError(int code, const std::string& sentence) {
+  std::cerr << "cadcanfs: " << sentence << "\n";
+  return code;
+}
+
+// Undoes the octal escapes (\040 for a space) of /proc/self/mountinfo.
+std::string UnescapeMountPath(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The filesystem type mounted exactly at `path` ("" if none).
+std::string MountedTypeAt(const std::string& path) {
+  char resolved[PATH_MAX];
+  std::string target = realpath(path.c_str(), resolved) ? resolved : path;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::string found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mountpoint, field;
+    fields >> id >> parent >> devno >> root >> mountpoint;
+    while (fields >> field && field != "-") {
+    }
+    std::string fstype;
+    fields >> fstype;
+    if (UnescapeMountPath(mountpoint) == target) found = fstype;  // the last one is on top
+  }
+  return found;
+}
+
+bool DirectoryIsEmpty(const std::string& path) {
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return false;
+  bool empty = true;
+  while (struct dirent* e = readdir(d)) {
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+// Returns 0 if `mountpoint` can take a mount, else prints why and returns the exit code.
+int CheckMountpoint(const std::string& mountpoint) {
+  struct stat st;
+  if (stat(mountpoint.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) {
+      return MountError(exit_code::kStaleMount,
+                        "transport endpoint is not connected (a cadcanfs daemon died): run "
+                        "cadcanfs unmount " + mountpoint);
+    }
+    if (errno == ENOENT) return MountError(exit_code::kMountFailed, "the mountpoint does not exist");
+    return MountError(exit_code::kMountFailed, "the mountpoint cannot be accessed");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return MountError(exit_code::kMountFailed, "the mountpoint is not a directory");
+  }
+  if (!MountedTypeAt(mountpoint).empty()) {
+    return MountError(exit_code::kMountFailed,
+                      "the mountpoint is already in use by another mount");
+  }
+  if (!DirectoryIsEmpty(mountpoint)) {
+    return MountError(exit_code::kNotEmpty, "the mountpoint is not empty");
+  }
+  return exit_code::kOk;
+}
+
+int CheckFuseDevice() {
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    return MountError(exit_code::kMountFailed,
+                      "cannot open /dev/fuse: install fuse3 and load the fuse kernel module");
+  }
+  close(fd);
+  return exit_code::kOk;
+}
+
+Result<uint32_t> ParseId(const std::string& text) {
+  char* end = nullptr;
+  unsigned long v = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v > 0xfffffffeUL) {
+    return Status::Error(Code::kInvalidArgument, "bad id");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+struct MountRequest {
+  std::string vault_path;
+  KeyOptions keys;
+  MountOptions mount;
+  FsOptions fs;
+  bool foreground = false;
+};
+
+// Reports the mount outcome to the waiting parent (daemon mode) exactly once.
+class Readiness {
+ public:
+  explicit Readiness(int fd) : fd_(fd) {}
+  void Report(int code) {
+    if (fd_ < 0) return;
+    uint8_t byte = static_cast<uint8_t>(code);
+    (void)!write(fd_, &byte, 1);
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+void DetachStdio() {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  dup2(null, STDIN_FILENO);
+  dup2(null, STDOUT_FILENO);
+  dup2(null, STDERR_FILENO);
+  close(null);
+}
+
+// Loads the key, builds the filesystem and serves it. Runs in the daemon process:
+// key memory is MADV_DONTFORK, so nothing keyed may exist before the fork.
+int Serve(const MountRequest& request, Readiness& readiness) {
+  umask(0);  // modes come from the callers, already masked by the kernel
+  int code = exit_code::kOk;
+  std::unique_ptr<Vault> vault = OpenVaultOrReport(request.vault_path, request.keys, code);
+  if (!vault) {
+    readiness.Report(code);
+    return code;
+  }
+  FileSystem fs(std::move(vault), request.fs);
+  auto on_mounted = [&] {
+    if (request.foreground) {
+      std::cout << "cadcanfs: vault mounted; serving in the foreground (stop with cadcanfs "
+                   "unmount or Ctrl-C)"
+                << std::endl;
+      return;
+    }
+    std::cout << "cadcanfs: vault mounted (daemon pid " << getpid() << ")" << std::endl;
+    InitLogging(LogOptions{LogTarget::kSyslog,
+                           request.mount.debug ? spdlog::level::debug : spdlog::level::warn});
+    DetachStdio();
+    // Relative vault, key and mountpoint paths are resolved by now.
+    (void)!chdir("/");
+    readiness.Report(exit_code::kOk);
+  };
+  Status s = ServeMount(fs, request.mount, on_mounted);
+  if (!s.ok()) {
+    code = s.code() == Code::kBusy ? exit_code::kMountFailed
+           : s.code() == Code::kInvalidArgument ? exit_code::kUsage
+                                                : exit_code::kIoError;
+    std::cerr << "cadcanfs: mounting failed: " << s.message() << "\n";
+    readiness.Report(code);
+    return code;
+  }
+  return exit_code::kOk;
+}
+
+int Daemonize(const MountRequest& request) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return MountError(exit_code::kInternal, "cannot create a pipe");
+  pid_t pid = fork();
+  if (pid < 0) return MountError(exit_code::kInternal, "cannot start the daemon");
+  if (pid == 0) {
+    close(fds[0]);
+    setsid();
+    Readiness readiness(fds[1]);
+    _exit(Serve(request, readiness));
+  }
+  close(fds[1]);
+  uint8_t code = 0;
+  ssize_t n;
+  do {
+    n = read(fds[0], &code, 1);
+  } while (n < 0 && errno == EINTR);
+  close(fds[0]);
+  if (n == 1) {
+    if (code != exit_code::kOk) waitpid(pid, nullptr, 0);
+    return code;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return MountError(exit_code::kMountFailed, "the daemon exited before the mount was live");
+}
+
+}  // namespace
+
+int RunMount(const std::vector<std::string>& argv) {
+  Args args(WithKeyFlags({"o", "uid", "gid"}),
+            {"f", "foreground", "read-only", "debug", "writeback-cache"});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
+  MountRequest request;
+  request.vault_path = args.positional()[0];
+  request.keys = KeyOptionsFrom(args);
+  request.foreground = args.Has("f") || args.Has("foreground");
+  request.mount.mountpoint = args.positional()[1];
+  request.mount.read_only = args.Has("read-only");
+  request.mount.debug = args.Has("debug");
+  request.mount.writeback_cache = args.Has("writeback-cache");
+  for (const std::string& value : args.Values("o")) {
+    std::stringstream list(value);
+    std::string option;
+    while (std::getline(list, option, ',')) {
+      if (option == "allow_other") {
+        request.mount.allow_other = true;
+      } else if (option == "ro") {
+        request.mount.read_only = true;
+      } else if (!option.empty()) {
+        request.mount.fuse_options.push_back(option);
+      }
+    }
+  }
+  request.fs.read_only = request.mount.read_only;
+  request.fs.owner_is_caller = geteuid() == 0;
+  for (const char* flag : {"uid", "gid"}) {
+    if (auto value = args.Value(flag)) {
+      auto id = ParseId(*value);
+      if (!id.ok()) return UsageError(std::string("--") + flag + " takes a numeric id");
+      if (std::string_view(flag) == "uid") request.fs.force_uid = *id;
+      if (std::string_view(flag) == "gid") request.fs.force_gid = *id;
+    }
+  }
+  if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
+  if (int code = CheckFuseDevice(); code != exit_code::kOk) return code;
+  InitLogging(LogOptions{LogTarget::kStderr,
+                         request.mount.debug ? spdlog::level::debug : spdlog::level::warn});
+  if (request.foreground) {
+    Readiness none(-1);
+    return Serve(request, none);
+  }
+  return Daemonize(request);
+}
+
+int RunUnmount(const std::vector<std::string>& argv) {
+  Args args({}, {"lazy"});
+  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  if (args.positional().size() != 1) return UsageError("unmount takes a MOUNTPOINT");
+  const std::string& mountpoint = args.positional()[0];
+  std::string type = MountedTypeAt(mountpoint);
+  if (type.rfind("fuse", 0) != 0) {
+    return MountError(exit_code::kNotFound, "no cadcanfs vault is mounted there");
+  }
+  const bool lazy = args.Has("lazy");
+  if (geteuid() == 0) {
+    if (umount2(mountpoint.c_str(), lazy ? MNT_DETACH : 0) != 0) {
+      if (errno == EBUSY) {
+        return MountError(exit_code::kMountFailed,
+                          "the mount is busy: close the files open in it, or use --lazy");
+      }
+      return MountError(exit_code::kMountFailed, "unmounting failed");
+    }
+    return exit_code::kOk;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, STDERR_FILENO);
+    if (lazy) {
+      execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint.c_str(), nullptr);
+    } else {
+      execlp("fusermount3", "fusermount3", "-u", "--", mountpoint.c_str(), nullptr);
+    }
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return MountError(exit_code::kMountFailed,
+                      "unmounting failed: close the files open in it, or use --lazy");
+  }
+  return exit_code::kOk;
+}
+
+}  // namespace cadcanfs::cli

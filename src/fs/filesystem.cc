@@ -1,0 +1,734 @@
+#include "cadcanfs/fs/filesystem.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <spdlog/spdlog.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <unordered_map>
+
+namespace cadcanfs {
+
+namespace {
+
+constexpr size_t kMaxPathDepth = 4096;
+constexpr std::string_view kUserPrefix = "user.";
+constexpr std::string_view kCapabilityXattr = "security.capability";
+
+Status Stale() { return Status::Error(Code::kStale, "unknown inode", ESTALE); }
+
+Status ReadOnly() {
+  return Status::Error(Code::kPermissionDenied, "read-only mount", EROFS);
+}
+
+BackendKey KeyOf(const ObjectInfo& info) { return BackendKey{info.device, info.backend_id}; }
+
+mode_t TypeBits(ObjectType type) {
+  switch (type) {
+    case ObjectType::kFile:
+      return S_IFREG;
+    case ObjectType::kDirectory:
+      return S_IFDIR;
+    case ObjectType::kSymlink:
+      return S_IFLNK;
+    default:
+      return S_IFREG;
+  }
+}
+
+// A stored symlink is base32(nonce 16 || SIV tag 16 || target); its plaintext length
+// follows from the stored length alone, so stat needs no decryption.
+uint64_t SymlinkTargetLength(uint64_t stored_length) {
+  uint64_t raw = stored_length * 5 / 8;
+  return raw > 32 ? raw - 32 : 0;
+}
+
+bool NeedsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+
+void LogIfTampered(const Status& s, const EncryptedFile& file) {
+  if (s.code() == Code::kAuthenticationFailed || s.code() == Code::kCorrupt) {
+    spdlog::error("authentication failed in {}: {}", file.file_id_for_log(), s.message());
+  }
+}
+
+}  // namespace
+
+struct FileSystem::FileHandle {
+  std::shared_ptr<Inode> inode;
+  std::shared_ptr<EncryptedFile> file;
+  bool append = false;
+  bool writable = false;
+};
+
+struct FileSystem::DirHandle {
+  std::shared_ptr<Inode> inode;
+  std::mutex mu;
+  std::shared_ptr<const DirSnapshot> snapshot;  // guarded by mu
+};
+
+// Open handles by number. The kernel hands numbers back; an unknown one is EBADF,
+// never a dangling pointer.
+template <typename T>
+class FileSystem::HandleTable {
+ public:
+  HandleId Add(std::shared_ptr<T> handle) {
+    std::lock_guard lock(mu_);
+    HandleId id = next_++;
+    handles_.emplace(id, std::move(handle));
+    return id;
+  }
+  std::shared_ptr<T> Get(HandleId id) {
+    std::lock_guard lock(mu_);
+    auto it = handles_.find(id);
+    return it == handles_.end() ? nullptr : it->second;
+  }
+  std::shared_ptr<T> Take(HandleId id) {
+    std::lock_guard lock(mu_);
+    auto it = handles_.find(id);
+    if (it == handles_.end()) return nullptr;
+    std::shared_ptr<T> handle = std::move(it->second);
+    handles_.erase(it);
+    return handle;
+  }
+  std::vector<std::shared_ptr<T>> All() {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<T>> all;
+    for (auto& [id, h] : handles_) all.push_back(h);
+    return all;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<HandleId, std::shared_ptr<T>> handles_;
+  HandleId next_ = 1;
+};
+
+namespace {
+Status BadHandle() { return Status::Error(Code::kInvalidArgument, "unknown handle", EBADF); }
+}  // namespace
+
+FileSystem::FileSystem(std::unique_ptr<Vault> vault, FsOptions options)
+    : vault_(std::move(vault)),
+      store_(vault_->store()),
+      options_(options),
+      files_(std::make_unique<HandleTable<FileHandle>>()),
+      dirs_(std::make_unique<HandleTable<DirHandle>>()) {}
+
+FileSystem::~FileSystem() = default;
+
+// ---- helpers ----
+
+Result<std::shared_ptr<Inode>> FileSystem::InodeOf(InodeNumber ino) {
+  std::shared_ptr<Inode> inode = inodes_.Find(ino);
+  if (!inode) return Stale();
+  return inode;
+}
+
+Result<std::string> FileSystem::PathOf(Inode& inode) {
+  std::vector<std::string> parts;
+  Inode* current = &inode;
+  std::shared_ptr<Inode> hold;  // keeps the parent alive while we climb
+  while (current->number != kRootInode) {
+    if (parts.size() > kMaxPathDepth) return Stale();
+    Inode& node = *current;
+    std::lock_guard lock(node.mu);
+    if (node.links.empty()) return Status::Error(Code::kNotFound, "object has no name", ENOENT);
+    parts.push_back(node.links.front().stored);
+    hold = node.links.front().parent;
+    current = hold.get();
+  }
+  std::string path;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path = JoinStorePath(path, *it);
+  return path;
+}
+
+Result<DirId> FileSystem::DirIdOf(Inode& dir) {
+  if (dir.type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+  }
+  {
+    std::lock_guard lock(dir.mu);
+    if (dir.dir_id) return *dir.dir_id;
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(dir));
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(path));
+  std::lock_guard lock(dir.mu);
+  dir.dir_id = id;
+  return id;
+}
+
+Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(ValidatePlainName(name));
+  ChildPath child;
+  CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*child.parent));
+  CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
+  CADCANFS_ASSIGN_OR_RETURN(child.name, vault_->EncryptName(dir, name));
+  child.path = JoinStorePath(child.parent_path, child.name.stored);
+  return child;
+}
+
+struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
+  struct stat st {};
+  st.st_ino = info.backend_id;
+  st.st_mode = TypeBits(info.type) | (info.mode & 07777);
+  st.st_nlink = info.nlink;
+  st.st_uid = options_.force_uid.value_or(info.uid);
+  st.st_gid = options_.force_gid.value_or(info.gid);
+  uint64_t size = info.size;
+  if (info.type == ObjectType::kSymlink) size = SymlinkTargetLength(info.size);
+  st.st_size = static_cast<off_t>(size);
+  st.st_blksize = static_cast<blksize_t>(vault_->layout().block_size());
+  st.st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
+  st.st_atim = info.atime;
+  st.st_mtim = info.mtime;
+  st.st_ctim = info.ctime;
+  return st;
+}
+
+Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(path));
+  if (info.type == ObjectType::kFile) {
+    CADCANFS_ASSIGN_OR_RETURN(info.size, vault_->layout().PlainSizeOfCipherSize(info.size));
+  }
+  return info;
+}
+
+Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {
+  std::shared_ptr<Inode> inode =
+      inodes_.Record(KeyOf(info), info.type, InodeLink{child.parent, child.name.stored});
+  return Entry{inode->number, AttrOf(info)};
+}
+
+Status FileSystem::AssignOwner(const std::string& path, const Caller& caller) {
+  if (!options_.owner_is_caller) return Status::Ok();
+  return store_.SetOwner(path, caller.uid, caller.gid);
+}
+
+Status FileSystem::CheckWritable() const { return options_.read_only ? ReadOnly() : Status::Ok(); }
+
+void FileSystem::DropLink(const BackendKey& key, const std::shared_ptr<Inode>& parent,
+                          const std::string& stored, bool last) {
+  std::shared_ptr<Inode> inode = inodes_.FindByKey(key);
+  if (!inode) return;
+  {
+    std::lock_guard lock(inode->mu);
+    std::erase_if(inode->links,
+                  [&](const InodeLink& l) { return l.parent == parent && l.stored == stored; });
+  }
+  if (last) inodes_.Detach(*inode);
+}
+
+void FileSystem::MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
+                          const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
+                          const std::string& to_stored) {
+  std::shared_ptr<Inode> inode = inodes_.FindByKey(key);
+  if (!inode) return;
+  std::lock_guard lock(inode->mu);
+  std::erase_if(inode->links, [&](const InodeLink& l) {
+    return l.parent == from_parent && l.stored == from_stored;
+  });
+  inode->links.insert(inode->links.begin(), InodeLink{to_parent, to_stored});
+}
+
+// ---- names ----
+
+Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& entry) {
+  std::shared_lock ns(namespace_mu_);
+  ChildPath child;
+  CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
+  CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
+  child.name.stored = entry.stored_name;
+  child.path = JoinStorePath(child.parent_path, entry.stored_name);
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, count); }
+
+Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
+                                  const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  auto id = vault_->MakeDirectory(child.path, mode & 07777);
+  if (!id.ok()) {
+    if (id.status().code() != Code::kAlreadyExists) {
+      (void)vault_->CleanupEntry(child.parent_path, child.name);
+    }
+    return id.status();
+  }
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  Entry entry = RecordEntry(child, info);
+  if (auto inode = inodes_.Find(entry.ino)) {
+    std::lock_guard lock(inode->mu);
+    inode->dir_id = *id;
+  }
+  return entry;
+}
+
+Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
+                                  std::string_view target, const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*child.parent));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
+                            vault_->names().EncryptSymlinkTarget(dir, target));
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  Status s = store_.Symlink(stored_target, child.path);
+  if (!s.ok()) {
+    if (s.code() != Code::kAlreadyExists) (void)vault_->CleanupEntry(child.parent_path, child.name);
+    return s;
+  }
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type == ObjectType::kDirectory) {
+    return Status::Error(Code::kPermissionDenied, "hard link to a directory", EPERM);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  Status s = store_.Link(existing, child.path);
+  if (!s.ok()) {
+    if (s.code() != Code::kAlreadyExists) (void)vault_->CleanupEntry(child.parent_path, child.name);
+    return s;
+  }
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  if (info.type == ObjectType::kDirectory) {
+    return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+  }
+  CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
+  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  DropLink(KeyOf(info), child.parent, child.name.stored, info.nlink <= 1);
+  return Status::Ok();
+}
+
+Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  if (info.type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(child.path));
+  CADCANFS_RETURN_IF_ERROR(vault_->RemoveDirectory(child.path, id));
+  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  DropLink(KeyOf(info), child.parent, child.name.stored, true);
+  return Status::Ok();
+}
+
+Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber new_parent,
+                          std::string_view new_name, RenameMode mode) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath to, ResolveChild(new_parent, new_name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo from_info, store_.Stat(from.path));
+  auto to_info = store_.Stat(to.path);
+  if (!to_info.ok() && to_info.status().code() != Code::kNotFound) return to_info.status();
+  const bool target_exists = to_info.ok();
+
+  if (mode == RenameMode::kExchange) {
+    if (!target_exists) return to_info.status();
+    CADCANFS_RETURN_IF_ERROR(store_.Rename(from.path, to.path, RenameMode::kExchange));
+    MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
+    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored);
+    return Status::Ok();
+  }
+  if (target_exists && mode == RenameMode::kNoReplace) {
+    return Status::Error(Code::kAlreadyExists, "target exists", EEXIST);
+  }
+  // Renaming one name of an object onto another name of the same object does nothing.
+  if (target_exists && KeyOf(*to_info) == KeyOf(from_info)) return Status::Ok();
+
+  std::optional<DirId> released_dir;
+  if (target_exists) {
+    const bool from_dir = from_info.type == ObjectType::kDirectory;
+    const bool to_dir = to_info->type == ObjectType::kDirectory;
+    if (from_dir && !to_dir) return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+    if (!from_dir && to_dir) return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+    if (to_dir) {
+      CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(to.path));
+      CADCANFS_RETURN_IF_ERROR(vault_->ReleaseEmptyDirectory(to.path));
+      released_dir = id;
+    }
+  }
+  Status s = vault_->PrepareEntry(to.parent_path, to.name);
+  if (s.ok()) s = store_.Rename(from.path, to.path, mode);
+  if (!s.ok()) {
+    if (released_dir) (void)vault_->RestoreDirId(to.path, *released_dir);
+    return s;
+  }
+  if (from.name.is_long()) (void)vault_->CleanupEntry(from.parent_path, from.name);
+  if (target_exists) {
+    DropLink(KeyOf(*to_info), to.parent, to.name.stored,
+             released_dir.has_value() || to_info->nlink <= 1);
+  }
+  MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
+  return Status::Ok();
+}
+
+Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  std::shared_ptr<Inode> parent;
+  {
+    std::lock_guard lock(inode->mu);
+    if (inode->links.empty()) return Status::Error(Code::kNotFound, "no name", ENOENT);
+    parent = inode->links.front().parent;
+  }
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*parent));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(path));
+  return vault_->names().DecryptSymlinkTarget(dir, stored);
+}
+
+// ---- attributes ----
+
+Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  std::shared_ptr<EncryptedFile> file;
+  {
+    std::lock_guard lock(inode->mu);
+    file = inode->file;
+  }
+  // An open file answers from its descriptor: right even after its last unlink.
+  if (file) {
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
+    return AttrOf(info);
+  }
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
+  if (ino != kRootInode && KeyOf(info) != inode->key) {
+    return Status::Error(Code::kNotFound, "name now refers to another object", ENOENT);
+  }
+  return AttrOf(info);
+}
+
+Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh) {
+  if (inode.type == ObjectType::kDirectory) {
+    return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+  }
+  if (fh) {
+    if (auto handle = files_->Get(*fh); handle && handle->file->writable()) {
+      return handle->file->Truncate(size);
+    }
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<EncryptedFile> file, AcquireFile(inode, true));
+  Status s = file->Truncate(size);
+  ReleaseFile(inode);
+  return s;
+}
+
+Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& changes,
+                                        std::optional<HandleId> fh) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (changes.size) CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
+  if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
+    std::shared_lock ns(namespace_mu_);
+    CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+    if (changes.mode) CADCANFS_RETURN_IF_ERROR(store_.SetMode(path, *changes.mode & 07777));
+    if (changes.uid || changes.gid) {
+      CADCANFS_RETURN_IF_ERROR(store_.SetOwner(path, changes.uid.value_or(static_cast<uid_t>(-1)),
+                                               changes.gid.value_or(static_cast<gid_t>(-1))));
+    }
+    if (changes.atime || changes.mtime) {
+      struct timespec times[2];
+      times[0] = changes.atime.value_or(timespec{0, UTIME_OMIT});
+      times[1] = changes.mtime.value_or(timespec{0, UTIME_OMIT});
+      CADCANFS_RETURN_IF_ERROR(store_.SetTimes(path, times));
+    }
+  }
+  return GetAttr(ino);
+}
+
+Result<struct statvfs> FileSystem::StatFs() {
+  CADCANFS_ASSIGN_OR_RETURN(StoreSpace space, store_.Space());
+  struct statvfs sv {};
+  sv.f_bsize = space.block_size;
+  sv.f_frsize = space.block_size;
+  sv.f_blocks = space.total_blocks;
+  sv.f_bfree = space.free_blocks;
+  sv.f_bavail = space.available_blocks;
+  sv.f_files = space.total_files;
+  sv.f_ffree = space.free_files;
+  sv.f_favail = space.free_files;
+  sv.f_namemax = kMaxPlainNameLength;
+  return sv;
+}
+
+// ---- files ----
+
+Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, bool need_write) {
+  if (inode.type != ObjectType::kFile) {
+    return Status::Error(Code::kIsADirectory, "not a regular file", EISDIR);
+  }
+  if (need_write) CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  // The path is taken before the inode lock, which PathOf takes itself.
+  Result<std::string> path = PathOf(inode);
+  std::lock_guard lock(inode.mu);
+  if (!inode.file || (need_write && !inode.file->writable())) {
+    if (!path.ok()) return path.status();
+    auto opened = vault_->OpenFile(*path, !options_.read_only);
+    // A read-only backing object (chmod a-w) can still be read.
+    if (!opened.ok() && !need_write && !options_.read_only &&
+        opened.status().code() == Code::kPermissionDenied) {
+      opened = vault_->OpenFile(*path, false);
+    }
+    if (!opened.ok()) return opened.status();
+    inode.file = std::move(opened).value();
+  }
+  ++inode.open_count;
+  return inode.file;
+}
+
+void FileSystem::ReleaseFile(Inode& inode) {
+  std::shared_ptr<EncryptedFile> closing;
+  std::lock_guard lock(inode.mu);
+  if (inode.open_count > 0 && --inode.open_count == 0) closing = std::move(inode.file);
+}
+
+Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  const bool need_write = NeedsWrite(flags);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<EncryptedFile> file, AcquireFile(*inode, need_write));
+  if (flags & O_TRUNC) {
+    Status s = file->Truncate(0);
+    if (!s.ok()) {
+      ReleaseFile(*inode);
+      return s;
+    }
+  }
+  auto handle = std::make_shared<FileHandle>();
+  handle->inode = inode;
+  handle->file = std::move(file);
+  handle->append = (flags & O_APPEND) != 0;
+  handle->writable = need_write;
+  return files_->Add(std::move(handle));
+}
+
+Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::string_view name,
+                                                      uint32_t mode, int flags,
+                                                      const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  auto created = vault_->CreateFile(child.path, mode & 07777);
+  if (!created.ok()) {
+    if (created.status().code() != Code::kAlreadyExists) {
+      (void)vault_->CleanupEntry(child.parent_path, child.name);
+    }
+    return created.status();
+  }
+  std::shared_ptr<EncryptedFile> file = std::move(created).value();
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
+  Entry entry = RecordEntry(child, info);
+  std::shared_ptr<Inode> inode = inodes_.Find(entry.ino);
+  if (!inode) return Stale();
+  {
+    std::lock_guard lock(inode->mu);
+    if (!inode->file) inode->file = file;
+    ++inode->open_count;
+    file = inode->file;
+  }
+  auto handle = std::make_shared<FileHandle>();
+  handle->inode = inode;
+  handle->file = std::move(file);
+  handle->append = (flags & O_APPEND) != 0;
+  handle->writable = true;
+  return std::make_pair(entry, files_->Add(std::move(handle)));
+}
+
+Result<size_t> FileSystem::Read(HandleId fh, uint64_t offset, std::span<uint8_t> out) {
+  std::shared_ptr<FileHandle> handle = files_->Get(fh);
+  if (!handle) return BadHandle();
+  auto n = handle->file->Read(offset, out);
+  if (!n.ok()) LogIfTampered(n.status(), *handle->file);
+  return n;
+}
+
+Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
+  std::shared_ptr<FileHandle> handle = files_->Get(fh);
+  if (!handle) return BadHandle();
+  if (!handle->file->writable()) return Status::Error(Code::kInvalidArgument, "read-only", EBADF);
+  Status s = handle->append ? handle->file->Append(data).status()
+                            : handle->file->Write(offset, data);
+  if (!s.ok()) {
+    LogIfTampered(s, *handle->file);
+    return s;
+  }
+  return data.size();
+}
+
+Status FileSystem::Fsync(HandleId fh) {
+  std::shared_ptr<FileHandle> handle = files_->Get(fh);
+  if (!handle) return BadHandle();
+  if (!handle->file->writable()) return Status::Ok();
+  return handle->file->Sync();
+}
+
+Status FileSystem::Allocate(HandleId fh, int mode, uint64_t offset, uint64_t length) {
+  std::shared_ptr<FileHandle> handle = files_->Get(fh);
+  if (!handle) return BadHandle();
+  if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) {
+    return Status::Error(Code::kUnsupported, "fallocate mode", EOPNOTSUPP);
+  }
+  return handle->file->Allocate(offset, length, (mode & FALLOC_FL_KEEP_SIZE) != 0);
+}
+
+void FileSystem::Release(HandleId fh) {
+  std::shared_ptr<FileHandle> handle = files_->Take(fh);
+  if (!handle) return;
+  std::shared_ptr<Inode> inode = std::move(handle->inode);
+  handle.reset();
+  ReleaseFile(*inode);
+}
+
+// ---- directories ----
+
+Result<HandleId> FileSystem::OpenDir(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+  }
+  auto handle = std::make_shared<DirHandle>();
+  handle->inode = std::move(inode);
+  return dirs_->Add(std::move(handle));
+}
+
+Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint64_t offset) {
+  std::shared_ptr<DirHandle> handle = dirs_->Get(dh);
+  if (!handle) return BadHandle();
+  std::lock_guard lock(handle->mu);
+  if (offset == 0 || !handle->snapshot) {
+    std::shared_lock ns(namespace_mu_);
+    CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*handle->inode));
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault_->ListDirectory(path));
+    if (!listing.damaged.empty()) {
+      spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
+                    listing.damaged.size());
+    }
+    handle->snapshot = std::make_shared<const DirSnapshot>(std::move(listing.entries));
+  }
+  return handle->snapshot;
+}
+
+Status FileSystem::FsyncDir(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  return store_.SyncDir(path);
+}
+
+void FileSystem::ReleaseDir(HandleId dh) { (void)dirs_->Take(dh); }
+
+// ---- extended attributes ----
+
+Result<std::string> FileSystem::StoredXattrName(std::string_view name) const {
+  if (name.substr(0, kUserPrefix.size()) != kUserPrefix) {
+    return Status::Error(Code::kUnsupported, "only user attributes are stored", EOPNOTSUPP);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::string encoded,
+                            vault_->names().EncryptXattrName(name.substr(kUserPrefix.size())));
+  return kStoredXattrPrefix + encoded;
+}
+
+Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
+  // The kernel asks for this on every write; answer from memory.
+  if (name == kCapabilityXattr || name.substr(0, kUserPrefix.size()) != kUserPrefix) {
+    return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
+  }
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
+  std::string_view encoded = std::string_view(stored).substr(sizeof(kStoredXattrPrefix) - 1);
+  return vault_->names().OpenXattrValue(encoded, sealed);
+}
+
+Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan value, int flags) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
+  std::string_view encoded = std::string_view(stored).substr(sizeof(kStoredXattrPrefix) - 1);
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, vault_->names().SealXattrValue(encoded, value));
+  return store_.SetXattr(path, stored, sealed, flags);
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  auto stored = store_.ListXattrs(path);
+  if (!stored.ok()) {
+    if (stored.status().code() == Code::kUnsupported) return std::vector<std::string>{};
+    return stored.status();
+  }
+  std::vector<std::string> names;
+  const std::string_view prefix = kStoredXattrPrefix;
+  for (const std::string& s : *stored) {
+    if (s.compare(0, prefix.size(), prefix) != 0) continue;
+    auto plain = vault_->names().DecryptXattrName(std::string_view(s).substr(prefix.size()));
+    if (plain.ok()) names.push_back(std::string(kUserPrefix) + *plain);
+  }
+  return names;
+}
+
+Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
+  return store_.RemoveXattr(path, stored);
+}
+
+Status FileSystem::SyncAll() {
+  Status first;
+  for (const auto& handle : files_->All()) {
+    if (!handle->file->writable()) continue;
+    Status s = handle->file->Sync();
+    if (first.ok() && !s.ok()) first = s;
+  }
+  return first;
+}
+
+}  // namespace cadcanfs

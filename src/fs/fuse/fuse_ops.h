@@ -1,0 +1,90 @@
+// Internal to the FUSE frontend: one function per low-level operation, grouped by
+// theme (entries and attributes, files, directories), plus the shared reply helpers.
+// Each operation decodes its request, calls one FileSystem method and replies once.
+#ifndef CADCANFS_FS_FUSE_FUSE_OPS_H_
+#define CADCANFS_FS_FUSE_FUSE_OPS_H_
+
+#include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <new>
+
+#include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/fuse/mount.h"
+
+namespace cadcanfs::fuse_ops {
+
+// What every request can reach through fuse_req_userdata.
+struct Context {
+  FileSystem* fs = nullptr;
+  const MountOptions* options = nullptr;
+  double entry_timeout = 1.0;
+  double attr_timeout = 1.0;
+};
+
+inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+inline FileSystem& Fs(fuse_req_t req) { return *Ctx(req).fs; }
+
+inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
+
+// Runs an operation body; no exception may cross into libfuse.
+template <typename Body>
+void Guarded(fuse_req_t req, Body&& body) {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (...) {
+    spdlog::error("unexpected exception in a filesystem operation");
+    fuse_reply_err(req, EIO);
+  }
+}
+
+Caller CallerOf(fuse_req_t req);
+fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry);
+void ReplyEntry(fuse_req_t req, const Result<Entry>& entry);
+
+// fuse_ops_entry.cc
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+void ReadLink(fuse_req_t req, fuse_ino_t ino);
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name);
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+            const char* newname, unsigned int flags);
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
+void StatFs(fuse_req_t req, fuse_ino_t ino);
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags);
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+
+// fuse_ops_file.cc
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+           fuse_file_info* fi);
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+               fuse_file_info* fi);
+
+// fuse_ops_dir.cc
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+
+}  // namespace cadcanfs::fuse_ops
+
+#endif  // CADCANFS_FS_FUSE_FUSE_OPS_H_

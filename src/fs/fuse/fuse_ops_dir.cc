@@ -1,0 +1,109 @@
+// Directory operations. A listing is decrypted once per pass (offset 0) and served
+// from that snapshot; offsets are positions in it, with "." and ".." first.
+#include <cstring>
+#include <vector>
+
+#include "fuse_ops.h"
+
+namespace cadcanfs::fuse_ops {
+
+namespace {
+
+constexpr uint64_t kDotEntries = 2;
+
+mode_t DirentMode(ObjectType type) {
+  switch (type) {
+    case ObjectType::kDirectory:
+      return S_IFDIR;
+    case ObjectType::kSymlink:
+      return S_IFLNK;
+    default:
+      return S_IFREG;
+  }
+}
+
+// Adds "." or ".."; readdirplus gives them no inode, so the kernel counts no lookup.
+size_t AddDot(fuse_req_t req, char* buf, size_t room, uint64_t index, bool plus) {
+  const char* name = index == 0 ? "." : "..";
+  struct stat st {};
+  st.st_ino = 1;
+  st.st_mode = S_IFDIR;
+  const off_t next = static_cast<off_t>(index + 1);
+  if (!plus) return fuse_add_direntry(req, buf, room, name, &st, next);
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof(e));
+  e.attr = st;
+  return fuse_add_direntry_plus(req, buf, room, name, &e, next);
+}
+
+void ServeReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                  bool plus) {
+  spdlog::debug("readdir{} ino={} off={}", plus ? "plus" : "", ino, off);
+  auto snapshot = Fs(req).ReadDir(fi->fh, static_cast<uint64_t>(off));
+  if (!snapshot.ok()) return ReplyStatus(req, snapshot.status());
+  const DirSnapshot& entries = **snapshot;
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (uint64_t index = static_cast<uint64_t>(off); index < entries.size() + kDotEntries; ++index) {
+    char* at = buf.data() + used;
+    const size_t room = size - used;
+    size_t need;
+    if (index < kDotEntries) {
+      need = AddDot(req, at, room, index, plus);
+    } else {
+      const PlainDirEntry& entry = entries[index - kDotEntries];
+      const off_t next = static_cast<off_t>(index + 1);
+      if (plus) {
+        auto found = Fs(req).LookupListed(ino, entry);
+        if (!found.ok()) continue;  // removed since the listing was taken
+        fuse_entry_param e = EntryParam(req, *found);
+        need = fuse_add_direntry_plus(req, at, room, entry.name.c_str(), &e, next);
+        // An entry that did not fit was not returned, so its lookup does not count.
+        if (need > room) Fs(req).Forget(found->ino, 1);
+      } else {
+        struct stat st {};
+        st.st_ino = entry.backend_id != 0 ? entry.backend_id : index + 1;
+        st.st_mode = DirentMode(entry.type);
+        need = fuse_add_direntry(req, at, room, entry.name.c_str(), &st, next);
+      }
+    }
+    if (need > room) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+}  // namespace
+
+void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  spdlog::debug("opendir ino={}", ino);
+  Guarded(req, [&] {
+    auto handle = Fs(req).OpenDir(ino);
+    if (!handle.ok()) return ReplyStatus(req, handle.status());
+    fi->fh = *handle;
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).ReleaseDir(*handle);
+  });
+}
+
+void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Guarded(req, [&] { ServeReadDir(req, ino, size, off, fi, false); });
+}
+
+void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Guarded(req, [&] { ServeReadDir(req, ino, size, off, fi, true); });
+}
+
+void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Guarded(req, [&] {
+    Fs(req).ReleaseDir(fi->fh);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).FsyncDir(ino)); });
+}
+
+}  // namespace cadcanfs::fuse_ops

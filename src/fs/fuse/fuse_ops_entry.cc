@@ -1,0 +1,204 @@
+// Entry, attribute and extended-attribute operations.
+#include <sys/xattr.h>
+
+#include <cstring>
+
+#include "fuse_ops.h"
+
+namespace cadcanfs::fuse_ops {
+
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{ctx->uid, ctx->gid};
+}
+
+fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry) {
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof(e));
+  e.ino = entry.ino;
+  e.attr = entry.attr;
+  e.attr_timeout = Ctx(req).attr_timeout;
+  e.entry_timeout = Ctx(req).entry_timeout;
+  return e;
+}
+
+void ReplyEntry(fuse_req_t req, const Result<Entry>& entry) {
+  if (!entry.ok()) return ReplyStatus(req, entry.status());
+  fuse_entry_param e = EntryParam(req, *entry);
+  fuse_reply_entry(req, &e);
+}
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  spdlog::debug("lookup parent={}", parent);
+  Guarded(req, [&] {
+    auto entry = Fs(req).Lookup(parent, name);
+    if (!entry.ok() && entry.status().code() == Code::kNotFound) {
+      // A negative entry, cached by the kernel for entry_timeout.
+      fuse_entry_param e;
+      std::memset(&e, 0, sizeof(e));
+      e.entry_timeout = Ctx(req).entry_timeout;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    ReplyEntry(req, entry);
+  });
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Fs(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Fs(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  spdlog::debug("getattr ino={}", ino);
+  Guarded(req, [&] {
+    auto attr = Fs(req).GetAttr(ino);
+    if (!attr.ok()) return ReplyStatus(req, attr.status());
+    fuse_reply_attr(req, &*attr, Ctx(req).attr_timeout);
+  });
+}
+
+namespace {
+
+struct timespec TimeOf(const struct timespec& given, bool now) {
+  return now ? timespec{0, UTIME_NOW} : given;
+}
+
+}  // namespace
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  spdlog::debug("setattr ino={} fields={:#x}", ino, to_set);
+  Guarded(req, [&] {
+    AttrChanges changes;
+    if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode;
+    if (to_set & FUSE_SET_ATTR_UID) changes.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) changes.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) changes.size = static_cast<uint64_t>(attr->st_size);
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+      changes.atime = TimeOf(attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+    }
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+      changes.mtime = TimeOf(attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+    }
+    std::optional<HandleId> fh;
+    if (fi != nullptr) fh = fi->fh;
+    auto result = Fs(req).SetAttr(ino, changes, fh);
+    if (!result.ok()) return ReplyStatus(req, result.status());
+    fuse_reply_attr(req, &*result, Ctx(req).attr_timeout);
+  });
+}
+
+void ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  spdlog::debug("readlink ino={}", ino);
+  Guarded(req, [&] {
+    auto target = Fs(req).ReadLink(ino);
+    if (!target.ok()) return ReplyStatus(req, target.status());
+    fuse_reply_readlink(req, target->c_str());
+  });
+}
+
+void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  spdlog::debug("mkdir parent={}", parent);
+  Guarded(req, [&] { ReplyEntry(req, Fs(req).MakeDir(parent, name, mode, CallerOf(req))); });
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  spdlog::debug("unlink parent={}", parent);
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).Unlink(parent, name)); });
+}
+
+void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  spdlog::debug("rmdir parent={}", parent);
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).RemoveDir(parent, name)); });
+}
+
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  spdlog::debug("symlink parent={}", parent);
+  Guarded(req, [&] { ReplyEntry(req, Fs(req).Symlink(parent, name, link, CallerOf(req))); });
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+            const char* newname, unsigned int flags) {
+  spdlog::debug("rename parent={} newparent={} flags={}", parent, newparent, flags);
+  Guarded(req, [&] {
+    RenameMode mode = RenameMode::kReplace;
+    if (flags == RENAME_NOREPLACE) {
+      mode = RenameMode::kNoReplace;
+    } else if (flags == RENAME_EXCHANGE) {
+      mode = RenameMode::kExchange;
+    } else if (flags != 0) {
+      fuse_reply_err(req, EINVAL);  // RENAME_WHITEOUT and combinations
+      return;
+    }
+    ReplyStatus(req, Fs(req).Rename(parent, name, newparent, newname, mode));
+  });
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  spdlog::debug("link ino={} newparent={}", ino, newparent);
+  Guarded(req, [&] { ReplyEntry(req, Fs(req).Link(ino, newparent, newname)); });
+}
+
+void StatFs(fuse_req_t req, fuse_ino_t) {
+  Guarded(req, [&] {
+    auto sv = Fs(req).StatFs();
+    if (!sv.ok()) return ReplyStatus(req, sv.status());
+    fuse_reply_statfs(req, &*sv);
+  });
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+              int flags) {
+  spdlog::debug("setxattr ino={} size={}", ino, size);
+  Guarded(req, [&] {
+    ByteSpan bytes(reinterpret_cast<const uint8_t*>(value), size);
+    ReplyStatus(req, Fs(req).SetXattr(ino, name, bytes, flags));
+  });
+}
+
+namespace {
+
+// getxattr/listxattr protocol: size 0 asks for the length; too small a buffer is ERANGE.
+void ReplySized(fuse_req_t req, const void* data, size_t length, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, length);
+  } else if (length > size) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, static_cast<const char*>(data), length);
+  }
+}
+
+}  // namespace
+
+void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  Guarded(req, [&] {
+    auto value = Fs(req).GetXattr(ino, name);
+    if (!value.ok()) return ReplyStatus(req, value.status());
+    ReplySized(req, value->data(), value->size(), size);
+  });
+}
+
+void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  Guarded(req, [&] {
+    auto names = Fs(req).ListXattrs(ino);
+    if (!names.ok()) return ReplyStatus(req, names.status());
+    std::string joined;
+    for (const std::string& n : *names) {
+      joined += n;
+      joined.push_back('\0');
+    }
+    ReplySized(req, joined.data(), joined.size(), size);
+  });
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).RemoveXattr(ino, name)); });
+}
+
+}  // namespace cadcanfs::fuse_ops

@@ -1,0 +1,98 @@
+// Open-file operations. Reads decrypt into a per-thread buffer that becomes the reply.
+#include <vector>
+
+#include "fuse_ops.h"
+
+namespace cadcanfs::fuse_ops {
+
+namespace {
+
+void SetOpenFlags(fuse_file_info* fi) {
+  // Only this daemon changes the vault, so cached pages stay valid across opens.
+  fi->keep_cache = 1;
+}
+
+std::vector<uint8_t>& ReadBuffer(size_t size) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+
+}  // namespace
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  spdlog::debug("open ino={} flags={:#o}", ino, fi->flags);
+  Guarded(req, [&] {
+    auto handle = Fs(req).Open(ino, fi->flags);
+    if (!handle.ok()) return ReplyStatus(req, handle.status());
+    fi->fh = *handle;
+    SetOpenFlags(fi);
+    if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).Release(*handle);  // interrupted
+  });
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  spdlog::debug("create parent={} flags={:#o}", parent, fi->flags);
+  Guarded(req, [&] {
+    auto created = Fs(req).Create(parent, name, mode, fi->flags, CallerOf(req));
+    if (!created.ok()) return ReplyStatus(req, created.status());
+    fi->fh = created->second;
+    SetOpenFlags(fi);
+    fuse_entry_param e = EntryParam(req, created->first);
+    if (fuse_reply_create(req, &e, fi) == -ENOENT) Fs(req).Release(created->second);
+  });
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  spdlog::debug("read ino={} off={} size={}", ino, off, size);
+  Guarded(req, [&] {
+    std::vector<uint8_t>& buffer = ReadBuffer(size);
+    auto n = Fs(req).Read(fi->fh, static_cast<uint64_t>(off), std::span(buffer.data(), size));
+    if (!n.ok()) return ReplyStatus(req, n.status());
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), *n);
+  });
+}
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+           fuse_file_info* fi) {
+  spdlog::debug("write ino={} off={} size={}", ino, off, size);
+  Guarded(req, [&] {
+    ByteSpan data(reinterpret_cast<const uint8_t*>(buf), size);
+    auto n = Fs(req).Write(fi->fh, static_cast<uint64_t>(off), data);
+    if (!n.ok()) return ReplyStatus(req, n.status());
+    fuse_reply_write(req, *n);
+  });
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  // Writes reach the store as they arrive; close(2) owes nothing more (as on ext4).
+  fuse_reply_err(req, 0);
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  spdlog::debug("release ino={}", ino);
+  Guarded(req, [&] {
+    Fs(req).Release(fi->fh);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
+  spdlog::debug("fsync ino={}", ino);
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).Fsync(fi->fh)); });
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+               fuse_file_info* fi) {
+  spdlog::debug("fallocate ino={} mode={} off={} len={}", ino, mode, offset, length);
+  Guarded(req, [&] {
+    if (offset < 0 || length <= 0) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    ReplyStatus(req, Fs(req).Allocate(fi->fh, mode, static_cast<uint64_t>(offset),
+                                      static_cast<uint64_t>(length)));
+  });
+}
+
+}  // namespace cadcanfs::fuse_ops

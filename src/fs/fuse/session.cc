@@ -1,0 +1,158 @@
+// Session setup and the main loop: options → session → signal handlers → mount →
+// multithreaded loop → sync → unmount, as in libfuse's passthrough_hp.
+#include <unistd.h>
+
+#include <cstdarg>
+#include <thread>
+
+#include "fuse_ops.h"
+
+namespace cadcanfs {
+
+namespace {
+
+using namespace fuse_ops;
+
+void OnInit(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<Context*>(userdata);
+  // Our bytes pass through memory for crypto anyway; splice only adds a pipe copy.
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  // Request only what the kernel offers: libfuse 3.14 fails the mount otherwise.
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_ASYNC_DIO);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  if (ctx->options->writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;
+}
+
+fuse_lowlevel_ops FillOps() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OnInit;
+  ops.lookup = Lookup;
+  ops.forget = Forget;
+  ops.forget_multi = ForgetMulti;
+  ops.getattr = GetAttr;
+  ops.setattr = SetAttr;
+  ops.readlink = ReadLink;
+  ops.mkdir = MkDir;
+  ops.unlink = Unlink;
+  ops.rmdir = RmDir;
+  ops.symlink = Symlink;
+  ops.rename = Rename;
+  ops.link = Link;
+  ops.statfs = StatFs;
+  ops.setxattr = SetXattr;
+  ops.getxattr = GetXattr;
+  ops.listxattr = ListXattr;
+  ops.removexattr = RemoveXattr;
+  ops.open = Open;
+  ops.create = Create;
+  ops.read = Read;
+  ops.write = Write;
+  ops.flush = Flush;
+  ops.release = Release;
+  ops.fsync = Fsync;
+  ops.fallocate = Fallocate;
+  ops.opendir = OpenDir;
+  ops.readdir = ReadDir;
+  ops.readdirplus = ReadDirPlus;
+  ops.releasedir = ReleaseDir;
+  ops.fsyncdir = FsyncDir;
+  // No lock/flock handlers: the kernel then keeps POSIX and flock locks itself.
+  return ops;
+}
+
+// libfuse's own messages may name the mountpoint; keep them at debug level.
+void LibfuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char line[512];
+  vsnprintf(line, sizeof(line), fmt, ap);
+  if (level <= FUSE_LOG_ERR) {
+    spdlog::debug("libfuse: {}", line);
+  } else {
+    spdlog::trace("libfuse: {}", line);
+  }
+}
+
+std::string MountOptionString(const MountOptions& options) {
+  std::string opts = "fsname=cadcanfs,subtype=cadcanfs,default_permissions";
+  if (options.allow_other) opts += ",allow_other";
+  if (options.read_only) opts += ",ro";
+  for (const std::string& o : options.fuse_options) opts += "," + o;
+  return opts;
+}
+
+// Owns a libfuse session and tears it down in order.
+class Session {
+ public:
+  Session(const MountOptions& options, Context& ctx) {
+    std::string opts = MountOptionString(options);
+    const char* argv[] = {"cadcanfs", "-o", opts.c_str()};
+    fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+    fuse_lowlevel_ops ops = FillOps();
+    session_ = fuse_session_new(&args, &ops, sizeof(ops), &ctx);
+    fuse_opt_free_args(&args);
+  }
+  ~Session() {
+    if (session_ == nullptr) return;
+    if (mounted_) fuse_session_unmount(session_);
+    if (signals_) fuse_remove_signal_handlers(session_);
+    fuse_session_destroy(session_);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  bool valid() const { return session_ != nullptr; }
+  bool InstallSignalHandlers() { return signals_ = fuse_set_signal_handlers(session_) == 0; }
+  bool Mount(const std::string& mountpoint) {
+    return mounted_ = fuse_session_mount(session_, mountpoint.c_str()) == 0;
+  }
+  int Loop() {
+    fuse_loop_config* config = fuse_loop_cfg_create();
+    // At least two threads per core; idle threads are never reaped (no churn).
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    fuse_loop_cfg_set_max_threads(config, std::max(16u, 4 * cores));
+    int rc = fuse_session_loop_mt(session_, config);
+    fuse_loop_cfg_destroy(config);
+    return rc;
+  }
+
+ private:
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  bool signals_ = false;
+};
+
+}  // namespace
+
+Status ServeMount(FileSystem& fs, const MountOptions& options,
+                  const std::function<void()>& on_mounted) {
+  fuse_set_log_func(LibfuseLog);
+  Context ctx;
+  ctx.fs = &fs;
+  ctx.options = &options;
+  Session session(options, ctx);
+  if (!session.valid()) {
+    return Status::Error(Code::kInvalidArgument, "the FUSE options were not accepted");
+  }
+  if (!session.InstallSignalHandlers()) {
+    return Status::Error(Code::kInternal, "cannot install signal handlers");
+  }
+  if (!session.Mount(options.mountpoint)) {
+    return Status::Error(Code::kBusy, "the kernel refused the mount");
+  }
+  on_mounted();
+  int rc = session.Loop();
+  Status synced = fs.SyncAll();
+  if (!synced.ok()) spdlog::error("syncing open files at unmount failed: {}", synced.ToString());
+  // A positive result is the signal that ended the loop: a clean shutdown.
+  if (rc < 0) return Status::Error(Code::kIoError, "the FUSE session ended with an error");
+  return synced;
+}
+
+}  // namespace cadcanfs
