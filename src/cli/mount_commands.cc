@@ -83,17 +83,18 @@ int CheckMountpoint(const std::string& mountpoint) {
     if (errno == ENOTCONN) {
       return MountError(exit_code::kStaleMount,
                         "transport endpoint is not connected (a cadcanfs daemon died): run "
-                        "cadcanfs unmount " + mountpoint);
+                        "cadcanfs unmount " +
+                            mountpoint);
     }
-    if (errno == ENOENT) return MountError(exit_code::kMountFailed, "the mountpoint does not exist");
+    if (errno == ENOENT)
+      return MountError(exit_code::kMountFailed, "the mountpoint does not exist");
     return MountError(exit_code::kMountFailed, "the mountpoint cannot be accessed");
   }
   if (!S_ISDIR(st.st_mode)) {
     return MountError(exit_code::kMountFailed, "the mountpoint is not a directory");
   }
   if (!MountedTypeAt(mountpoint).empty()) {
-    return MountError(exit_code::kMountFailed,
-                      "the mountpoint is already in use by another mount");
+    return MountError(exit_code::kMountFailed, "the mountpoint is already in use by another mount");
   }
   if (!DirectoryIsEmpty(mountpoint)) {
     return MountError(exit_code::kNotEmpty, "the mountpoint is not empty");
@@ -181,7 +182,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   };
   Status s = ServeMount(fs, request.mount, on_mounted);
   if (!s.ok()) {
-    code = s.code() == Code::kBusy ? exit_code::kMountFailed
+    code = s.code() == Code::kBusy              ? exit_code::kMountFailed
            : s.code() == Code::kInvalidArgument ? exit_code::kUsage
                                                 : exit_code::kIoError;
     std::cerr << "cadcanfs: mounting failed: " << s.message() << "\n";
@@ -257,6 +258,11 @@ int RunMount(const std::vector<std::string>& argv) {
     }
   }
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
+  // The daemon leaves its working directory; libfuse unmounts by this path at exit.
+  char resolved[PATH_MAX];
+  if (realpath(request.mount.mountpoint.c_str(), resolved) != nullptr) {
+    request.mount.mountpoint = resolved;
+  }
   if (int code = CheckFuseDevice(); code != exit_code::kOk) return code;
   InitLogging(LogOptions{LogTarget::kStderr,
                          request.mount.debug ? spdlog::level::debug : spdlog::level::warn});

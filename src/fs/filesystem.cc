@@ -21,9 +21,7 @@ constexpr std::string_view kCapabilityXattr = "security.capability";
 
 Status Stale() { return Status::Error(Code::kStale, "unknown inode", ESTALE); }
 
-Status ReadOnly() {
-  return Status::Error(Code::kPermissionDenied, "read-only mount", EROFS);
-}
+Status ReadOnly() { return Status::Error(Code::kPermissionDenied, "read-only mount", EROFS); }
 
 BackendKey KeyOf(const ObjectInfo& info) { return BackendKey{info.device, info.backend_id}; }
 
@@ -586,8 +584,8 @@ Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();
   if (!handle->file->writable()) return Status::Error(Code::kInvalidArgument, "read-only", EBADF);
-  Status s = handle->append ? handle->file->Append(data).status()
-                            : handle->file->Write(offset, data);
+  Status s =
+      handle->append ? handle->file->Append(data).status() : handle->file->Write(offset, data);
   if (!s.ok()) {
     LogIfTampered(s, *handle->file);
     return s;

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -167,12 +167,11 @@ class LocalStore final : public Store {
   explicit LocalStore(UniqueFd root) : root_(std::move(root)) {}
 
   StoreCapabilities capabilities() const override {
-    return StoreCapabilities{
-        .partial_writes = true,
-        .symlinks = true,
-        .hard_links = true,
-        .posix_attributes = true,
-        .xattrs = true};
+    return StoreCapabilities{.partial_writes = true,
+                             .symlinks = true,
+                             .hard_links = true,
+                             .posix_attributes = true,
+                             .xattrs = true};
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {

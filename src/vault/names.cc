@@ -160,11 +160,11 @@ Result<Bytes> NameCipher::OpenXattrValue(std::string_view encoded_name, ByteSpan
   if (sealed.size() < kXattrValueOverhead) {
     return Status::Error(Code::kAuthenticationFailed, "attribute value is not valid");
   }
-  CADCANFS_ASSIGN_OR_RETURN(
-      Bytes padded, SivDecrypt(key_,
-                               {AsBytes(kXattrValueDomain), AsBytes(encoded_name),
-                                sealed.subspan(0, kSymlinkNonceSize)},
-                               sealed.subspan(kSymlinkNonceSize)));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes padded,
+                            SivDecrypt(key_,
+                                       {AsBytes(kXattrValueDomain), AsBytes(encoded_name),
+                                        sealed.subspan(0, kSymlinkNonceSize)},
+                                       sealed.subspan(kSymlinkNonceSize)));
   if (padded.empty() || padded[0] != 0) {
     return Status::Error(Code::kAuthenticationFailed, "attribute value is not valid");
   }

@@ -30,9 +30,9 @@ namespace cadcanfs {
 
 struct FsOptions {
   bool read_only = false;
-  std::optional<uid_t> force_uid;   // report every object as owned by this user
-  std::optional<gid_t> force_gid;   // ... and this group
-  bool owner_is_caller = false;     // a root daemon hands new objects to the calling user
+  std::optional<uid_t> force_uid;  // report every object as owned by this user
+  std::optional<gid_t> force_gid;  // ... and this group
+  bool owner_is_caller = false;    // a root daemon hands new objects to the calling user
 };
 
 // Who asked (from the FUSE request).

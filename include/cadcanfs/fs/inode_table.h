@@ -51,10 +51,10 @@ struct Inode {
   std::atomic<uint64_t> lookups{0};  // the kernel's lookup count
 
   std::mutex mu;
-  std::vector<InodeLink> links;          // guarded by mu; empty for the root and when unlinked
-  std::optional<DirId> dir_id;           // guarded by mu; directories, once read
-  std::shared_ptr<EncryptedFile> file;   // guarded by mu; shared by all open handles
-  uint32_t open_count = 0;               // guarded by mu
+  std::vector<InodeLink> links;         // guarded by mu; empty for the root and when unlinked
+  std::optional<DirId> dir_id;          // guarded by mu; directories, once read
+  std::shared_ptr<EncryptedFile> file;  // guarded by mu; shared by all open handles
+  uint32_t open_count = 0;              // guarded by mu
 };
 
 class InodeTable {
@@ -78,7 +78,9 @@ class InodeTable {
 
  private:
   struct KeyHash {
-    size_t operator()(const BackendKey& k) const { return std::hash<uint64_t>()(k.id ^ (k.device << 32)); }
+    size_t operator()(const BackendKey& k) const {
+      return std::hash<uint64_t>()(k.id ^ (k.device << 32));
+    }
   };
 
   std::mutex mu_;

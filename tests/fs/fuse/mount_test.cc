@@ -166,12 +166,10 @@ TEST_F(MountTest, RenameReplaceNoReplaceExchangeAndAcrossDirectories) {
   ASSERT_EQ(mkdir(P("b").c_str(), 0755), 0);
   Put(P("a/one"), PatternBytes(100, 1));
   Put(P("b/two"), PatternBytes(200, 2));
-  EXPECT_EQ(renameat2(AT_FDCWD, P("a/one").c_str(), AT_FDCWD, P("b/two").c_str(),
-                      RENAME_NOREPLACE),
+  EXPECT_EQ(renameat2(AT_FDCWD, P("a/one").c_str(), AT_FDCWD, P("b/two").c_str(), RENAME_NOREPLACE),
             -1);
   EXPECT_EQ(errno, EEXIST);
-  ASSERT_EQ(renameat2(AT_FDCWD, P("a/one").c_str(), AT_FDCWD, P("b/two").c_str(),
-                      RENAME_EXCHANGE),
+  ASSERT_EQ(renameat2(AT_FDCWD, P("a/one").c_str(), AT_FDCWD, P("b/two").c_str(), RENAME_EXCHANGE),
             0);
   EXPECT_EQ(Get(P("a/one")), PatternBytes(200, 2));
   EXPECT_EQ(Get(P("b/two")), PatternBytes(100, 1));
@@ -240,8 +238,8 @@ TEST_F(MountTest, UserXattrsAreEncryptedAtRest) {
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(list, static_cast<size_t>(n)), std::string("user.case") + '\0');
   // At rest: neither the name nor the value appears in the backing object's xattrs.
-  auto cipher = mount_->vault().vault().CipherPathOf(std::string(
-      ::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/x");
+  auto cipher = mount_->vault().vault().CipherPathOf(
+      std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/x");
   ASSERT_TRUE(cipher.ok());
   std::string backing = mount_->vault().root() + "/" + *cipher;
   char raw[1024] = {};

@@ -16,7 +16,7 @@ struct MountOptions {
   std::string mountpoint;
   bool allow_other = false;
   bool read_only = false;
-  bool debug = false;          // log every operation (numbers and sizes, never names)
+  bool debug = false;  // log every operation (numbers and sizes, never names)
   bool writeback_cache = false;
   std::vector<std::string> fuse_options;  // passed through as "-o" options
 };
