@@ -2,13 +2,23 @@
 # Benchmarks, reported as ratios against a reference measured in the same run (the
 # machines are noisy, so absolute numbers mean little).
 #
-#   block crypto: cadcanfs SealBlock/OpenBlock vs `openssl speed -evp aes-256-gcm`
-#                 at the same buffer sizes (target: >= 80% of OpenSSL).
+#   crypto: cadcanfs SealBlock/OpenBlock vs `openssl speed -evp aes-256-gcm` at the
+#           same buffer sizes (target: >= 80% of OpenSSL).
+#   mount:  a mounted cadcanfs vault vs gocryptfs over the same disk, plus the native
+#           disk (run as root: it drops the page cache between phases).
+#
+# usage: scripts/bench.sh [crypto|mount|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-all}
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCADCANFS_BENCH=ON >/dev/null
-cmake --build build -j2 --target block_crypto_bench >/dev/null
+cmake --build build -j2 >/dev/null
+
+if [ "$what" = mount ] || [ "$what" = all ]; then
+  ./scripts/bench_mount.sh
+fi
+[ "$what" = crypto ] || [ "$what" = all ] || exit 0
 
 sizes=(4096 16384 32768 65536 1048576)
 json=$(mktemp)

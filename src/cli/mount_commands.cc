@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -154,6 +155,18 @@ void DetachStdio() {
   close(null);
 }
 
+// Plaintext passes through the daemon's buffers, and swap is a disk. Root can lock
+// every page as it is touched (MCL_ONFAULT keeps untouched stack reservations out of
+// RSS); an unprivileged daemon has too small an RLIMIT_MEMLOCK, so there the key
+// pages alone are locked (SecretBytes) and docs/threat-model.md says to use encrypted
+// or no swap.
+void LockDaemonMemory() {
+  if (geteuid() != 0) return;
+  if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+    spdlog::warn("could not lock daemon memory; plaintext buffers may reach swap");
+  }
+}
+
 // Loads the key, builds the filesystem and serves it. Runs in the daemon process:
 // key memory is MADV_DONTFORK, so nothing keyed may exist before the fork.
 int Serve(const MountRequest& request, Readiness& readiness) {
@@ -164,6 +177,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
     readiness.Report(code);
     return code;
   }
+  LockDaemonMemory();
   FileSystem fs(std::move(vault), request.fs);
   auto on_mounted = [&] {
     if (request.foreground) {
