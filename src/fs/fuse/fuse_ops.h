@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <mutex>
 #include <new>
 
 #include "cadcanfs/fs/filesystem.h"
@@ -21,9 +22,18 @@ struct Context {
   const MountOptions* options = nullptr;
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
+  std::once_flag after_init_once;
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+
+// Called by the operations the kernel sends first after INIT (getattr, lookup).
+inline void RunAfterInitOnce(fuse_req_t req) {
+  Context& ctx = Ctx(req);
+  std::call_once(ctx.after_init_once, [&ctx] {
+    if (ctx.options->after_init) ctx.options->after_init();
+  });
+}
 inline FileSystem& Fs(fuse_req_t req) { return *Ctx(req).fs; }
 
 inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }

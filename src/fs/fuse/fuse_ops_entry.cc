@@ -30,6 +30,7 @@ void ReplyEntry(fuse_req_t req, const Result<Entry>& entry) {
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   spdlog::debug("lookup parent={}", parent);
+  RunAfterInitOnce(req);
   Guarded(req, [&] {
     auto entry = Fs(req).Lookup(parent, name);
     if (!entry.ok() && entry.status().code() == Code::kNotFound) {
@@ -56,6 +57,7 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   spdlog::debug("getattr ino={}", ino);
+  RunAfterInitOnce(req);
   Guarded(req, [&] {
     auto attr = Fs(req).GetAttr(ino);
     if (!attr.ok()) return ReplyStatus(req, attr.status());

@@ -19,6 +19,9 @@ struct MountOptions {
   bool debug = false;  // log every operation (numbers and sizes, never names)
   bool writeback_cache = false;
   std::vector<std::string> fuse_options;  // passed through as "-o" options
+  // Runs once, on the first request after the kernel finished INIT (mount tuning that
+  // INIT would otherwise undo, such as the readahead window).
+  std::function<void()> after_init;
 };
 
 // Mounts, calls `on_mounted` once the mount is live, and serves requests until the
