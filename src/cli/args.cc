@@ -51,4 +51,14 @@ std::vector<std::string> Args::Values(const std::string& name) const {
   return out;
 }
 
+std::optional<uint64_t> ParseDecimal(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
 }  // namespace cadcanfs::cli

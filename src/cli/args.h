@@ -34,6 +34,9 @@ class Args {
   std::set<std::string> seen_switches_;
 };
 
+// A plain decimal number (digits only, no sign or spaces), or nullopt.
+std::optional<uint64_t> ParseDecimal(const std::string& text);
+
 }  // namespace cadcanfs::cli
 
 #endif  // CADCANFS_CLI_ARGS_H_

@@ -76,9 +76,6 @@ MountEntry MountAt(const std::string& path) {
   return found;
 }
 
-std::string MountedTypeAt(const std::string& path) { return MountAt(path).type; }
-std::string MountedDeviceAt(const std::string& path) { return MountAt(path).device; }
-
 bool DirectoryIsEmpty(const std::string& path) {
   DIR* d = opendir(path.c_str());
   if (d == nullptr) return false;
@@ -100,8 +97,7 @@ int CheckMountpoint(const std::string& mountpoint) {
     if (errno == ENOTCONN) {
       return MountError(exit_code::kStaleMount,
                         "transport endpoint is not connected (a cadcanfs daemon died): run "
-                        "cadcanfs unmount " +
-                            mountpoint);
+                        "cadcanfs unmount on the mountpoint");
     }
     if (errno == ENOENT)
       return MountError(exit_code::kMountFailed, "the mountpoint does not exist");
@@ -110,7 +106,7 @@ int CheckMountpoint(const std::string& mountpoint) {
   if (!S_ISDIR(st.st_mode)) {
     return MountError(exit_code::kMountFailed, "the mountpoint is not a directory");
   }
-  if (!MountedTypeAt(mountpoint).empty()) {
+  if (!MountAt(mountpoint).type.empty()) {
     return MountError(exit_code::kMountFailed, "the mountpoint is already in use by another mount");
   }
   if (!DirectoryIsEmpty(mountpoint)) {
@@ -127,15 +123,6 @@ int CheckFuseDevice() {
   }
   close(fd);
   return exit_code::kOk;
-}
-
-Result<uint32_t> ParseId(const std::string& text) {
-  char* end = nullptr;
-  unsigned long v = std::strtoul(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v > 0xfffffffeUL) {
-    return Status::Error(Code::kInvalidArgument, "bad id");
-  }
-  return static_cast<uint32_t>(v);
 }
 
 struct MountRequest {
@@ -189,7 +176,7 @@ void LockDaemonMemory() {
 void RaiseReadahead(const std::string& mountpoint) {
   if (geteuid() != 0) return;
   // Not stat(2) on the mountpoint: that would be a request to ourselves.
-  std::string device = MountedDeviceAt(mountpoint);
+  std::string device = MountAt(mountpoint).device;
   if (device.empty()) return;
   std::ofstream knob("/sys/class/bdi/" + device + "/read_ahead_kb");
   if (knob) knob << kReadaheadKiB << std::flush;
@@ -258,8 +245,7 @@ int Daemonize(const MountRequest& request) {
     if (code != exit_code::kOk) waitpid(pid, nullptr, 0);
     return code;
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(pid, nullptr, 0);
   return MountError(exit_code::kMountFailed, "the daemon exited before the mount was live");
 }
 
@@ -293,14 +279,19 @@ int RunMount(const std::vector<std::string>& argv) {
   }
   request.fs.read_only = request.mount.read_only;
   request.fs.owner_is_caller = geteuid() == 0;
-  for (const char* flag : {"uid", "gid"}) {
-    if (auto value = args.Value(flag)) {
-      auto id = ParseId(*value);
-      if (!id.ok()) return UsageError(std::string("--") + flag + " takes a numeric id");
-      if (std::string_view(flag) == "uid") request.fs.force_uid = *id;
-      if (std::string_view(flag) == "gid") request.fs.force_gid = *id;
-    }
-  }
+  // (uint32_t)-1 means "no change" to chown(2), so it is not a usable id.
+  auto id_of = [&args](const char* flag) -> std::optional<std::optional<uint32_t>> {
+    auto value = args.Value(flag);
+    if (!value) return std::optional<uint32_t>();
+    std::optional<uint64_t> id = ParseDecimal(*value);
+    if (!id || *id >= 0xffffffffULL) return std::nullopt;
+    return std::optional<uint32_t>(static_cast<uint32_t>(*id));
+  };
+  auto uid = id_of("uid");
+  auto gid = id_of("gid");
+  if (!uid || !gid) return UsageError("--uid and --gid take a numeric id");
+  request.fs.force_uid = *uid;
+  request.fs.force_gid = *gid;
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
   // The daemon leaves its working directory; libfuse unmounts by this path at exit.
   char resolved[PATH_MAX];
@@ -322,7 +313,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("unmount takes a MOUNTPOINT");
   const std::string& mountpoint = args.positional()[0];
-  std::string type = MountedTypeAt(mountpoint);
+  std::string type = MountAt(mountpoint).type;
   if (type.rfind("fuse", 0) != 0) {
     return MountError(exit_code::kNotFound, "no cadcanfs vault is mounted there");
   }

@@ -26,13 +26,12 @@ int RunInit(const std::vector<std::string>& argv) {
   if (args.positional().size() != 1) return UsageError("init takes exactly one VAULT directory");
   uint32_t block_size = kDefaultBlockSize;
   if (auto value = args.Value("block-size")) {
-    char* end = nullptr;
-    unsigned long parsed = std::strtoul(value->c_str(), &end, 10);
-    if (end == value->c_str() || *end != '\0' || parsed < kMinBlockSize || parsed > kMaxBlockSize ||
-        (parsed & (parsed - 1)) != 0) {
+    std::optional<uint64_t> parsed = ParseDecimal(*value);
+    if (!parsed || *parsed < kMinBlockSize || *parsed > kMaxBlockSize ||
+        (*parsed & (*parsed - 1)) != 0) {
       return UsageError("--block-size must be a power of two from 4096 to 1048576");
     }
-    block_size = static_cast<uint32_t>(parsed);
+    block_size = static_cast<uint32_t>(*parsed);
   }
   const std::string& path = args.positional()[0];
   mkdir(path.c_str(), 0700);  // an existing empty directory is fine too

@@ -25,26 +25,6 @@ Status ReadOnly() { return Status::Error(Code::kPermissionDenied, "read-only mou
 
 BackendKey KeyOf(const ObjectInfo& info) { return BackendKey{info.device, info.backend_id}; }
 
-mode_t TypeBits(ObjectType type) {
-  switch (type) {
-    case ObjectType::kFile:
-      return S_IFREG;
-    case ObjectType::kDirectory:
-      return S_IFDIR;
-    case ObjectType::kSymlink:
-      return S_IFLNK;
-    default:
-      return S_IFREG;
-  }
-}
-
-// A stored symlink is base32(nonce 16 || SIV tag 16 || target); its plaintext length
-// follows from the stored length alone, so stat needs no decryption.
-uint64_t SymlinkTargetLength(uint64_t stored_length) {
-  uint64_t raw = stored_length * 5 / 8;
-  return raw > 32 ? raw - 32 : 0;
-}
-
 bool NeedsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 void LogIfTampered(const Status& s, const EncryptedFile& file) {
@@ -58,8 +38,7 @@ void LogIfTampered(const Status& s, const EncryptedFile& file) {
 struct FileSystem::FileHandle {
   std::shared_ptr<Inode> inode;
   std::shared_ptr<EncryptedFile> file;
-  bool append = false;
-  bool writable = false;
+  bool append = false;  // O_APPEND: every write lands at the end of file
 };
 
 struct FileSystem::DirHandle {
@@ -79,8 +58,9 @@ class FileSystem::HandleTable {
     handles_.emplace(id, std::move(handle));
     return id;
   }
+  // On every read and write: a shared lock, so concurrent requests do not queue here.
   std::shared_ptr<T> Get(HandleId id) {
-    std::lock_guard lock(mu_);
+    std::shared_lock lock(mu_);
     auto it = handles_.find(id);
     return it == handles_.end() ? nullptr : it->second;
   }
@@ -93,14 +73,14 @@ class FileSystem::HandleTable {
     return handle;
   }
   std::vector<std::shared_ptr<T>> All() {
-    std::lock_guard lock(mu_);
+    std::shared_lock lock(mu_);
     std::vector<std::shared_ptr<T>> all;
     for (auto& [id, h] : handles_) all.push_back(h);
     return all;
   }
 
  private:
-  std::mutex mu_;
+  std::shared_mutex mu_;
   std::unordered_map<HandleId, std::shared_ptr<T>> handles_;
   HandleId next_ = 1;
 };
@@ -144,6 +124,11 @@ Result<std::string> FileSystem::PathOf(Inode& inode) {
   return path;
 }
 
+Result<std::string> FileSystem::PathOfNumber(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  return PathOf(*inode);
+}
+
 Result<DirId> FileSystem::DirIdOf(Inode& dir) {
   if (dir.type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
@@ -163,9 +148,9 @@ Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::
   CADCANFS_RETURN_IF_ERROR(ValidatePlainName(name));
   ChildPath child;
   CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
-  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*child.parent));
+  CADCANFS_ASSIGN_OR_RETURN(child.dir, DirIdOf(*child.parent));
   CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.name, vault_->EncryptName(dir, name));
+  CADCANFS_ASSIGN_OR_RETURN(child.name, vault_->EncryptName(child.dir, name));
   child.path = JoinStorePath(child.parent_path, child.name.stored);
   return child;
 }
@@ -173,12 +158,12 @@ Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::
 struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
   struct stat st {};
   st.st_ino = info.backend_id;
-  st.st_mode = TypeBits(info.type) | (info.mode & 07777);
+  st.st_mode = FileTypeBits(info.type) | (info.mode & 07777);
   st.st_nlink = info.nlink;
   st.st_uid = options_.force_uid.value_or(info.uid);
   st.st_gid = options_.force_gid.value_or(info.gid);
   uint64_t size = info.size;
-  if (info.type == ObjectType::kSymlink) size = SymlinkTargetLength(info.size);
+  if (info.type == ObjectType::kSymlink) size = SymlinkTargetLengthOfStored(info.size);
   st.st_size = static_cast<off_t>(size);
   st.st_blksize = static_cast<blksize_t>(vault_->layout().block_size());
   st.st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
@@ -196,10 +181,22 @@ Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
   return info;
 }
 
+std::shared_ptr<Inode> FileSystem::RecordInode(const ChildPath& child, const ObjectInfo& info) {
+  return inodes_.Record(KeyOf(info), info.type, InodeLink{child.parent, child.name.stored});
+}
+
 Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {
-  std::shared_ptr<Inode> inode =
-      inodes_.Record(KeyOf(info), info.type, InodeLink{child.parent, child.name.stored});
-  return Entry{inode->number, AttrOf(info)};
+  return Entry{RecordInode(child, info)->number, AttrOf(info)};
+}
+
+Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status()>& make) {
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  Status s = make();
+  // An existing entry of that name owns the sidecar; anything else leaves none behind.
+  if (!s.ok() && s.code() != Code::kAlreadyExists) {
+    (void)vault_->CleanupEntry(child.parent_path, child.name);
+  }
+  return s;
 }
 
 Status FileSystem::AssignOwner(const std::string& path, const Caller& caller) {
@@ -260,22 +257,20 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
-  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
-  auto id = vault_->MakeDirectory(child.path, mode & 07777);
-  if (!id.ok()) {
-    if (id.status().code() != Code::kAlreadyExists) {
-      (void)vault_->CleanupEntry(child.parent_path, child.name);
-    }
-    return id.status();
-  }
+  DirId id{};
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
+    auto made = vault_->MakeDirectory(child.path, mode & 07777);
+    if (made.ok()) id = *made;
+    return made.status();
+  }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  Entry entry = RecordEntry(child, info);
-  if (auto inode = inodes_.Find(entry.ino)) {
+  std::shared_ptr<Inode> inode = RecordInode(child, info);
+  {
     std::lock_guard lock(inode->mu);
-    inode->dir_id = *id;
+    inode->dir_id = id;
   }
-  return entry;
+  return Entry{inode->number, AttrOf(info)};
 }
 
 Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
@@ -283,15 +278,10 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
-  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*child.parent));
   CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
-                            vault_->names().EncryptSymlinkTarget(dir, target));
-  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
-  Status s = store_.Symlink(stored_target, child.path);
-  if (!s.ok()) {
-    if (s.code() != Code::kAlreadyExists) (void)vault_->CleanupEntry(child.parent_path, child.name);
-    return s;
-  }
+                            vault_->names().EncryptSymlinkTarget(child.dir, target));
+  CADCANFS_RETURN_IF_ERROR(
+      MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
@@ -306,12 +296,7 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
-  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
-  Status s = store_.Link(existing, child.path);
-  if (!s.ok()) {
-    if (s.code() != Code::kAlreadyExists) (void)vault_->CleanupEntry(child.parent_path, child.name);
-    return s;
-  }
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
 }
@@ -494,11 +479,19 @@ Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, boo
     return Status::Error(Code::kIsADirectory, "not a regular file", EISDIR);
   }
   if (need_write) CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  auto usable = [&] { return inode.file && (!need_write || inode.file->writable()); };
+  {
+    std::lock_guard lock(inode.mu);
+    if (usable()) {  // already open: no path walk, no store call
+      ++inode.open_count;
+      return inode.file;
+    }
+  }
   std::shared_lock ns(namespace_mu_);
   // The path is taken before the inode lock, which PathOf takes itself.
   Result<std::string> path = PathOf(inode);
   std::lock_guard lock(inode.mu);
-  if (!inode.file || (need_write && !inode.file->writable())) {
+  if (!usable()) {
     if (!path.ok()) return path.status();
     auto opened = vault_->OpenFile(*path, !options_.read_only);
     // A read-only backing object (chmod a-w) can still be read.
@@ -530,11 +523,15 @@ Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
       return s;
     }
   }
+  return AddFileHandle(std::move(inode), std::move(file), flags);
+}
+
+HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode,
+                                   std::shared_ptr<EncryptedFile> file, int flags) {
   auto handle = std::make_shared<FileHandle>();
-  handle->inode = inode;
+  handle->inode = std::move(inode);
   handle->file = std::move(file);
   handle->append = (flags & O_APPEND) != 0;
-  handle->writable = need_write;
   return files_->Add(std::move(handle));
 }
 
@@ -544,32 +541,23 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
-  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
-  auto created = vault_->CreateFile(child.path, mode & 07777);
-  if (!created.ok()) {
-    if (created.status().code() != Code::kAlreadyExists) {
-      (void)vault_->CleanupEntry(child.parent_path, child.name);
-    }
+  std::shared_ptr<EncryptedFile> file;
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
+    auto created = vault_->CreateFile(child.path, mode & 07777);
+    if (created.ok()) file = std::move(created).value();
     return created.status();
-  }
-  std::shared_ptr<EncryptedFile> file = std::move(created).value();
+  }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
-  Entry entry = RecordEntry(child, info);
-  std::shared_ptr<Inode> inode = inodes_.Find(entry.ino);
-  if (!inode) return Stale();
+  std::shared_ptr<Inode> inode = RecordInode(child, info);
   {
     std::lock_guard lock(inode->mu);
     if (!inode->file) inode->file = file;
     ++inode->open_count;
     file = inode->file;
   }
-  auto handle = std::make_shared<FileHandle>();
-  handle->inode = inode;
-  handle->file = std::move(file);
-  handle->append = (flags & O_APPEND) != 0;
-  handle->writable = true;
-  return std::make_pair(entry, files_->Add(std::move(handle)));
+  Entry entry{inode->number, AttrOf(info)};
+  return std::make_pair(entry, AddFileHandle(std::move(inode), std::move(file), flags));
 }
 
 Result<size_t> FileSystem::Read(HandleId fh, uint64_t offset, std::span<uint8_t> out) {
@@ -648,8 +636,7 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
 
 Status FileSystem::FsyncDir(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.SyncDir(path);
 }
 
@@ -657,65 +644,48 @@ void FileSystem::ReleaseDir(HandleId dh) { (void)dirs_->Take(dh); }
 
 // ---- extended attributes ----
 
-Result<std::string> FileSystem::StoredXattrName(std::string_view name) const {
-  if (name.substr(0, kUserPrefix.size()) != kUserPrefix) {
-    return Status::Error(Code::kUnsupported, "only user attributes are stored", EOPNOTSUPP);
-  }
-  CADCANFS_ASSIGN_OR_RETURN(std::string encoded,
-                            vault_->names().EncryptXattrName(name.substr(kUserPrefix.size())));
-  return kStoredXattrPrefix + encoded;
-}
-
 Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
-  // The kernel asks for this on every write; answer from memory.
+  // The kernel asks for this on every write; answer from memory. Only user.* is stored.
   if (name == kCapabilityXattr || name.substr(0, kUserPrefix.size()) != kUserPrefix) {
     return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
   }
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
-  std::string_view encoded = std::string_view(stored).substr(sizeof(kStoredXattrPrefix) - 1);
-  return vault_->names().OpenXattrValue(encoded, sealed);
+  return vault_->names().OpenXattrValue(stored, sealed);
 }
 
 Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan value, int flags) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, vault_->names().SealXattrValue(stored, value));
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
-  std::string_view encoded = std::string_view(stored).substr(sizeof(kStoredXattrPrefix) - 1);
-  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, vault_->names().SealXattrValue(encoded, value));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.SetXattr(path, stored, sealed, flags);
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   auto stored = store_.ListXattrs(path);
   if (!stored.ok()) {
     if (stored.status().code() == Code::kUnsupported) return std::vector<std::string>{};
     return stored.status();
   }
   std::vector<std::string> names;
-  const std::string_view prefix = kStoredXattrPrefix;
   for (const std::string& s : *stored) {
-    if (s.compare(0, prefix.size(), prefix) != 0) continue;
-    auto plain = vault_->names().DecryptXattrName(std::string_view(s).substr(prefix.size()));
-    if (plain.ok()) names.push_back(std::string(kUserPrefix) + *plain);
+    // Attributes that are not ours, or fail to decrypt, are not shown.
+    if (auto plain = vault_->names().DecryptXattrName(s); plain.ok()) names.push_back(*plain);
   }
   return names;
 }
 
 Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, StoredXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.RemoveXattr(path, stored);
 }
 

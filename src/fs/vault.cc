@@ -132,10 +132,7 @@ Status Vault::RestoreDirId(std::string_view cipher_path, const DirId& id) {
 }
 
 Status Vault::RemoveDirectory(std::string_view cipher_path, const DirId& id) {
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_->Stat(cipher_path));
-  if (info.type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
-  }
+  // Listing a non-directory fails with kNotADirectory, so no separate Stat is needed.
   CADCANFS_RETURN_IF_ERROR(ReleaseEmptyDirectory(cipher_path));
   Status s = store_->RemoveDir(cipher_path);
   if (!s.ok()) (void)RestoreDirId(cipher_path, id);

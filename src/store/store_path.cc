@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include "cadcanfs/store/store.h"
 
 namespace cadcanfs {
@@ -18,6 +20,17 @@ std::string_view StoreParent(std::string_view path) {
 std::string_view StoreBaseName(std::string_view path) {
   size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+uint32_t FileTypeBits(ObjectType type) {
+  switch (type) {
+    case ObjectType::kDirectory:
+      return S_IFDIR;
+    case ObjectType::kSymlink:
+      return S_IFLNK;
+    default:
+      return S_IFREG;
+  }
 }
 
 }  // namespace cadcanfs

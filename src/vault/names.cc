@@ -1,5 +1,8 @@
 #include "cadcanfs/vault/names.h"
 
+#include <cerrno>
+#include <optional>
+
 #include "cadcanfs/crypto/kdf.h"
 #include "cadcanfs/crypto/random.h"
 #include "cadcanfs/crypto/siv.h"
@@ -124,26 +127,53 @@ Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir,
   return std::string(AsChars(plain));
 }
 
-Result<std::string> NameCipher::EncryptXattrName(std::string_view name) const {
+uint64_t SymlinkTargetLengthOfStored(uint64_t stored_length) {
+  const uint64_t raw = stored_length * 5 / 8;  // unpadded base32
+  const uint64_t overhead = kSymlinkNonceSize + kSivTagSize;
+  return raw > overhead ? raw - overhead : 0;
+}
+
+namespace {
+
+constexpr std::string_view kUserXattrPrefix = "user.";
+
+// The encoded part of a stored xattr name, or nullopt if the name is not ours.
+std::optional<std::string_view> EncodedXattrPart(std::string_view stored) {
+  const std::string_view prefix = kStoredXattrPrefix;
+  if (!StartsWith(stored, prefix)) return std::nullopt;
+  return stored.substr(prefix.size());
+}
+
+}  // namespace
+
+Result<std::string> NameCipher::EncryptXattrName(std::string_view full_name) const {
+  if (!StartsWith(full_name, kUserXattrPrefix)) {
+    return Status::Error(Code::kUnsupported, "only user attributes are stored", EOPNOTSUPP);
+  }
+  std::string_view name = full_name.substr(kUserXattrPrefix.size());
   if (name.empty()) return Status::Error(Code::kInvalidArgument, "empty attribute name");
   if (name.size() > kMaxXattrNameLength) {
     return Status::Error(Code::kNameTooLong, "attribute name is too long to encrypt", ERANGE);
   }
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed,
                             SivEncrypt(key_, {AsBytes(kXattrNameDomain)}, AsBytes(name)));
-  return Base32Encode(sealed);
+  return kStoredXattrPrefix + Base32Encode(sealed);
 }
 
-Result<std::string> NameCipher::DecryptXattrName(std::string_view encoded) const {
-  auto raw = Base32Decode(encoded);
+Result<std::string> NameCipher::DecryptXattrName(std::string_view stored) const {
+  auto encoded = EncodedXattrPart(stored);
+  if (!encoded) return Status::Error(Code::kInvalidArgument, "not a cadcanfs attribute");
+  auto raw = Base32Decode(*encoded);
   if (!raw || raw->size() <= kSivTagSize) {
     return Status::Error(Code::kAuthenticationFailed, "attribute name is not valid");
   }
   CADCANFS_ASSIGN_OR_RETURN(Bytes plain, SivDecrypt(key_, {AsBytes(kXattrNameDomain)}, *raw));
-  return std::string(AsChars(plain));
+  return std::string(kUserXattrPrefix) + std::string(AsChars(plain));
 }
 
-Result<Bytes> NameCipher::SealXattrValue(std::string_view encoded_name, ByteSpan value) const {
+Result<Bytes> NameCipher::SealXattrValue(std::string_view stored_name, ByteSpan value) const {
+  auto encoded_name = EncodedXattrPart(stored_name);
+  if (!encoded_name) return Status::Error(Code::kInvalidArgument, "not a cadcanfs attribute");
   Bytes nonce(kSymlinkNonceSize);
   CADCANFS_RETURN_IF_ERROR(FillRandom(nonce));
   // A leading marker byte, because SIV refuses empty plaintexts and values may be empty.
@@ -151,18 +181,19 @@ Result<Bytes> NameCipher::SealXattrValue(std::string_view encoded_name, ByteSpan
   std::copy(value.begin(), value.end(), padded.begin() + 1);
   CADCANFS_ASSIGN_OR_RETURN(
       Bytes sealed,
-      SivEncrypt(key_, {AsBytes(kXattrValueDomain), AsBytes(encoded_name), nonce}, padded));
+      SivEncrypt(key_, {AsBytes(kXattrValueDomain), AsBytes(*encoded_name), nonce}, padded));
   nonce.insert(nonce.end(), sealed.begin(), sealed.end());
   return nonce;
 }
 
-Result<Bytes> NameCipher::OpenXattrValue(std::string_view encoded_name, ByteSpan sealed) const {
-  if (sealed.size() < kXattrValueOverhead) {
+Result<Bytes> NameCipher::OpenXattrValue(std::string_view stored_name, ByteSpan sealed) const {
+  auto encoded_name = EncodedXattrPart(stored_name);
+  if (!encoded_name || sealed.size() < kXattrValueOverhead) {
     return Status::Error(Code::kAuthenticationFailed, "attribute value is not valid");
   }
   CADCANFS_ASSIGN_OR_RETURN(Bytes padded,
                             SivDecrypt(key_,
-                                       {AsBytes(kXattrValueDomain), AsBytes(encoded_name),
+                                       {AsBytes(kXattrValueDomain), AsBytes(*encoded_name),
                                         sealed.subspan(0, kSymlinkNonceSize)},
                                        sealed.subspan(kSymlinkNonceSize)));
   if (padded.empty() || padded[0] != 0) {

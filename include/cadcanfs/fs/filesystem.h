@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -126,11 +127,14 @@ class FileSystem {
   Result<std::shared_ptr<Inode>> InodeOf(InodeNumber ino);
   // REQUIRES: namespace_mu_ held. The store path of an inode, from its first link.
   Result<std::string> PathOf(Inode& inode);
+  // REQUIRES: namespace_mu_ held. PathOf for an inode number (kStale if unknown).
+  Result<std::string> PathOfNumber(InodeNumber ino);
   // REQUIRES: namespace_mu_ held.
   Result<DirId> DirIdOf(Inode& dir);
   // REQUIRES: namespace_mu_ held. Encrypts `name` for the directory `parent`.
   struct ChildPath {
     std::shared_ptr<Inode> parent;
+    DirId dir{};  // the parent's directory id
     std::string parent_path;
     EncryptedName name;
     std::string path;
@@ -138,8 +142,13 @@ class FileSystem {
   Result<ChildPath> ResolveChild(InodeNumber parent, std::string_view name);
   // Store Stat with a file's size turned into its plaintext size.
   Result<ObjectInfo> StatPlain(const std::string& path);
-  // Records a new or found object as an inode and builds its reply.
+  // Records a new or found object as an inode (counting one kernel lookup).
+  std::shared_ptr<Inode> RecordInode(const ChildPath& child, const ObjectInfo& info);
+  // RecordInode plus the reply.
   Entry RecordEntry(const ChildPath& child, const ObjectInfo& info);
+  // REQUIRES: namespace_mu_ held. Creates the entry `child` with `make`, writing a
+  // long name's sidecar first and removing it again if `make` fails.
+  Status MakeEntry(const ChildPath& child, const std::function<Status()>& make);
   struct stat AttrOf(const ObjectInfo& info) const;
   // Gives a new object to the calling user when the daemon runs as root.
   Status AssignOwner(const std::string& path, const Caller& caller);
@@ -153,7 +162,8 @@ class FileSystem {
   // backing object forbids it.
   Result<std::shared_ptr<EncryptedFile>> AcquireFile(Inode& inode, bool need_write);
   void ReleaseFile(Inode& inode);
-  Result<std::string> StoredXattrName(std::string_view name) const;
+  HandleId AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<EncryptedFile> file,
+                         int flags);
   Status TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh);
   Status CheckWritable() const;
 

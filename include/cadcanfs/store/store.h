@@ -138,6 +138,9 @@ class Store {
   virtual Status RemoveXattr(std::string_view path, std::string_view name) = 0;
 };
 
+// The S_IF* file-type bits for an object type (regular file for kOther).
+uint32_t FileTypeBits(ObjectType type);
+
 // Joins a directory path and a child name ("" + "x" = "x").
 std::string JoinStorePath(std::string_view dir, std::string_view name);
 // The parent directory of a store path ("a/b" -> "a", "a" -> "").

@@ -58,6 +58,9 @@ enum class StoredNameKind {
 };
 
 StoredNameKind ClassifyStoredName(std::string_view stored);
+// A stored symlink target's plaintext length follows from its stored length alone,
+// so stat needs no decryption.
+uint64_t SymlinkTargetLengthOfStored(uint64_t stored_length);
 std::string LongStoredName(std::string_view encoded);
 std::string SidecarName(std::string_view long_stored);
 
@@ -79,12 +82,14 @@ class NameCipher {
   Result<std::string> EncryptSymlinkTarget(const DirId& dir, std::string_view target) const;
   Result<std::string> DecryptSymlinkTarget(const DirId& dir, std::string_view stored) const;
 
-  // Extended attribute names (the part after "user.") encrypt deterministically, so a
-  // get can find them; values use a random nonce and are bound to their name.
+  // Extended attributes: "user.<a>" is stored as "user.cc." + base32(SIV(a)),
+  // deterministic so a get can find it; kUnsupported for other namespaces. Values use
+  // a random nonce and are bound to their stored name.
   Result<std::string> EncryptXattrName(std::string_view name) const;
-  Result<std::string> DecryptXattrName(std::string_view encoded) const;
-  Result<Bytes> SealXattrValue(std::string_view encoded_name, ByteSpan value) const;
-  Result<Bytes> OpenXattrValue(std::string_view encoded_name, ByteSpan sealed) const;
+  // The plaintext "user.<a>" for a stored name; kInvalidArgument if it is not ours.
+  Result<std::string> DecryptXattrName(std::string_view stored) const;
+  Result<Bytes> SealXattrValue(std::string_view stored_name, ByteSpan value) const;
+  Result<Bytes> OpenXattrValue(std::string_view stored_name, ByteSpan sealed) const;
 
  private:
   SecretBytes key_;

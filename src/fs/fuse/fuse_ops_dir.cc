@@ -11,17 +11,6 @@ namespace {
 
 constexpr uint64_t kDotEntries = 2;
 
-mode_t DirentMode(ObjectType type) {
-  switch (type) {
-    case ObjectType::kDirectory:
-      return S_IFDIR;
-    case ObjectType::kSymlink:
-      return S_IFLNK;
-    default:
-      return S_IFREG;
-  }
-}
-
 // Adds "." or ".."; readdirplus gives them no inode, so the kernel counts no lookup.
 size_t AddDot(fuse_req_t req, char* buf, size_t room, uint64_t index, bool plus) {
   const char* name = index == 0 ? "." : "..";
@@ -63,7 +52,7 @@ void ServeReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_f
       } else {
         struct stat st {};
         st.st_ino = entry.backend_id != 0 ? entry.backend_id : index + 1;
-        st.st_mode = DirentMode(entry.type);
+        st.st_mode = FileTypeBits(entry.type);
         need = fuse_add_direntry(req, at, room, entry.name.c_str(), &st, next);
       }
     }
