@@ -12,6 +12,11 @@ namespace {
 // Store I/O is batched to about 1 MiB of ciphertext per call.
 constexpr uint64_t kBatchBytes = 1 << 20;
 
+// Opening asks for the header and the first blocks together: one backend fetch then
+// serves the header and, for small files (a CBCT slice, a photo), the whole content,
+// where reading the 192-byte header alone would cost a round trip of its own.
+constexpr uint64_t kOpenPrefetchBytes = 256 << 10;
+
 // Per-thread scratch buffers, so the read/write path does not allocate once warm.
 std::vector<uint8_t>& CipherScratch() {
   thread_local std::vector<uint8_t> buffer;
@@ -22,6 +27,10 @@ std::vector<uint8_t>& PlainScratch() {
   return buffer;
 }
 std::vector<uint8_t>& SealScratch() {
+  thread_local std::vector<uint8_t> buffer;
+  return buffer;
+}
+std::vector<uint8_t>& HeldScratch() {
   thread_local std::vector<uint8_t> buffer;
   return buffer;
 }
@@ -71,6 +80,7 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
     BlockLayout layout) {
   CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object,
                             store.Open(path, OpenOptions{.write = writable}));
+  object->Prefetch(0, kOpenPrefetchBytes);
   HeaderBytes header{};
   CADCANFS_ASSIGN_OR_RETURN(size_t n, object->ReadAt(0, header));
   if (n != header.size()) return Status::Error(Code::kCorrupt, "file header is truncated");
@@ -169,53 +179,77 @@ Result<ObjectInfo> EncryptedFile::Stat() {
   return info;
 }
 
+// A growing write must not damage what is already stored if the disk fills up. So the
+// bytes past the old end of the ciphertext are written first: that is where a full
+// disk fails (write(2) reserves space as it goes on ext4, XFS, btrfs and tmpfs). Only
+// then are existing bytes overwritten, which needs no new space. The old last block
+// straddles the old end, so its part below the end is held back until last.
+//
+// No fallocate here: it allocates extents immediately and, for a file written in
+// small pieces (tar writes 10 KiB records), scatters the file over the disk; delayed
+// allocation at writeback lays it out contiguously, so reading it back costs one I/O.
 Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const uint8_t* data) {
   const uint64_t old_size = plain_size_;
   const uint64_t end = offset + length;
   const uint64_t new_size = std::max(old_size, end);
   const uint64_t old_count = layout_.BlockCount(old_size);
   const uint64_t new_count = layout_.BlockCount(new_size);
-  // Growing re-seals the old last block (its flag changes) and fills any gap with zeros.
-  const uint64_t first = new_size > old_size
-                             ? std::min(layout_.BlockIndexOfPlainOffset(offset), old_count - 1)
-                             : layout_.BlockIndexOfPlainOffset(offset);
-  const uint64_t last = new_count - 1 < layout_.BlockIndexOfPlainOffset(end - 1)
-                            ? new_count - 1
-                            : layout_.BlockIndexOfPlainOffset(end - 1);
-  const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
-  if (new_size > old_size) {
-    // Reserve the grown ciphertext first: a full disk then fails here, before any
-    // existing block has been rewritten.
-    const uint64_t old_cipher = layout_.CipherSizeOfPlainSize(old_size);
-    CADCANFS_RETURN_IF_ERROR(
-        object_->Reserve(old_cipher, layout_.CipherSizeOfPlainSize(new_size) - old_cipher));
+  const WriteSpan span{offset, end, new_size, data};
+  if (new_size == old_size) {
+    return WriteBlocksLocked(span, layout_.BlockIndexOfPlainOffset(offset),
+                             layout_.BlockIndexOfPlainOffset(end - 1), nullptr);
   }
+  // Growing re-seals the old last block (its flag changes) and fills any gap with zeros.
+  const uint64_t old_last = old_count - 1;
+  const uint64_t first = std::min(layout_.BlockIndexOfPlainOffset(offset), old_last);
+  const uint64_t last = std::min(new_count - 1, layout_.BlockIndexOfPlainOffset(end - 1));
+  const uint64_t old_cipher_size = layout_.CipherSizeOfPlainSize(old_size);
+  HeldBytes held{old_cipher_size, &HeldScratch()};
+  Status s = WriteBlocksLocked(span, old_last, last, &held);
+  if (!s.ok()) {
+    (void)object_->Truncate(old_cipher_size);  // drop whatever part of the tail landed
+    return s;
+  }
+  if (first < old_last)
+    CADCANFS_RETURN_IF_ERROR(WriteBlocksLocked(span, first, old_last - 1, nullptr));
+  CADCANFS_RETURN_IF_ERROR(
+      object_->WriteAt(held.offset, ByteSpan(held.bytes->data(), held.length)));
+  plain_size_ = new_size;
+  return Status::Ok();
+}
+
+Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, uint64_t last,
+                                        HeldBytes* held) {
+  const uint64_t old_size = plain_size_;
+  const uint64_t old_count = layout_.BlockCount(old_size);
+  const uint64_t new_count = layout_.BlockCount(span.new_size);
+  const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
   uint8_t* plain = Sized(PlainScratch(), layout_.block_size());
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
     const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
     const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
-                                layout_.PlainLengthOfBlock(batch_last, new_size) + kBlockOverhead -
-                                cipher_begin;
+                                layout_.PlainLengthOfBlock(batch_last, span.new_size) +
+                                kBlockOverhead - cipher_begin;
     uint8_t* sealed = Sized(SealScratch(), batch_size);
     for (uint64_t index = batch_first; index <= batch_last; ++index) {
       const uint64_t block_start = layout_.PlainOffsetOfBlock(index);
-      const uint32_t new_len = layout_.PlainLengthOfBlock(index, new_size);
-      const uint64_t cover_from = std::max(offset, block_start);
-      const uint64_t cover_to = std::min(end, block_start + new_len);
+      const uint32_t new_len = layout_.PlainLengthOfBlock(index, span.new_size);
+      const uint64_t cover_from = std::max(span.offset, block_start);
+      const uint64_t cover_to = std::min(span.end, block_start + new_len);
       const bool covered = cover_from <= block_start && cover_to >= block_start + new_len;
       const uint8_t* source = plain;
-      if (covered && data != nullptr) {
-        source = data + (block_start - offset);
+      if (covered && span.data != nullptr) {
+        source = span.data + (block_start - span.offset);
       } else {
         std::memset(plain, 0, new_len);
         const bool had_content = index < old_count && layout_.PlainLengthOfBlock(index, old_size);
         if (!covered && had_content) {
           CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(index, plain).status());
         }
-        if (cover_from < cover_to && data != nullptr) {
-          std::memcpy(plain + (cover_from - block_start), data + (cover_from - offset),
+        if (cover_from < cover_to && span.data != nullptr) {
+          std::memcpy(plain + (cover_from - block_start), span.data + (cover_from - span.offset),
                       cover_to - cover_from);
         } else if (cover_from < cover_to) {
           std::memset(plain + (cover_from - block_start), 0, cover_to - cover_from);
@@ -225,9 +259,18 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
       CADCANFS_RETURN_IF_ERROR(
           SealBlock(keys_, index, index == new_count - 1, ByteSpan(source, new_len), out));
     }
-    CADCANFS_RETURN_IF_ERROR(object_->WriteAt(cipher_begin, ByteSpan(sealed, batch_size)));
+    uint64_t skip = 0;
+    if (held != nullptr && cipher_begin < held->below) {
+      skip = std::min(held->below - cipher_begin, batch_size);
+      held->offset = cipher_begin;
+      held->length = skip;
+      held->bytes->assign(sealed, sealed + skip);
+    }
+    if (skip < batch_size) {
+      CADCANFS_RETURN_IF_ERROR(
+          object_->WriteAt(cipher_begin + skip, ByteSpan(sealed + skip, batch_size - skip)));
+    }
   }
-  plain_size_ = new_size;
   return Status::Ok();
 }
 

@@ -131,6 +131,11 @@ class LocalStoreFile final : public StoreFile {
     return Status::Ok();
   }
 
+  void Prefetch(uint64_t offset, uint64_t length) override {
+    (void)posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(length),
+                        POSIX_FADV_WILLNEED);
+  }
+
   Status Sync() override {
     if (fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "fdatasync");
     return Status::Ok();

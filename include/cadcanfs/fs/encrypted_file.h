@@ -13,6 +13,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <span>
+#include <vector>
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/store/store.h"
@@ -62,8 +63,26 @@ class EncryptedFile {
   Status VerifyAllBlocks();
 
  private:
+  // One write: plaintext [offset, end) from `data` (zeros when null), giving `new_size`.
+  struct WriteSpan {
+    uint64_t offset;
+    uint64_t end;
+    uint64_t new_size;
+    const uint8_t* data;
+  };
+  // Sealed bytes below `below` that a growing write keeps back until its tail landed.
+  struct HeldBytes {
+    uint64_t below;
+    std::vector<uint8_t>* bytes;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+
   // Writes `length` bytes at `offset` from `data`, or zeros when data is null.
   Status WriteRangeLocked(uint64_t offset, uint64_t length, const uint8_t* data);
+  // Seals blocks [first, last] of `span` and stores them, keeping back into `held`
+  // (if given) whatever lies below held->below.
+  Status WriteBlocksLocked(const WriteSpan& span, uint64_t first, uint64_t last, HeldBytes* held);
   // Decrypts block `index` of the current file into `out` (returns its length).
   Result<uint32_t> ReadBlockLocked(uint64_t index, uint8_t* out);
 

@@ -91,6 +91,10 @@ class StoreFile {
   virtual Result<ObjectInfo> Stat() = 0;
   // Reserves space so later writes in [offset, offset+length) cannot fail with ENOSPC.
   virtual Status Reserve(uint64_t offset, uint64_t length) = 0;
+  // A hint that [offset, offset+length) will be read soon: the store may start
+  // fetching it in the background (local: kernel readahead into the page cache, which
+  // holds only ciphertext). Never blocks on the data and never fails.
+  virtual void Prefetch(uint64_t offset, uint64_t length) = 0;
 };
 
 class Store {
