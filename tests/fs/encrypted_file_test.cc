@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
 namespace cadcanfs {
@@ -98,6 +99,72 @@ TEST_P(EncryptedFileTest, InPlaceWriteChangesOnlyTouchedBlocks) {
     bool same = std::equal(before.begin() + at, before.begin() + at + layout.stored_block_size(),
                            after.begin() + at);
     EXPECT_EQ(same, i != 3) << "block " << i;
+  }
+}
+
+// A disk that is full beyond `limit` bytes of every object: writes below it land, a
+// write reaching past it lands its part below and fails with ENOSPC (a short write).
+class FullDiskFile final : public StoreFile {
+ public:
+  FullDiskFile(std::unique_ptr<StoreFile> base, uint64_t limit)
+      : base_(std::move(base)), limit_(limit) {}
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
+    return base_->ReadAt(offset, out);
+  }
+  Status WriteAt(uint64_t offset, ByteSpan data) override {
+    if (offset + data.size() <= limit_) return base_->WriteAt(offset, data);
+    if (offset < limit_) (void)base_->WriteAt(offset, data.first(limit_ - offset));
+    return Status::FromErrno(ENOSPC, "write");
+  }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Sync() override { return base_->Sync(); }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Result<ObjectInfo> Stat() override { return base_->Stat(); }
+  Status Reserve(uint64_t offset, uint64_t length) override {
+    return base_->Reserve(offset, length);
+  }
+  void Prefetch(uint64_t offset, uint64_t length) override { base_->Prefetch(offset, length); }
+
+ private:
+  std::unique_ptr<StoreFile> base_;
+  uint64_t limit_;
+};
+
+class FullDiskStore final : public testing::ForwardingStore {
+ public:
+  FullDiskStore(Store& base, uint64_t limit) : ForwardingStore(base), limit_(limit) {}
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto file, ForwardingStore::Open(path, options));
+    return std::unique_ptr<StoreFile>(new FullDiskFile(std::move(file), limit_));
+  }
+
+ private:
+  uint64_t limit_;
+};
+
+// A growing write on a full disk fails with ENOSPC and leaves every stored byte as it
+// was, so the file still reads back whole: the tail is written before the old last
+// block is re-sealed, and a partial tail is cut off again.
+TEST_P(EncryptedFileTest, GrowingWriteOnAFullDiskLeavesTheFileIntact) {
+  Bytes content = PatternBytes(2 * block() + block() / 2, 7);
+  std::string path = vault_.CreateFile("full", content);
+  const std::string raw_path = vault_.root() + "/" + path;
+  const Bytes before = testing::ReadRaw(raw_path);
+  FullDiskStore full(vault_.vault().store(), before.size() + 100);
+  const uint64_t offsets[] = {content.size(), content.size() - 10, block() + 3u};
+  for (uint64_t offset : offsets) {
+    auto file =
+        EncryptedFile::Open(full, path, true, vault_.vault().masters(), vault_.vault().layout());
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    Status s = (*file)->Write(offset, PatternBytes(3 * block(), 9));
+    EXPECT_EQ(s.code(), Code::kNoSpace) << "offset " << offset;
+    EXPECT_EQ((*file)->size(), content.size());
+    file->reset();
+    EXPECT_EQ(testing::ReadRaw(raw_path), before) << "offset " << offset;
+    auto back = vault_.ReadAll(path);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, content);
   }
 }
 

@@ -1,0 +1,77 @@
+// ForwardingStore: a Store decorator that passes every call to another store, so a
+// test can override just the calls it wants to fail or observe (CryFS-style layers).
+#ifndef CADCANFS_TESTS_TESTING_FORWARDING_STORE_H_
+#define CADCANFS_TESTS_TESTING_FORWARDING_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cadcanfs/store/store.h"
+
+namespace cadcanfs::testing {
+
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(Store& base) : base_(base) {}
+
+  StoreCapabilities capabilities() const override { return base_.capabilities(); }
+  Result<ObjectInfo> Stat(std::string_view path) override { return base_.Stat(path); }
+  Result<std::vector<DirEntry>> List(std::string_view dir) override { return base_.List(dir); }
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    return base_.Open(path, options);
+  }
+  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
+    return base_.ReadSmall(path, max_size);
+  }
+  Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
+    return base_.WriteAtomic(path, data, exclusive);
+  }
+  Status MakeDir(std::string_view path, uint32_t mode) override {
+    return base_.MakeDir(path, mode);
+  }
+  Status RemoveDir(std::string_view path) override { return base_.RemoveDir(path); }
+  Status Remove(std::string_view path) override { return base_.Remove(path); }
+  Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
+    return base_.Rename(from, to, mode);
+  }
+  Status SyncDir(std::string_view dir) override { return base_.SyncDir(dir); }
+  Status Symlink(std::string_view target, std::string_view path) override {
+    return base_.Symlink(target, path);
+  }
+  Result<std::string> ReadLink(std::string_view path) override { return base_.ReadLink(path); }
+  Status Link(std::string_view existing, std::string_view new_path) override {
+    return base_.Link(existing, new_path);
+  }
+  Status SetMode(std::string_view path, uint32_t mode) override {
+    return base_.SetMode(path, mode);
+  }
+  Status SetOwner(std::string_view path, uid_t uid, gid_t gid) override {
+    return base_.SetOwner(path, uid, gid);
+  }
+  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
+    return base_.SetTimes(path, times);
+  }
+  Result<StoreSpace> Space() override { return base_.Space(); }
+  Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
+    return base_.GetXattr(path, name);
+  }
+  Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
+                  int flags) override {
+    return base_.SetXattr(path, name, value, flags);
+  }
+  Result<std::vector<std::string>> ListXattrs(std::string_view path) override {
+    return base_.ListXattrs(path);
+  }
+  Status RemoveXattr(std::string_view path, std::string_view name) override {
+    return base_.RemoveXattr(path, name);
+  }
+
+ private:
+  Store& base_;
+};
+
+}  // namespace cadcanfs::testing
+
+#endif  // CADCANFS_TESTS_TESTING_FORWARDING_STORE_H_
