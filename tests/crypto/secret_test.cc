@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "cadcanfs/crypto/random.h"
 
 namespace cadcanfs {
@@ -25,6 +27,28 @@ TEST(SecretBytesTest, MoveTransfersOwnershipAndLiveCountTracksLifetime) {
     EXPECT_EQ(SecretBytes::LiveCount(), before + 1);
   }
   EXPECT_EQ(SecretBytes::LiveCount(), before);
+}
+
+// Small secrets share protected slots: a released slot is wiped, and the next secret
+// of its size class gets it back reading all zeros.
+TEST(SecretBytesTest, ReleasedSlotIsWipedBeforeReuse) {
+  const uint8_t* where = nullptr;
+  {
+    SecretBytes a(48);
+    std::memset(a.data(), 0xAB, a.size());
+    where = a.data();
+  }
+  SecretBytes b(40);
+  EXPECT_EQ(b.data(), where);
+  for (uint8_t byte : b.span()) ASSERT_EQ(byte, 0);
+}
+
+TEST(SecretBytesTest, LargeSecretsAreZeroedAndWritable) {
+  SecretBytes big(3 * 4096 + 5);
+  ASSERT_EQ(big.size(), 3u * 4096 + 5);
+  for (uint8_t byte : big.span()) ASSERT_EQ(byte, 0);
+  std::memset(big.data(), 0x5A, big.size());
+  EXPECT_EQ(big.data()[big.size() - 1], 0x5A);
 }
 
 TEST(SecretBytesTest, MemoryIsLockedWhenRunningAsRoot) {

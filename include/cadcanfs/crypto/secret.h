@@ -1,11 +1,12 @@
 // SecretBytes: the one type that holds key material.
 //
-// Each secret gets its own anonymous page mapping, which is
+// Secrets live in anonymous mappings of their own, never in the ordinary heap. Those
+// pages are
 //   - locked with mlock() where the RLIMIT_MEMLOCK allows it (never swapped out),
-//   - excluded from core dumps with MADV_DONTDUMP,
-//   - wiped with OPENSSL_cleanse() before it is unmapped.
-// A page per secret is deliberate: secrets are few (one per open file plus the
-// vault keys) and a private page keeps them away from ordinary heap memory.
+//   - excluded from core dumps (MADV_DONTDUMP) and from forked children (MADV_DONTFORK),
+//   - wiped with OPENSSL_cleanse() when the secret is destroyed.
+// Secrets up to 4 KiB share such pages in wiped, reused slots (a file open makes a few,
+// and a mapping each would cost ~10 system calls); larger ones get their own mapping.
 //
 // Thread safety: like std::vector. Move-only, so a secret is never silently copied.
 #ifndef CADCANFS_CRYPTO_SECRET_H_
