@@ -4,6 +4,7 @@
 #ifndef CADCANFS_FS_FUSE_FUSE_OPS_H_
 #define CADCANFS_FS_FUSE_FUSE_OPS_H_
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,7 @@ struct Context {
   const MountOptions* options = nullptr;
   double entry_timeout = 1.0;
   double attr_timeout = 1.0;
+  bool writeback = false;  // the kernel granted writeback caching
   std::once_flag after_init_once;
 };
 
@@ -35,6 +37,13 @@ inline void RunAfterInitOnce(fuse_req_t req) {
   });
 }
 inline FileSystem& Fs(fuse_req_t req) { return *Ctx(req).fs; }
+
+// The open flags the filesystem should honour. With writeback caching the kernel
+// places appended data itself and writes pages back at their own offsets, through
+// whichever handle it picks: an O_APPEND handle would move them to the end of file.
+inline int OpenFlagsOf(fuse_req_t req, const fuse_file_info* fi) {
+  return Ctx(req).writeback ? fi->flags & ~O_APPEND : fi->flags;
+}
 
 inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
 

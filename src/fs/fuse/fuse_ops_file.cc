@@ -26,7 +26,7 @@ std::vector<uint8_t>& ReadBuffer(size_t size) {
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("open ino={} flags={:#o}", ino, fi->flags);
   Guarded(req, [&] {
-    auto handle = Fs(req).Open(ino, fi->flags);
+    auto handle = Fs(req).Open(ino, OpenFlagsOf(req, fi));
     if (!handle.ok()) return ReplyStatus(req, handle.status());
     fi->fh = *handle;
     SetOpenFlags(fi);
@@ -37,7 +37,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   spdlog::debug("create parent={} flags={:#o}", parent, fi->flags);
   Guarded(req, [&] {
-    auto created = Fs(req).Create(parent, name, mode, fi->flags, CallerOf(req));
+    auto created = Fs(req).Create(parent, name, mode, OpenFlagsOf(req, fi), CallerOf(req));
     if (!created.ok()) return ReplyStatus(req, created.status());
     fi->fh = created->second;
     SetOpenFlags(fi);

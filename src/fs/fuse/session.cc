@@ -26,6 +26,7 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_CACHE_SYMLINKS);
   if (ctx->options->writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
+  ctx->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   conn->time_gran = 1;

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "testing/temp_vault.h"
 
@@ -35,7 +36,9 @@ inline bool IsMountedAt(const std::string& path) {
 
 class Mount {
  public:
-  explicit Mount(uint32_t block_size = 32768) : vault_(block_size) {
+  // `extra` are further `cadcanfs mount` arguments (e.g. "--writeback-cache").
+  explicit Mount(uint32_t block_size = 32768, std::vector<std::string> extra = {})
+      : vault_(block_size) {
     mountpoint_ = vault_.dir().path() + "/mnt";
     log_path_ = vault_.dir().path() + "/daemon.log";
     mkdir(mountpoint_.c_str(), 0755);
@@ -44,8 +47,13 @@ class Mount {
       int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
       dup2(log, STDERR_FILENO);
       dup2(log, STDOUT_FILENO);
-      execl(CADCANFS_BINARY, "cadcanfs", "mount", vault_.root().c_str(), mountpoint_.c_str(),
-            "--key-file", vault_.key_file().c_str(), "-f", "--debug", nullptr);
+      std::vector<std::string> args = {"cadcanfs",   "mount",           vault_.root(), mountpoint_,
+                                       "--key-file", vault_.key_file(), "-f",          "--debug"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(CADCANFS_BINARY, argv.data());
       _exit(127);
     }
     for (int i = 0; i < 500 && !IsMountedAt(mountpoint_); ++i) {

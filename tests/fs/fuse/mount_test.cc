@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -30,17 +31,33 @@ using testing::PatternBytes;
 using testing::ReadRaw;
 using testing::WriteRaw;
 
-class MountTest : public ::testing::Test {
+// Every test runs twice: write-through (the default) and with --writeback-cache, where
+// the kernel merges writes in its page cache and owns size and mtime. One shared
+// mount per mode.
+enum class CacheMode { kWriteThrough, kWriteback };
+
+class MountTest : public ::testing::TestWithParam<CacheMode> {
  protected:
-  static void SetUpTestSuite() { mount_ = new Mount(); }
   static void TearDownTestSuite() {
-    delete mount_;
-    mount_ = nullptr;
+    for (Mount*& mount : mounts_) {
+      delete mount;
+      mount = nullptr;
+    }
   }
   void SetUp() override {
+    Mount*& mount = mounts_[static_cast<size_t>(GetParam())];
+    if (mount == nullptr) {
+      std::vector<std::string> extra;
+      if (GetParam() == CacheMode::kWriteback) extra.push_back("--writeback-cache");
+      mount = new Mount(32768, extra);
+    }
+    mount_ = mount;
     ASSERT_TRUE(mount_->mounted()) << mount_->Log();
     // Each test works in its own directory of the shared mount.
-    dir_ = mount_->path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // Each mode has its own mount, so the test name without its "/Mode" suffix will do.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    rel_dir_ = name.substr(0, name.find('/'));
+    dir_ = mount_->path(rel_dir_);
     ASSERT_EQ(mkdir(dir_.c_str(), 0755), 0) << strerror(errno);
   }
   std::string P(const std::string& rel) const { return dir_ + "/" + rel; }
@@ -51,9 +68,14 @@ class MountTest : public ::testing::Test {
     ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
     ASSERT_EQ(close(fd), 0);
   }
+  // Reads what the daemon stores, not the kernel's page cache: dirty pages are written
+  // back and cached ones dropped first (in writeback mode the cache alone could hide a
+  // write the daemon put in the wrong place).
   static Bytes Get(const std::string& path) {
     int fd = open(path.c_str(), O_RDONLY);
     EXPECT_GE(fd, 0) << strerror(errno);
+    EXPECT_EQ(fsync(fd), 0) << strerror(errno);
+    EXPECT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
     Bytes out;
     uint8_t buf[65536];
     ssize_t n;
@@ -68,13 +90,15 @@ class MountTest : public ::testing::Test {
     return st.st_size;
   }
 
-  static Mount* mount_;
+  static std::array<Mount*, 2> mounts_;
+  Mount* mount_ = nullptr;
+  std::string rel_dir_;  // the test's directory, relative to the mount
   std::string dir_;
 };
 
-Mount* MountTest::mount_ = nullptr;
+std::array<Mount*, 2> MountTest::mounts_ = {};
 
-TEST_F(MountTest, RandomWritesMatchAModel) {
+TEST_P(MountTest, RandomWritesMatchAModel) {
   std::mt19937 rng(7);
   Bytes model;
   int fd = open(P("model").c_str(), O_RDWR | O_CREAT, 0644);
@@ -93,7 +117,7 @@ TEST_F(MountTest, RandomWritesMatchAModel) {
   EXPECT_EQ(Get(P("model")), model);
 }
 
-TEST_F(MountTest, OpenFlagsBehaveAsOnExt4) {
+TEST_P(MountTest, OpenFlagsBehaveAsOnExt4) {
   Put(P("f"), PatternBytes(1000, 1));
   EXPECT_EQ(open(P("f").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644), -1);
   EXPECT_EQ(errno, EEXIST);
@@ -113,7 +137,7 @@ TEST_F(MountTest, OpenFlagsBehaveAsOnExt4) {
   EXPECT_EQ(errno, ENOENT);
 }
 
-TEST_F(MountTest, TruncateUpAndDownAndSparseGaps) {
+TEST_P(MountTest, TruncateUpAndDownAndSparseGaps) {
   Put(P("t"), PatternBytes(100000, 2));
   ASSERT_EQ(truncate(P("t").c_str(), 40000), 0);
   Bytes expected = PatternBytes(100000, 2);
@@ -130,7 +154,7 @@ TEST_F(MountTest, TruncateUpAndDownAndSparseGaps) {
   EXPECT_EQ(Get(P("t")), expected);
 }
 
-TEST_F(MountTest, ErrorsMatchExt4) {
+TEST_P(MountTest, ErrorsMatchExt4) {
   ASSERT_EQ(mkdir(P("d").c_str(), 0755), 0);
   Put(P("d/inner"), PatternBytes(10, 3));
   Put(P("file"), PatternBytes(10, 4));
@@ -161,7 +185,7 @@ TEST_F(MountTest, ErrorsMatchExt4) {
   EXPECT_EQ(Get(P(longest)), PatternBytes(5, 5));
 }
 
-TEST_F(MountTest, RenameReplaceNoReplaceExchangeAndAcrossDirectories) {
+TEST_P(MountTest, RenameReplaceNoReplaceExchangeAndAcrossDirectories) {
   ASSERT_EQ(mkdir(P("a").c_str(), 0755), 0);
   ASSERT_EQ(mkdir(P("b").c_str(), 0755), 0);
   Put(P("a/one"), PatternBytes(100, 1));
@@ -187,7 +211,7 @@ TEST_F(MountTest, RenameReplaceNoReplaceExchangeAndAcrossDirectories) {
   EXPECT_EQ(Get(P("b/" + long_name)), PatternBytes(50, 6));
 }
 
-TEST_F(MountTest, HardLinksAndSymlinks) {
+TEST_P(MountTest, HardLinksAndSymlinks) {
   Put(P("orig"), PatternBytes(3000, 7));
   ASSERT_EQ(link(P("orig").c_str(), P("alias").c_str()), 0);
   struct stat a, b;
@@ -218,7 +242,7 @@ TEST_F(MountTest, HardLinksAndSymlinks) {
   EXPECT_EQ(SizeOf(P("longlink")), 1000);
 }
 
-TEST_F(MountTest, UserXattrsAreEncryptedAtRest) {
+TEST_P(MountTest, UserXattrsAreEncryptedAtRest) {
   Put(P("x"), PatternBytes(10, 8));
   const char value[] = "Patient-Xattr-Value";
   ASSERT_EQ(setxattr(P("x").c_str(), "user.case", value, sizeof(value), 0), 0);
@@ -238,8 +262,7 @@ TEST_F(MountTest, UserXattrsAreEncryptedAtRest) {
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(list, static_cast<size_t>(n)), std::string("user.case") + '\0');
   // At rest: neither the name nor the value appears in the backing object's xattrs.
-  auto cipher = mount_->vault().vault().CipherPathOf(
-      std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/x");
+  auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/x");
   ASSERT_TRUE(cipher.ok());
   std::string backing = mount_->vault().root() + "/" + *cipher;
   char raw[1024] = {};
@@ -252,7 +275,7 @@ TEST_F(MountTest, UserXattrsAreEncryptedAtRest) {
   EXPECT_EQ(setxattr(P("x").c_str(), "trusted.x", "v", 1, 0), -1);
 }
 
-TEST_F(MountTest, ChmodChownAndTimes) {
+TEST_P(MountTest, ChmodChownAndTimes) {
   Put(P("m"), PatternBytes(10, 9));
   ASSERT_EQ(chmod(P("m").c_str(), 0600), 0);
   struct stat st;
@@ -270,7 +293,7 @@ TEST_F(MountTest, ChmodChownAndTimes) {
   EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
 }
 
-TEST_F(MountTest, OpenUnlinkedFileStaysReadableAndWritable) {
+TEST_P(MountTest, OpenUnlinkedFileStaysReadableAndWritable) {
   Put(P("u"), PatternBytes(70000, 10));
   int fd = open(P("u").c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
@@ -289,7 +312,7 @@ TEST_F(MountTest, OpenUnlinkedFileStaysReadableAndWritable) {
   EXPECT_EQ(Get(P("u")), PatternBytes(5, 11));
 }
 
-TEST_F(MountTest, MmapIsCoherentWithReadAndWrite) {
+TEST_P(MountTest, MmapIsCoherentWithReadAndWrite) {
   const size_t size = 200000;
   Put(P("mm"), PatternBytes(size, 12));
   int fd = open(P("mm").c_str(), O_RDWR);
@@ -319,7 +342,7 @@ TEST_F(MountTest, MmapIsCoherentWithReadAndWrite) {
   EXPECT_EQ(Get(P("mm")), expected);
 }
 
-TEST_F(MountTest, ManyThreadsReadAndWriteOneFile) {
+TEST_P(MountTest, ManyThreadsReadAndWriteOneFile) {
   const size_t chunk = 100000;
   const int writers = 4;
   Put(P("shared"), Bytes(chunk * writers, 0));
@@ -359,7 +382,7 @@ TEST_F(MountTest, ManyThreadsReadAndWriteOneFile) {
   }
 }
 
-TEST_F(MountTest, FilesLargerThanFourGiB) {
+TEST_P(MountTest, FilesLargerThanFourGiB) {
   const off_t beyond = (off_t{1} << 32) + 12345;
   int fd = open(P("big").c_str(), O_RDWR | O_CREAT, 0644);
   ASSERT_GE(fd, 0);
@@ -376,11 +399,10 @@ TEST_F(MountTest, FilesLargerThanFourGiB) {
   ASSERT_EQ(unlink(P("big").c_str()), 0);
 }
 
-TEST_F(MountTest, TamperedBlockGivesEioAndLogsOnlyTheFileId) {
+TEST_P(MountTest, TamperedBlockGivesEioAndLogsOnlyTheFileId) {
   const std::string name = "PatientSecretName";
   Put(P(name), PatternBytes(3 * 32768, 13));
-  auto cipher = mount_->vault().vault().CipherPathOf(
-      std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/" + name);
+  auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/" + name);
   ASSERT_TRUE(cipher.ok());
   std::string backing = mount_->vault().root() + "/" + *cipher;
   Bytes raw = ReadRaw(backing);
@@ -403,10 +425,9 @@ TEST_F(MountTest, TamperedBlockGivesEioAndLogsOnlyTheFileId) {
   EXPECT_EQ(log.find(name), std::string::npos);
 }
 
-TEST_F(MountTest, RewritingBytesChangesOnlyTheirBlock) {
-  const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+TEST_P(MountTest, RewritingBytesChangesOnlyTheirBlock) {
   Put(P("inc"), PatternBytes(1 << 20, 14));
-  auto cipher = mount_->vault().vault().CipherPathOf(test + "/inc");
+  auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/inc");
   ASSERT_TRUE(cipher.ok());
   std::string backing = mount_->vault().root() + "/" + *cipher;
   Bytes before = ReadRaw(backing);
@@ -424,7 +445,7 @@ TEST_F(MountTest, RewritingBytesChangesOnlyTheirBlock) {
   }
 }
 
-TEST_F(MountTest, FlockAndPosixLocksAreEnforced) {
+TEST_P(MountTest, FlockAndPosixLocksAreEnforced) {
   Put(P("lock"), PatternBytes(10, 15));
   int a = open(P("lock").c_str(), O_RDWR);
   int b = open(P("lock").c_str(), O_RDWR);
@@ -452,7 +473,7 @@ TEST_F(MountTest, FlockAndPosixLocksAreEnforced) {
   close(b);
 }
 
-TEST_F(MountTest, ReaddirListsEveryEntryWithTypes) {
+TEST_P(MountTest, ReaddirListsEveryEntryWithTypes) {
   std::set<std::string> expected = {".", ".."};
   for (int i = 0; i < 300; ++i) {
     std::string name = "entry " + std::to_string(i) + (i % 3 == 0 ? std::string(150, 'y') : "");
@@ -476,7 +497,7 @@ TEST_F(MountTest, ReaddirListsEveryEntryWithTypes) {
   EXPECT_EQ(seen, expected);
 }
 
-TEST_F(MountTest, FallocateAndStatfs) {
+TEST_P(MountTest, FallocateAndStatfs) {
   int fd = open(P("fa").c_str(), O_RDWR | O_CREAT, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0);
@@ -494,6 +515,13 @@ TEST_F(MountTest, FallocateAndStatfs) {
   EXPECT_EQ(sv.f_namemax, 255u);
   EXPECT_GT(sv.f_blocks, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(CacheModes, MountTest,
+                         ::testing::Values(CacheMode::kWriteThrough, CacheMode::kWriteback),
+                         [](const ::testing::TestParamInfo<CacheMode>& info) {
+                           return info.param == CacheMode::kWriteback ? "Writeback"
+                                                                      : "WriteThrough";
+                         });
 
 }  // namespace
 }  // namespace cadcanfs
