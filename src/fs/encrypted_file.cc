@@ -17,6 +17,10 @@ constexpr uint64_t kBatchBytes = 1 << 20;
 // where reading the 192-byte header alone would cost a round trip of its own.
 constexpr uint64_t kOpenPrefetchBytes = 256 << 10;
 
+// A streaming reader keeps this much ciphertext requested ahead of where it reads, so
+// the backend is fetching the next megabytes while we decrypt the current one.
+constexpr uint64_t kStreamAheadBytes = 8 << 20;
+
 // Per-thread scratch buffers, so the read/write path does not allocate once warm.
 std::vector<uint8_t>& CipherScratch() {
   thread_local std::vector<uint8_t> buffer;
@@ -124,6 +128,7 @@ Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
   const uint64_t last = layout_.BlockIndexOfPlainOffset(end - 1);
   const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
   uint8_t* partial = Sized(PlainScratch(), layout_.block_size());
+  PrefetchAfter(offset, end);
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
@@ -157,6 +162,22 @@ Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     }
   }
   return static_cast<size_t>(length);
+}
+
+void EncryptedFile::PrefetchAfter(uint64_t offset, uint64_t end) {
+  // Only a read that continues the previous one counts as streaming; random reads
+  // (a CAD viewer jumping around a volume) must not drag in data nobody asked for.
+  const uint64_t expected = next_sequential_.exchange(end, std::memory_order_relaxed);
+  if (offset != expected || offset == 0) return;
+  const uint64_t cipher_end = layout_.CipherOffsetOfBlock(layout_.BlockIndexOfPlainOffset(end));
+  const uint64_t wanted = cipher_end + kStreamAheadBytes;
+  uint64_t done = prefetched_until_.load(std::memory_order_relaxed);
+  // Beyond `wanted` means an earlier pass over the file: start afresh from here.
+  const bool current = done > cipher_end && done <= wanted;
+  if (current && done - cipher_end >= kStreamAheadBytes / 2) return;  // still far enough ahead
+  const uint64_t from = current ? done : cipher_end;
+  if (!prefetched_until_.compare_exchange_strong(done, wanted, std::memory_order_relaxed)) return;
+  object_->Prefetch(from, wanted - from);
 }
 
 Status EncryptedFile::Write(uint64_t offset, ByteSpan data) {

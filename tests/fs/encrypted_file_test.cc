@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "testing/forwarding_store.h"
@@ -142,6 +143,78 @@ class FullDiskStore final : public testing::ForwardingStore {
  private:
   uint64_t limit_;
 };
+
+// Records the prefetch hints a file gives its store.
+class PrefetchRecordingFile final : public StoreFile {
+ public:
+  PrefetchRecordingFile(std::unique_ptr<StoreFile> base,
+                        std::vector<std::pair<uint64_t, uint64_t>>& hints)
+      : base_(std::move(base)), hints_(hints) {}
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
+    return base_->ReadAt(offset, out);
+  }
+  Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Sync() override { return base_->Sync(); }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Result<ObjectInfo> Stat() override { return base_->Stat(); }
+  Status Reserve(uint64_t offset, uint64_t length) override {
+    return base_->Reserve(offset, length);
+  }
+  void Prefetch(uint64_t offset, uint64_t length) override { hints_.emplace_back(offset, length); }
+
+ private:
+  std::unique_ptr<StoreFile> base_;
+  std::vector<std::pair<uint64_t, uint64_t>>& hints_;
+};
+
+class PrefetchRecordingStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto file, ForwardingStore::Open(path, options));
+    return std::unique_ptr<StoreFile>(new PrefetchRecordingFile(std::move(file), hints));
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> hints;
+};
+
+// Opening hints the header and first blocks; a streaming reader keeps the ciphertext
+// ahead of it requested, and random reads ask for nothing beyond what they read.
+TEST_P(EncryptedFileTest, StreamingReadsPrefetchAheadAndRandomReadsDoNot) {
+  const uint64_t size = 24 << 20;
+  std::string path = vault_.CreateFile("stream", PatternBytes(size, 5));
+  PrefetchRecordingStore recording(vault_.vault().store());
+  auto file = EncryptedFile::Open(recording, path, false, vault_.vault().masters(),
+                                  vault_.vault().layout());
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  ASSERT_EQ(recording.hints.size(), 1u);
+  EXPECT_EQ(recording.hints[0].first, 0u);
+
+  Bytes chunk(1 << 20);
+  const uint64_t random_offsets[] = {7 << 20, 2 << 20, 19 << 20, 11 << 20};
+  for (uint64_t offset : random_offsets) ASSERT_TRUE((*file)->Read(offset, chunk).ok());
+  EXPECT_EQ(recording.hints.size(), 1u) << "random reads must not prefetch";
+
+  const BlockLayout& layout = vault_.vault().layout();
+  for (uint64_t offset = 0; offset < size; offset += chunk.size()) {
+    ASSERT_TRUE((*file)->Read(offset, chunk).ok());
+    if (offset == 0) continue;
+    // After every streaming read, the ciphertext at least 4 MiB past it (or to the end
+    // of the file) has been requested.
+    const uint64_t read_end =
+        layout.CipherOffsetOfBlock(layout.BlockIndexOfPlainOffset(offset + chunk.size()));
+    std::vector<std::pair<uint64_t, uint64_t>> hints = recording.hints;
+    std::sort(hints.begin(), hints.end());
+    uint64_t requested_to = read_end;  // contiguous coverage from the read's end on
+    for (const auto& [from, length] : hints) {
+      if (from <= requested_to) requested_to = std::max(requested_to, from + length);
+    }
+    EXPECT_GE(requested_to, read_end + (4 << 20)) << "after reading at " << offset;
+  }
+  // Batches of at least half the window, not a hint per read.
+  EXPECT_LE(recording.hints.size(), 1u + size / (4 << 20) + 1);
+}
 
 // A growing write on a full disk fails with ENOSPC and leaves every stored byte as it
 // was, so the file still reads back whole: the tail is written before the old last

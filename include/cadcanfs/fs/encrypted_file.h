@@ -10,6 +10,7 @@
 #ifndef CADCANFS_FS_ENCRYPTED_FILE_H_
 #define CADCANFS_FS_ENCRYPTED_FILE_H_
 
+#include <atomic>
 #include <memory>
 #include <shared_mutex>
 #include <span>
@@ -86,7 +87,13 @@ class EncryptedFile {
   // Decrypts block `index` of the current file into `out` (returns its length).
   Result<uint32_t> ReadBlockLocked(uint64_t index, uint8_t* out);
 
+  // Asks the store for the ciphertext ahead of a read [offset, end) that continues the
+  // previous one.
+  void PrefetchAfter(uint64_t offset, uint64_t end);
+
   mutable std::shared_mutex mu_;
+  std::atomic<uint64_t> next_sequential_{0};   // where a streaming read would go on
+  std::atomic<uint64_t> prefetched_until_{0};  // ciphertext offset already requested
   std::unique_ptr<StoreFile> object_;
   FileKeys keys_;
   BlockLayout layout_;
