@@ -105,29 +105,17 @@ TEST_P(EncryptedFileTest, InPlaceWriteChangesOnlyTouchedBlocks) {
 
 // A disk that is full beyond `limit` bytes of every object: writes below it land, a
 // write reaching past it lands its part below and fails with ENOSPC (a short write).
-class FullDiskFile final : public StoreFile {
+class FullDiskFile final : public testing::ForwardingStoreFile {
  public:
   FullDiskFile(std::unique_ptr<StoreFile> base, uint64_t limit)
-      : base_(std::move(base)), limit_(limit) {}
-  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
-    return base_->ReadAt(offset, out);
-  }
+      : ForwardingStoreFile(std::move(base)), limit_(limit) {}
   Status WriteAt(uint64_t offset, ByteSpan data) override {
-    if (offset + data.size() <= limit_) return base_->WriteAt(offset, data);
-    if (offset < limit_) (void)base_->WriteAt(offset, data.first(limit_ - offset));
+    if (offset + data.size() <= limit_) return base().WriteAt(offset, data);
+    if (offset < limit_) (void)base().WriteAt(offset, data.first(limit_ - offset));
     return Status::FromErrno(ENOSPC, "write");
   }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Sync() override { return base_->Sync(); }
-  Result<uint64_t> Size() override { return base_->Size(); }
-  Result<ObjectInfo> Stat() override { return base_->Stat(); }
-  Status Reserve(uint64_t offset, uint64_t length) override {
-    return base_->Reserve(offset, length);
-  }
-  void Prefetch(uint64_t offset, uint64_t length) override { base_->Prefetch(offset, length); }
 
  private:
-  std::unique_ptr<StoreFile> base_;
   uint64_t limit_;
 };
 
@@ -145,26 +133,14 @@ class FullDiskStore final : public testing::ForwardingStore {
 };
 
 // Records the prefetch hints a file gives its store.
-class PrefetchRecordingFile final : public StoreFile {
+class PrefetchRecordingFile final : public testing::ForwardingStoreFile {
  public:
   PrefetchRecordingFile(std::unique_ptr<StoreFile> base,
                         std::vector<std::pair<uint64_t, uint64_t>>& hints)
-      : base_(std::move(base)), hints_(hints) {}
-  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
-    return base_->ReadAt(offset, out);
-  }
-  Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Sync() override { return base_->Sync(); }
-  Result<uint64_t> Size() override { return base_->Size(); }
-  Result<ObjectInfo> Stat() override { return base_->Stat(); }
-  Status Reserve(uint64_t offset, uint64_t length) override {
-    return base_->Reserve(offset, length);
-  }
+      : ForwardingStoreFile(std::move(base)), hints_(hints) {}
   void Prefetch(uint64_t offset, uint64_t length) override { hints_.emplace_back(offset, length); }
 
  private:
-  std::unique_ptr<StoreFile> base_;
   std::vector<std::pair<uint64_t, uint64_t>>& hints_;
 };
 

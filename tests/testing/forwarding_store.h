@@ -1,5 +1,6 @@
-// ForwardingStore: a Store decorator that passes every call to another store, so a
-// test can override just the calls it wants to fail or observe (CryFS-style layers).
+// ForwardingStore and ForwardingStoreFile: decorators that pass every call to another
+// store or file, so a test can override just the calls it wants to fail or observe
+// (CryFS-style layers).
 #ifndef CADCANFS_TESTS_TESTING_FORWARDING_STORE_H_
 #define CADCANFS_TESTS_TESTING_FORWARDING_STORE_H_
 
@@ -10,6 +11,30 @@
 #include "cadcanfs/store/store.h"
 
 namespace cadcanfs::testing {
+
+class ForwardingStoreFile : public StoreFile {
+ public:
+  explicit ForwardingStoreFile(std::unique_ptr<StoreFile> base) : base_(std::move(base)) {}
+
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
+    return base_->ReadAt(offset, out);
+  }
+  Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Sync() override { return base_->Sync(); }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Result<ObjectInfo> Stat() override { return base_->Stat(); }
+  Status Reserve(uint64_t offset, uint64_t length) override {
+    return base_->Reserve(offset, length);
+  }
+  void Prefetch(uint64_t offset, uint64_t length) override { base_->Prefetch(offset, length); }
+
+ protected:
+  StoreFile& base() { return *base_; }
+
+ private:
+  std::unique_ptr<StoreFile> base_;
+};
 
 class ForwardingStore : public Store {
  public:
