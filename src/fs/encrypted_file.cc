@@ -227,14 +227,14 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
   const uint64_t old_cipher_size = layout_.CipherSizeOfPlainSize(old_size);
   HeldBytes held{old_cipher_size, &HeldScratch()};
   Status s = WriteBlocksLocked(span, old_last, last, &held);
+  if (s.ok() && first < old_last) s = WriteBlocksLocked(span, first, old_last - 1, nullptr);
+  if (s.ok()) s = object_->WriteAt(held.offset, ByteSpan(held.bytes->data(), held.length));
   if (!s.ok()) {
-    (void)object_->Truncate(old_cipher_size);  // drop whatever part of the tail landed
+    // Drop whatever part of the tail landed: the old last block still carries the
+    // last-block flag, so the file is whole again at its old size.
+    (void)object_->Truncate(old_cipher_size);
     return s;
   }
-  if (first < old_last)
-    CADCANFS_RETURN_IF_ERROR(WriteBlocksLocked(span, first, old_last - 1, nullptr));
-  CADCANFS_RETURN_IF_ERROR(
-      object_->WriteAt(held.offset, ByteSpan(held.bytes->data(), held.length)));
   plain_size_ = new_size;
   return Status::Ok();
 }
