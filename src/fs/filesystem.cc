@@ -25,6 +25,33 @@ Status ReadOnly() { return Status::Error(Code::kPermissionDenied, "read-only mou
 
 BackendKey KeyOf(const ObjectInfo& info) { return BackendKey{info.device, info.backend_id}; }
 
+// The path-addressed metadata calls of a store, shaped like an open object's.
+struct StorePathMetadata {
+  Store& store;
+  const std::string& path;
+  Status SetMode(uint32_t mode) { return store.SetMode(path, mode); }
+  Status SetOwner(uid_t uid, gid_t gid) { return store.SetOwner(path, uid, gid); }
+  Status SetTimes(const struct timespec times[2]) { return store.SetTimes(path, times); }
+};
+
+// Applies chmod, chown and utimens changes to a target with SetMode, SetOwner and
+// SetTimes (an open file or a store path).
+template <typename Target>
+Status ApplyMetadata(Target& target, const AttrChanges& changes) {
+  if (changes.mode) CADCANFS_RETURN_IF_ERROR(target.SetMode(*changes.mode & 07777));
+  if (changes.uid || changes.gid) {
+    CADCANFS_RETURN_IF_ERROR(target.SetOwner(changes.uid.value_or(static_cast<uid_t>(-1)),
+                                             changes.gid.value_or(static_cast<gid_t>(-1))));
+  }
+  if (changes.atime || changes.mtime) {
+    struct timespec times[2];
+    times[0] = changes.atime.value_or(timespec{0, UTIME_OMIT});
+    times[1] = changes.mtime.value_or(timespec{0, UTIME_OMIT});
+    CADCANFS_RETURN_IF_ERROR(target.SetTimes(times));
+  }
+  return Status::Ok();
+}
+
 bool NeedsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 void LogIfTampered(const Status& s, const EncryptedFile& file) {
@@ -440,18 +467,20 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (changes.size) CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
   if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
-    std::shared_lock ns(namespace_mu_);
-    CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
-    if (changes.mode) CADCANFS_RETURN_IF_ERROR(store_.SetMode(path, *changes.mode & 07777));
-    if (changes.uid || changes.gid) {
-      CADCANFS_RETURN_IF_ERROR(store_.SetOwner(path, changes.uid.value_or(static_cast<uid_t>(-1)),
-                                               changes.gid.value_or(static_cast<gid_t>(-1))));
+    // An open file is changed through its open object: that needs no path walk and
+    // works after its last name was removed (fchmod on an open, unlinked file).
+    std::shared_ptr<EncryptedFile> file;
+    {
+      std::lock_guard lock(inode->mu);
+      file = inode->file;
     }
-    if (changes.atime || changes.mtime) {
-      struct timespec times[2];
-      times[0] = changes.atime.value_or(timespec{0, UTIME_OMIT});
-      times[1] = changes.mtime.value_or(timespec{0, UTIME_OMIT});
-      CADCANFS_RETURN_IF_ERROR(store_.SetTimes(path, times));
+    if (file) {
+      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(*file, changes));
+    } else {
+      std::shared_lock ns(namespace_mu_);
+      CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+      StorePathMetadata target{store_, path};
+      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(target, changes));
     }
   }
   return GetAttr(ino);

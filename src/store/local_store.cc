@@ -136,6 +136,21 @@ class LocalStoreFile final : public StoreFile {
                         POSIX_FADV_WILLNEED);
   }
 
+  Status SetMode(uint32_t mode) override {
+    if (fchmod(fd_.get(), mode) != 0) return Status::FromErrno(errno, "chmod");
+    return Status::Ok();
+  }
+
+  Status SetOwner(uid_t uid, gid_t gid) override {
+    if (fchown(fd_.get(), uid, gid) != 0) return Status::FromErrno(errno, "chown");
+    return Status::Ok();
+  }
+
+  Status SetTimes(const struct timespec times[2]) override {
+    if (futimens(fd_.get(), times) != 0) return Status::FromErrno(errno, "utimens");
+    return Status::Ok();
+  }
+
   Status Sync() override {
     if (fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "fdatasync");
     return Status::Ok();

@@ -28,6 +28,9 @@ class ForwardingStoreFile : public StoreFile {
     return base_->Reserve(offset, length);
   }
   void Prefetch(uint64_t offset, uint64_t length) override { base_->Prefetch(offset, length); }
+  Status SetMode(uint32_t mode) override { return base_->SetMode(mode); }
+  Status SetOwner(uid_t uid, gid_t gid) override { return base_->SetOwner(uid, gid); }
+  Status SetTimes(const struct timespec times[2]) override { return base_->SetTimes(times); }
 
  protected:
   StoreFile& base() { return *base_; }

@@ -59,6 +59,11 @@ class EncryptedFile {
   // The ciphertext object's attributes with `size` replaced by the plaintext size.
   Result<ObjectInfo> Stat();
   bool writable() const { return writable_; }
+  // The ciphertext object's metadata (mode, owner, times), reachable while it is open
+  // even after its last name was removed.
+  Status SetMode(uint32_t mode) { return object_->SetMode(mode); }
+  Status SetOwner(uid_t uid, gid_t gid) { return object_->SetOwner(uid, gid); }
+  Status SetTimes(const struct timespec times[2]) { return object_->SetTimes(times); }
 
   // Authenticates every block; used by fsck.
   Status VerifyAllBlocks();

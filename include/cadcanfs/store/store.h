@@ -95,6 +95,11 @@ class StoreFile {
   // fetching it in the background (local: kernel readahead into the page cache, which
   // holds only ciphertext). Never blocks on the data and never fails.
   virtual void Prefetch(uint64_t offset, uint64_t length) = 0;
+  // Metadata of the open object, as the path-based Store calls below; these work after
+  // its last name was removed (fchmod on an open, unlinked file).
+  virtual Status SetMode(uint32_t mode) = 0;
+  virtual Status SetOwner(uid_t uid, gid_t gid) = 0;
+  virtual Status SetTimes(const struct timespec times[2]) = 0;
 };
 
 class Store {

@@ -306,6 +306,13 @@ TEST_P(MountTest, OpenUnlinkedFileStaysReadableAndWritable) {
   struct stat st;
   ASSERT_EQ(fstat(fd, &st), 0);
   EXPECT_EQ(st.st_size, 70003);
+  // Metadata changes still apply, as on ext4.
+  ASSERT_EQ(fchmod(fd, 0640), 0) << strerror(errno);
+  const struct timespec times[2] = {{1000, 0}, {2000, 0}};
+  ASSERT_EQ(futimens(fd, times), 0) << strerror(errno);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 2000);
   close(fd);
   // A new file under the old name is a different object.
   Put(P("u"), PatternBytes(5, 11));
