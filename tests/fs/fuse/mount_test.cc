@@ -240,6 +240,24 @@ TEST_P(MountTest, HardLinksAndSymlinks) {
   std::string long_target(1000, 't');
   ASSERT_EQ(symlink(long_target.c_str(), P("longlink").c_str()), 0);
   EXPECT_EQ(SizeOf(P("longlink")), 1000);
+
+  // link(2) of a symlink (never followed on Linux): in the same directory a true hard
+  // link; into another directory a copy, because targets are sealed to their directory.
+  ASSERT_EQ(link(P("link").c_str(), P("link2").c_str()), 0);
+  ASSERT_EQ(lstat(P("link2").c_str(), &b), 0);
+  EXPECT_EQ(b.st_nlink, 2u);
+  ASSERT_EQ(mkdir(P("other").c_str(), 0755), 0);
+  ASSERT_EQ(link(P("link").c_str(), P("other/link").c_str()), 0) << strerror(errno);
+  char moved[64] = {};
+  ASSERT_EQ(readlink(P("other/link").c_str(), moved, sizeof(moved)), 5);
+  EXPECT_STREQ(moved, "alias");
+  ASSERT_EQ(lstat(P("other/link").c_str(), &b), 0);
+  EXPECT_TRUE(S_ISLNK(b.st_mode));
+  ASSERT_EQ(lstat(P("link").c_str(), &a), 0);
+  EXPECT_EQ(b.st_uid, a.st_uid);
+  char still[64] = {};
+  ASSERT_EQ(readlink(P("link2").c_str(), still, sizeof(still)), 5);
+  EXPECT_STREQ(still, "alias");
 }
 
 TEST_P(MountTest, UserXattrsAreEncryptedAtRest) {
