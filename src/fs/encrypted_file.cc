@@ -217,8 +217,10 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
   const uint64_t new_count = layout_.BlockCount(new_size);
   const WriteSpan span{offset, end, new_size, data};
   if (new_size == old_size) {
-    return WriteBlocksLocked(span, layout_.BlockIndexOfPlainOffset(offset),
-                             layout_.BlockIndexOfPlainOffset(end - 1), nullptr);
+    Status s = WriteBlocksLocked(span, layout_.BlockIndexOfPlainOffset(offset),
+                                 layout_.BlockIndexOfPlainOffset(end - 1), nullptr);
+    if (!s.ok()) tail_valid_ = false;  // the stored last block may not match it now
+    return s;
   }
   // Growing re-seals the old last block (its flag changes) and fills any gap with zeros.
   const uint64_t old_last = old_count - 1;
@@ -232,6 +234,7 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
   if (!s.ok()) {
     // Drop whatever part of the tail landed: the old last block still carries the
     // last-block flag, so the file is whole again at its old size.
+    tail_valid_ = false;
     (void)object_->Truncate(old_cipher_size);
     return s;
   }
@@ -267,7 +270,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
         std::memset(plain, 0, new_len);
         const bool had_content = index < old_count && layout_.PlainLengthOfBlock(index, old_size);
         if (!covered && had_content) {
-          CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(index, plain).status());
+          CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, plain));
         }
         if (cover_from < cover_to && span.data != nullptr) {
           std::memcpy(plain + (cover_from - block_start), span.data + (cover_from - span.offset),
@@ -279,6 +282,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
       uint8_t* out = sealed + (layout_.CipherOffsetOfBlock(index) - cipher_begin);
       CADCANFS_RETURN_IF_ERROR(
           SealBlock(keys_, index, index == new_count - 1, ByteSpan(source, new_len), out));
+      if (index == new_count - 1) RememberTailLocked(index, source, new_len);
     }
     uint64_t skip = 0;
     if (held != nullptr && cipher_begin < held->below) {
@@ -295,11 +299,29 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
   return Status::Ok();
 }
 
+void EncryptedFile::RememberTailLocked(uint64_t index, const uint8_t* plain, uint32_t length) {
+  // Only a partial block is ever read back by a write; a full one is left alone.
+  tail_valid_ = length < layout_.block_size();
+  if (!tail_valid_) return;
+  tail_index_ = index;
+  tail_.assign(plain, plain + length);
+}
+
+Status EncryptedFile::LoadBlockLocked(uint64_t index, uint8_t* plain) {
+  const uint32_t length = layout_.PlainLengthOfBlock(index, plain_size_);
+  if (tail_valid_ && tail_index_ == index && tail_.size() == length) {
+    std::memcpy(plain, tail_.data(), length);
+    return Status::Ok();
+  }
+  return ReadBlockLocked(index, plain).status();
+}
+
 Status EncryptedFile::Truncate(uint64_t new_size) {
   std::unique_lock lock(mu_);
   if (new_size == plain_size_) return Status::Ok();
   if (new_size > plain_size_) return WriteRangeLocked(plain_size_, new_size - plain_size_, nullptr);
   // Shrink: re-seal the new last block with its flag set, then cut the object.
+  tail_valid_ = false;
   const uint64_t new_last = layout_.BlockCount(new_size) - 1;
   std::vector<uint8_t> plain(layout_.block_size());
   CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain.data()).status());

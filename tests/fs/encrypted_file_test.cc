@@ -215,6 +215,49 @@ TEST_P(EncryptedFileTest, GrowingWriteOnAFullDiskLeavesTheFileIntact) {
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, content);
   }
+  // The same file object goes on working after a failed write: a write that fits
+  // re-seals the last block from what is stored, not from the failed write's data.
+  auto file =
+      EncryptedFile::Open(full, path, true, vault_.vault().masters(), vault_.vault().layout());
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ((*file)->Write(content.size() - 4, PatternBytes(3 * block(), 9)).code(),
+            Code::kNoSpace);
+  ASSERT_TRUE((*file)->Write(content.size() - 4, Bytes{1, 2, 3, 4}).ok());
+  file->reset();
+  Bytes expected = content;
+  std::copy_n(Bytes{1, 2, 3, 4}.begin(), 4, expected.end() - 4);
+  auto back = vault_.ReadAll(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, expected);
+}
+
+// Appending in pieces smaller than a block, across block edges, as tar does: each
+// piece re-seals the partial last block, from memory rather than from the store.
+TEST_P(EncryptedFileTest, SmallAppendsAcrossBlockEdgesRoundTrip) {
+  std::string path = vault_.CreateFile("appends", {});
+  auto file = vault_.vault().OpenFile(path, true);
+  ASSERT_TRUE(file.ok());
+  Bytes model;
+  const size_t pieces[] = {10240, 2048, 4096, 1, block() - 1, 10240, 3 * block() + 5, 7};
+  uint32_t seed = 1;
+  for (size_t piece : pieces) {
+    Bytes data = PatternBytes(piece, seed++);
+    auto at = (*file)->Append(data);
+    ASSERT_TRUE(at.ok()) << at.status().ToString();
+    EXPECT_EQ(*at, model.size());
+    model.insert(model.end(), data.begin(), data.end());
+  }
+  // A rewrite inside the last block, then a shrink and a regrow.
+  ASSERT_TRUE((*file)->Write(model.size() - 3, Bytes{9, 9, 9}).ok());
+  std::fill(model.end() - 3, model.end(), 9);
+  ASSERT_TRUE((*file)->Truncate(model.size() - 100).ok());
+  model.resize(model.size() - 100);
+  ASSERT_TRUE((*file)->Append(Bytes(50, 0x77)).ok());
+  model.insert(model.end(), 50, 0x77);
+  file->reset();
+  auto back = vault_.ReadAll(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, model);
 }
 
 INSTANTIATE_TEST_SUITE_P(BlockSizes, EncryptedFileTest, ::testing::Values(4096u, 32768u));

@@ -96,7 +96,17 @@ class EncryptedFile {
   // previous one.
   void PrefetchAfter(uint64_t offset, uint64_t end);
 
+  // The plaintext of a partial last block, kept from the write that sealed it: the
+  // next appending write re-seals that block and would otherwise read and decrypt it
+  // again (tar appends in 10 KiB records, split further at page edges).
+  void RememberTailLocked(uint64_t index, const uint8_t* plain, uint32_t length);
+  // Fills `plain` with block `index` as stored, from the remembered tail if it is that block.
+  Status LoadBlockLocked(uint64_t index, uint8_t* plain);
+
   mutable std::shared_mutex mu_;
+  std::vector<uint8_t> tail_;                  // guarded by mu_; plaintext of block tail_index_
+  uint64_t tail_index_ = 0;                    // guarded by mu_
+  bool tail_valid_ = false;                    // guarded by mu_
   std::atomic<uint64_t> next_sequential_{0};   // where a streaming read would go on
   std::atomic<uint64_t> prefetched_until_{0};  // ciphertext offset already requested
   std::unique_ptr<StoreFile> object_;
