@@ -8,7 +8,6 @@
 
 #include <cstdlib>
 #include <memory>
-#include <string>
 
 namespace cadcanfs {
 
@@ -19,27 +18,41 @@ struct KdfCtxDeleter {
 };
 using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, KdfCtxDeleter>;
 
-KdfCtxPtr NewKdfContext(const char* name) {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, name, nullptr);
+// Algorithms are fetched once, as in gcm.cc: implicit fetches per call are slow and
+// contend on OpenSSL's locks, and HKDF and HMAC run on every file open.
+EVP_KDF* FetchedHkdf() {
+  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_HKDF, nullptr);
+  return kdf;
+}
+
+const EVP_MD* FetchedSha256() {
+  static EVP_MD* md = [] {
+    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (m == nullptr) std::abort();
+    return m;
+  }();
+  return md;
+}
+
+KdfCtxPtr NewKdfContext(EVP_KDF* kdf) {
   if (kdf == nullptr) return nullptr;
-  KdfCtxPtr ctx(EVP_KDF_CTX_new(kdf));
-  EVP_KDF_free(kdf);
-  return ctx;
+  return KdfCtxPtr(EVP_KDF_CTX_new(kdf));
 }
 
 }  // namespace
 
 Result<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string_view info,
                                size_t out_size) {
-  KdfCtxPtr ctx = NewKdfContext(OSSL_KDF_NAME_HKDF);
+  KdfCtxPtr ctx = NewKdfContext(FetchedHkdf());
   if (!ctx) return Status::Error(Code::kInternal, "HKDF is unavailable");
-  std::string digest = "SHA256";
-  std::string info_copy(info);
+  static char kDigest[] = "SHA256";
+  // OSSL_PARAM takes non-const pointers; derivation only reads them.
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, kDigest, 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()),
                                         input_key.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info_copy.data(), info_copy.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
+                                        info.size()),
       OSSL_PARAM_construct_end()};
   SecretBytes out(out_size);
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
@@ -52,7 +65,7 @@ Digest HmacSha256(const SecretBytes& key, ByteSpan message) {
   Digest out{};
   unsigned int len = 0;
   static const uint8_t kEmpty = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+  if (HMAC(FetchedSha256(), key.data(), static_cast<int>(key.size()),
            message.empty() ? &kEmpty : message.data(), message.size(), out.data(),
            &len) == nullptr) {
     std::abort();  // only fails on allocation failure
@@ -64,7 +77,7 @@ Digest Sha256(ByteSpan message) {
   Digest out{};
   static const uint8_t kEmpty = 0;
   if (EVP_Digest(message.empty() ? &kEmpty : message.data(), message.size(), out.data(), nullptr,
-                 EVP_sha256(), nullptr) != 1) {
+                 FetchedSha256(), nullptr) != 1) {
     std::abort();
   }
   return out;
@@ -72,7 +85,10 @@ Digest Sha256(ByteSpan message) {
 
 Result<SecretBytes> Scrypt(const SecretBytes& passphrase, ByteSpan salt, const ScryptParams& params,
                            size_t out_size) {
-  KdfCtxPtr ctx = NewKdfContext(OSSL_KDF_NAME_SCRYPT);
+  // scrypt runs once per passphrase unlock: fetching per call is fine here.
+  EVP_KDF* scrypt = EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_SCRYPT, nullptr);
+  KdfCtxPtr ctx = NewKdfContext(scrypt);
+  EVP_KDF_free(scrypt);
   if (!ctx) return Status::Error(Code::kInternal, "scrypt is unavailable");
   uint64_t n = params.n;
   uint32_t r = params.r;

@@ -1,6 +1,7 @@
 #include "cadcanfs/fs/encrypted_file.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -22,24 +23,15 @@ constexpr uint64_t kOpenPrefetchBytes = 256 << 10;
 constexpr uint64_t kStreamAheadBytes = 8 << 20;
 
 // Per-thread scratch buffers, so the read/write path does not allocate once warm.
-std::vector<uint8_t>& CipherScratch() {
-  thread_local std::vector<uint8_t> buffer;
-  return buffer;
-}
-std::vector<uint8_t>& PlainScratch() {
-  thread_local std::vector<uint8_t> buffer;
-  return buffer;
-}
-std::vector<uint8_t>& SealScratch() {
-  thread_local std::vector<uint8_t> buffer;
-  return buffer;
-}
-std::vector<uint8_t>& HeldScratch() {
-  thread_local std::vector<uint8_t> buffer;
-  return buffer;
+enum class Scratch { kCipher, kPlain, kSeal, kHeld, kCount };
+
+std::vector<uint8_t>& ScratchBuffer(Scratch which) {
+  thread_local std::array<std::vector<uint8_t>, static_cast<size_t>(Scratch::kCount)> buffers;
+  return buffers[static_cast<size_t>(which)];
 }
 
-uint8_t* Sized(std::vector<uint8_t>& buffer, size_t size) {
+uint8_t* Sized(Scratch which, size_t size) {
+  std::vector<uint8_t>& buffer = ScratchBuffer(which);
   if (buffer.size() < size) buffer.resize(size);
   return buffer.data();
 }
@@ -105,7 +97,7 @@ std::string EncryptedFile::file_id_for_log() const { return "fid:" + HexEncode(k
 Result<uint32_t> EncryptedFile::ReadBlockLocked(uint64_t index, uint8_t* out) {
   const uint32_t len = layout_.PlainLengthOfBlock(index, plain_size_);
   const bool last = index == layout_.BlockCount(plain_size_) - 1;
-  uint8_t* stored = Sized(CipherScratch(), len + kBlockOverhead);
+  uint8_t* stored = Sized(Scratch::kCipher, len + kBlockOverhead);
   CADCANFS_ASSIGN_OR_RETURN(size_t n,
                             object_->ReadAt(layout_.CipherOffsetOfBlock(index),
                                             std::span<uint8_t>(stored, len + kBlockOverhead)));
@@ -127,7 +119,7 @@ Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
   const uint64_t first = layout_.BlockIndexOfPlainOffset(offset);
   const uint64_t last = layout_.BlockIndexOfPlainOffset(end - 1);
   const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
-  uint8_t* partial = Sized(PlainScratch(), layout_.block_size());
+  uint8_t* partial = Sized(Scratch::kPlain, layout_.block_size());
   PrefetchAfter(offset, end);
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
@@ -136,7 +128,7 @@ Result<size_t> EncryptedFile::Read(uint64_t offset, std::span<uint8_t> out) {
     const uint64_t cipher_end = layout_.CipherOffsetOfBlock(batch_last) +
                                 layout_.PlainLengthOfBlock(batch_last, plain_size_) +
                                 kBlockOverhead;
-    uint8_t* stored = Sized(CipherScratch(), cipher_end - cipher_begin);
+    uint8_t* stored = Sized(Scratch::kCipher, cipher_end - cipher_begin);
     CADCANFS_ASSIGN_OR_RETURN(
         size_t n,
         object_->ReadAt(cipher_begin, std::span<uint8_t>(stored, cipher_end - cipher_begin)));
@@ -227,10 +219,11 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
   const uint64_t first = std::min(layout_.BlockIndexOfPlainOffset(offset), old_last);
   const uint64_t last = std::min(new_count - 1, layout_.BlockIndexOfPlainOffset(end - 1));
   const uint64_t old_cipher_size = layout_.CipherSizeOfPlainSize(old_size);
-  HeldBytes held{old_cipher_size, &HeldScratch()};
+  HeldBytes held{old_cipher_size, 0, ScratchBuffer(Scratch::kHeld)};
+  held.bytes.clear();
   Status s = WriteBlocksLocked(span, old_last, last, &held);
   if (s.ok() && first < old_last) s = WriteBlocksLocked(span, first, old_last - 1, nullptr);
-  if (s.ok()) s = object_->WriteAt(held.offset, ByteSpan(held.bytes->data(), held.length));
+  if (s.ok()) s = object_->WriteAt(held.offset, held.bytes);
   if (!s.ok()) {
     // Drop whatever part of the tail landed: the old last block still carries the
     // last-block flag, so the file is whole again at its old size.
@@ -248,7 +241,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
   const uint64_t old_count = layout_.BlockCount(old_size);
   const uint64_t new_count = layout_.BlockCount(span.new_size);
   const uint64_t batch_blocks = std::max<uint64_t>(1, kBatchBytes / layout_.stored_block_size());
-  uint8_t* plain = Sized(PlainScratch(), layout_.block_size());
+  uint8_t* plain = Sized(Scratch::kPlain, layout_.block_size());
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
@@ -256,7 +249,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
     const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
                                 layout_.PlainLengthOfBlock(batch_last, span.new_size) +
                                 kBlockOverhead - cipher_begin;
-    uint8_t* sealed = Sized(SealScratch(), batch_size);
+    uint8_t* sealed = Sized(Scratch::kSeal, batch_size);
     for (uint64_t index = batch_first; index <= batch_last; ++index) {
       const uint64_t block_start = layout_.PlainOffsetOfBlock(index);
       const uint32_t new_len = layout_.PlainLengthOfBlock(index, span.new_size);
@@ -288,8 +281,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
     if (held != nullptr && cipher_begin < held->below) {
       skip = std::min(held->below - cipher_begin, batch_size);
       held->offset = cipher_begin;
-      held->length = skip;
-      held->bytes->assign(sealed, sealed + skip);
+      held->bytes.assign(sealed, sealed + skip);
     }
     if (skip < batch_size) {
       CADCANFS_RETURN_IF_ERROR(
@@ -323,13 +315,13 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
   // Shrink: re-seal the new last block with its flag set, then cut the object.
   tail_valid_ = false;
   const uint64_t new_last = layout_.BlockCount(new_size) - 1;
-  std::vector<uint8_t> plain(layout_.block_size());
-  CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain.data()).status());
+  uint8_t* plain = Sized(Scratch::kPlain, layout_.block_size());
+  CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain).status());
   const uint32_t len = layout_.PlainLengthOfBlock(new_last, new_size);
-  std::vector<uint8_t> sealed(len + kBlockOverhead);
-  CADCANFS_RETURN_IF_ERROR(
-      SealBlock(keys_, new_last, true, ByteSpan(plain.data(), len), sealed.data()));
-  CADCANFS_RETURN_IF_ERROR(object_->WriteAt(layout_.CipherOffsetOfBlock(new_last), sealed));
+  uint8_t* sealed = Sized(Scratch::kSeal, len + kBlockOverhead);
+  CADCANFS_RETURN_IF_ERROR(SealBlock(keys_, new_last, true, ByteSpan(plain, len), sealed));
+  CADCANFS_RETURN_IF_ERROR(object_->WriteAt(layout_.CipherOffsetOfBlock(new_last),
+                                            ByteSpan(sealed, len + kBlockOverhead)));
   CADCANFS_RETURN_IF_ERROR(object_->Truncate(layout_.CipherSizeOfPlainSize(new_size)));
   plain_size_ = new_size;
   return Status::Ok();

@@ -2,25 +2,12 @@
 # End-to-end test of the cadcanfs CLI: every step a backup operator takes, plus the
 # error cases, each checked for its documented exit code.
 set -u
+# shellcheck source=../testing/e2e_lib.sh
+source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: cli_e2e_test.sh PATH_TO_CADCANFS}")
 WORK=$(mktemp -d /tmp/cadcanfs-cli-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-passed=0
-failed=0
-
-check() {  # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" = "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $1 (expected exit $2, got $3)"
-  fi
-}
-run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; echo $?; }
-one_line_error() {  # every user-facing error is one sentence on one line
-  [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q '^cadcanfs: ' "$WORK/err"
-}
 
 # A plaintext tree with awkward names, a sparse file, empty files and a symlink.
 mkdir -p src/"Doe, Jane #7"/cbct src/"caf$(printf '\xc3\xa9')" src/"$(printf 'L%.0s' $(seq 1 200))"
@@ -32,7 +19,7 @@ ln -s "Doe, Jane #7/100% done: yes.txt" src/link
 head -c 1234 /dev/urandom >src/"$(printf 'L%.0s' $(seq 1 200))"/"$(printf 'n%.0s' $(seq 1 255))"
 
 check "keygen" 0 "$(run keygen k1)"
-check "keygen refuses overwrite" 9 "$(run keygen k1)"; one_line_error || check "one-line error" 0 1
+check "keygen refuses overwrite" 9 "$(run keygen k1)"; check "keygen refuses overwrite: one line" yes "$(one_line)"
 check "key file is 0600" 600 "$(stat -c %a k1)"
 check "init" 0 "$(run init vault --key-file k1)"
 check "init refuses a non-empty directory" 7 "$(run init vault --key-file k1)"
@@ -55,7 +42,7 @@ check "decrypt one folder from a backup copy" 0 "$(run decrypt backup partial "D
 diff -r src/"Doe, Jane #7" partial/"Doe, Jane #7" >/dev/null; check "partial restore equal" 0 $?
 
 # Error cases: one sentence each, stable exit codes.
-check "missing vault" 3 "$(run fsck nowhere --key-file k1)"; one_line_error || check "one-line error" 0 1
+check "missing vault" 3 "$(run fsck nowhere --key-file k1)"; check "missing vault: one line" yes "$(one_line)"
 check "not a vault" 3 "$(run fsck src --key-file k1)"
 check "wrong argument" 2 "$(run fsck)"
 check "decrypt of a missing path" 10 "$(run decrypt vault none "No One/scan.stl" --key-file k1)"
@@ -63,7 +50,7 @@ check "decrypt of a missing top-level path" 10 "$(run decrypt vault none "No One
 check "unknown option" 2 "$(run fsck vault --bogus)"
 check "unknown command" 2 "$(run frobnicate)"
 "$BIN" keygen k2 >/dev/null
-check "wrong key" 5 "$(run fsck vault --key-file k2)"; one_line_error || check "one-line error" 0 1
+check "wrong key" 5 "$(run fsck vault --key-file k2)"; check "wrong key: one line" yes "$(one_line)"
 cp k1 loose && chmod 644 loose
 check "loose key file permissions" 4 "$(run fsck vault --key-file loose)"
 check "unreadable key file" 4 "$(run fsck vault --key-file /nonexistent/key)"
@@ -113,5 +100,4 @@ mkdir creds && cp k3 creds/cadcanfs.key
 CREDENTIALS_DIRECTORY=$WORK/creds "$BIN" fsck vault >/dev/null 2>&1
 check "systemd credential" 0 $?
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+report "cli e2e"

@@ -76,12 +76,12 @@ class EncryptedFile {
     uint64_t new_size;
     const uint8_t* data;
   };
-  // Sealed bytes below `below` that a growing write keeps back until its tail landed.
+  // Sealed bytes below `below` that a growing write keeps back until its tail landed:
+  // `bytes` belong at ciphertext offset `offset` (empty if nothing was held back).
   struct HeldBytes {
     uint64_t below;
-    std::vector<uint8_t>* bytes;
-    uint64_t offset = 0;
-    uint64_t length = 0;
+    uint64_t offset;
+    std::vector<uint8_t>& bytes;
   };
 
   // Writes `length` bytes at `offset` from `data`, or zeros when data is null.

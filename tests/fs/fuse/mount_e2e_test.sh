@@ -4,14 +4,14 @@
 # never-plaintext-on-disk marker search, kill -9 during writes, and a full disk.
 # Needs root (it creates a user, a tmpfs and mount namespaces).
 set -u
+# shellcheck source=../../testing/e2e_lib.sh
+source "$(dirname "$(realpath "$0")")/../../testing/e2e_lib.sh"
 BIN_SRC=$(realpath "${1:?usage: mount_e2e_test.sh PATH_TO_CADCANFS}")
 WORK=$(mktemp -d /tmp/cadcanfs-mnt-XXXXXX)
 chmod 755 "$WORK"
 BIN="$WORK/cadcanfs"
 cp "$BIN_SRC" "$BIN" && chmod 755 "$BIN"
 TEST_USER=cadcanfs-e2e
-passed=0
-failed=0
 
 cleanup() {
   for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
@@ -21,16 +21,6 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $1 (expected $2, got $3)"
-  fi
-}
-run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; echo $?; }
-one_line() { [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q '^cadcanfs: ' "$WORK/err" && echo yes || echo no; }
 mounted() { grep -q " $1 fuse.cadcanfs " /proc/mounts && echo yes || echo no; }
 wait_gone() { for _ in $(seq 1 250); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
 daemon_pid() { sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$WORK/out"; }
@@ -257,5 +247,4 @@ cmp -s <(gen existing 8000000) <(head -c 8000000 smallmnt/existing); check "exis
 check "fsck clean after ENOSPC" 0 "$(run fsck small/vault --key-file key)"
 umount small
 
-echo "mount e2e: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+report "mount e2e"

@@ -1,0 +1,21 @@
+# Shared helpers for the end-to-end shell tests. Source it after setting BIN (the
+# cadcanfs binary) and WORK (the scratch directory); finish with `report NAME`.
+passed=0
+failed=0
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $1 (expected $2, got $3)"
+  fi
+}
+# Runs cadcanfs with stdout in $WORK/out and stderr in $WORK/err; prints its exit code.
+run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; echo $?; }
+# "yes" if the last run's error is one line starting "cadcanfs: " (one clear sentence).
+one_line() { [ "$(wc -l <"$WORK/err")" = 1 ] && grep -q '^cadcanfs: ' "$WORK/err" && echo yes || echo no; }
+report() {  # report NAME: prints the tally; fails the test if any check failed
+  echo "$1: $passed passed, $failed failed"
+  [ "$failed" = 0 ]
+}
