@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 orphans=0
 while IFS= read -r f; do
   rel=${f#tests/}
-  if ! grep -q "$rel" tests/CMakeLists.txt; then
-    echo "error: $f is not listed in tests/CMakeLists.txt"
+  if ! grep -q "$rel" tests/CMakeLists.txt tests/regressions/*.cmake; then
+    echo "error: $f is not listed in tests/CMakeLists.txt or tests/regressions/*.cmake"
     orphans=1
   fi
 done < <(find tests -name '*_test.cc')
