@@ -337,6 +337,10 @@ class LocalStore final : public Store {
     return Status::Ok();
   }
 
+  Status MakeNode(std::string_view, ObjectType, uint32_t, uint64_t) override {
+    return Status::Error(Code::kUnsupported, "special files are not implemented yet");
+  }
+
   Status SetMode(std::string_view path, uint32_t mode) override {
     CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, O_PATH | O_NOFOLLOW, 0));
     struct stat st;

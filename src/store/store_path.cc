@@ -28,6 +28,14 @@ uint32_t FileTypeBits(ObjectType type) {
       return S_IFDIR;
     case ObjectType::kSymlink:
       return S_IFLNK;
+    case ObjectType::kFifo:
+      return S_IFIFO;
+    case ObjectType::kSocket:
+      return S_IFSOCK;
+    case ObjectType::kCharDevice:
+      return S_IFCHR;
+    case ObjectType::kBlockDevice:
+      return S_IFBLK;
     default:
       return S_IFREG;
   }

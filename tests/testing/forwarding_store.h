@@ -72,6 +72,9 @@ class ForwardingStore : public Store {
   Status Link(std::string_view existing, std::string_view new_path) override {
     return base_.Link(existing, new_path);
   }
+  Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) override {
+    return base_.MakeNode(path, type, mode, rdev);
+  }
   Status SetMode(std::string_view path, uint32_t mode) override {
     return base_.SetMode(path, mode);
   }

@@ -28,7 +28,24 @@
 
 namespace cadcanfs {
 
-enum class ObjectType { kFile, kDirectory, kSymlink, kOther };
+// kOther is anything a store cannot name (it is never created by cadcanfs).
+enum class ObjectType {
+  kFile,
+  kDirectory,
+  kSymlink,
+  kFifo,
+  kSocket,
+  kCharDevice,
+  kBlockDevice,
+  kOther
+};
+
+// FIFOs, sockets and device nodes: objects with no content, only a type (and a device
+// number for the last two).
+inline bool IsSpecialType(ObjectType type) {
+  return type == ObjectType::kFifo || type == ObjectType::kSocket ||
+         type == ObjectType::kCharDevice || type == ObjectType::kBlockDevice;
+}
 
 struct ObjectInfo {
   ObjectType type = ObjectType::kOther;
@@ -42,6 +59,7 @@ struct ObjectInfo {
   struct timespec ctime {};
   uint64_t backend_id = 0;  // local: st_ino; OneDrive: hash of the item id
   uint64_t device = 0;      // local: st_dev
+  uint64_t rdev = 0;        // device number of a kCharDevice or kBlockDevice
   std::string etag;         // changes whenever the object changes
 };
 
@@ -66,6 +84,7 @@ struct StoreCapabilities {
   bool hard_links = false;
   bool posix_attributes = false;  // mode, owner and times are kept
   bool xattrs = false;            // extended attributes on files and directories
+  bool special_files = false;     // MakeNode: FIFOs, sockets and device nodes
 };
 
 struct OpenOptions {
@@ -128,6 +147,10 @@ class Store {
   virtual Status Symlink(std::string_view target, std::string_view path) = 0;
   virtual Result<std::string> ReadLink(std::string_view path) = 0;
   virtual Status Link(std::string_view existing, std::string_view new_path) = 0;
+  // Creates a FIFO, socket or device node (`type` must satisfy IsSpecialType; `rdev`
+  // only for devices). kAlreadyExists if the name is taken; kUnsupported without the
+  // special_files capability.
+  virtual Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) = 0;
 
   virtual Status SetMode(std::string_view path, uint32_t mode) = 0;
   virtual Status SetOwner(std::string_view path, uid_t uid, gid_t gid) = 0;

@@ -1,4 +1,4 @@
-// fsck and rekey: checking a vault and rotating its master key.
+// rekey: rotating a vault's master key.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,24 +10,6 @@
 #include "support.h"
 
 namespace cadcanfs::cli {
-
-int RunFsck(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, {});
-  if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
-  if (args.positional().size() != 1) return UsageError("usage: fsck VAULT");
-  int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(args.positional()[0], KeyOptionsFrom(args), code);
-  if (!vault) return code;
-  FsckReport report = CheckVault(*vault);
-  for (const FsckProblem& p : report.problems) {
-    std::cout << "damaged: " << p.cipher_path;
-    if (!p.plain_path.empty()) std::cout << " (" << p.plain_path << ")";
-    std::cout << ": " << p.status.ToString() << "\n";
-  }
-  std::cout << "checked " << report.files_checked << " files in " << report.directories_checked
-            << " directories: " << report.problems.size() << " problems\n";
-  return report.problems.empty() ? exit_code::kOk : exit_code::kDamageFound;
-}
 
 int RunRekey(const std::vector<std::string>& argv) {
   Args args(WithKeyFlags({"new-key-file", "new-passphrase-file"}), {});
