@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "cadcanfs/fs/offline.h"
 #include "exit_codes.h"
@@ -42,6 +44,21 @@ bool LooksLikeCipherPath(Vault& vault, const std::string& path) {
   return vault.store().Stat(path).ok();
 }
 
+// ", N special files" when there were any (FIFOs, sockets, device nodes).
+std::string SpecialFilesNote(const TransferStats& stats) {
+  if (stats.special_files == 0) return "";
+  return ", " + std::to_string(stats.special_files) + " special files";
+}
+
+// A copy that left entries out must not look like a success: a script that deletes the
+// source after a clean exit would lose them.
+int ReportSkipped(const TransferStats& stats, const char* what) {
+  if (stats.skipped == 0) return exit_code::kOk;
+  std::cerr << "cadcanfs: incomplete: " << stats.skipped << " entries of " << what
+            << " were skipped (device nodes need root, other types are not supported)\n";
+  return exit_code::kIncomplete;
+}
+
 }  // namespace
 
 int RunEncrypt(const std::vector<std::string>& argv) {
@@ -50,7 +67,9 @@ int RunEncrypt(const std::vector<std::string>& argv) {
   const auto& pos = args.positional();
   if (pos.size() < 2 || pos.size() > 3) return UsageError("usage: encrypt VAULT SRC [DEST]");
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  // One writer at a time: a mount or rekey holding the vault refuses this (exit 13).
+  std::optional<VaultLock> lock;
+  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code, &lock);
   if (!vault) return code;
   struct stat st;
   if (lstat(pos[1].c_str(), &st) != 0) {
@@ -62,8 +81,9 @@ int RunEncrypt(const std::vector<std::string>& argv) {
       ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "", contents_only);
   if (!stats.ok()) return Fail(stats.status(), Stage::kData);
   std::cout << "encrypted " << stats->files << " files, " << stats->directories << " directories, "
-            << stats->symlinks << " symlinks (" << stats->bytes << " bytes)\n";
-  return exit_code::kOk;
+            << stats->symlinks << " symlinks" << SpecialFilesNote(*stats) << " (" << stats->bytes
+            << " bytes)\n";
+  return ReportSkipped(*stats, "the source");
 }
 
 int RunDecrypt(const std::vector<std::string>& argv) {
@@ -87,11 +107,14 @@ int RunDecrypt(const std::vector<std::string>& argv) {
     total.files += stats->files;
     total.directories += stats->directories;
     total.symlinks += stats->symlinks;
+    total.special_files += stats->special_files;
     total.bytes += stats->bytes;
+    total.skipped += stats->skipped;
   }
   std::cout << "decrypted " << total.files << " files, " << total.directories << " directories, "
-            << total.symlinks << " symlinks (" << total.bytes << " bytes)\n";
-  return exit_code::kOk;
+            << total.symlinks << " symlinks" << SpecialFilesNote(total) << " (" << total.bytes
+            << " bytes)\n";
+  return ReportSkipped(total, "the vault");
 }
 
 int RunMap(const std::vector<std::string>& argv) {

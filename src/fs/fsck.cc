@@ -1,4 +1,5 @@
 // CheckVault: authenticate everything in a vault and list what is damaged.
+#include <map>
 #include <set>
 
 #include "cadcanfs/fs/offline.h"
@@ -17,8 +18,9 @@ class Checker {
   }
 
  private:
-  void Problem(const std::string& cipher, const std::string& plain, Status status) {
-    report_.problems.push_back({cipher, plain, std::move(status)});
+  void Problem(const std::string& cipher, const std::string& plain, Status status,
+               std::string file_id = {}) {
+    report_.problems.push_back({cipher, plain, std::move(file_id), std::move(status)});
   }
 
   void CheckDirectory(const std::string& cipher_dir, const std::string& plain_dir) {
@@ -35,6 +37,7 @@ class Checker {
     }
     std::set<std::string> names;
     for (const DirEntry& e : *raw) names.insert(e.name);
+    std::map<std::string, std::string> plain_names;  // plaintext name -> its stored name
     for (const DirEntry& e : *raw) {
       std::string cipher_path = JoinStorePath(cipher_dir, e.name);
       switch (ClassifyStoredName(e.name)) {
@@ -69,6 +72,15 @@ class Checker {
         Problem(cipher_path, "", name.status());
         continue;
       }
+      // One plaintext name, one entry: a second entry that decrypts to the same name is
+      // forged (it could stand in for the first one on a restore or through a mount).
+      auto [first, inserted] = plain_names.emplace(*name, e.name);
+      if (!inserted) {
+        Problem(cipher_path, "",
+                Status::Error(Code::kCorrupt,
+                              "decrypts to the same name as the entry " + first->second));
+        continue;
+      }
       std::string plain_path = JoinStorePath(plain_dir, *name);
       CheckEntry(cipher_path, plain_path, *dir, e.type);
     }
@@ -83,8 +95,12 @@ class Checker {
       case ObjectType::kFile: {
         report_.files_checked++;
         auto file = vault_.OpenFile(cipher_path, false);
-        Status s = file.ok() ? (*file)->VerifyAllBlocks() : file.status();
-        if (!s.ok()) Problem(cipher_path, plain_path, s);
+        if (!file.ok()) {
+          Problem(cipher_path, plain_path, file.status());
+          return;
+        }
+        Status s = (*file)->VerifyAllBlocks();
+        if (!s.ok()) Problem(cipher_path, plain_path, s, (*file)->file_id_for_log());
         return;
       }
       case ObjectType::kSymlink: {
@@ -94,8 +110,18 @@ class Checker {
         if (!s.ok()) Problem(cipher_path, plain_path, s);
         return;
       }
-      default:
-        Problem(cipher_path, plain_path, Status::Error(Code::kCorrupt, "unexpected file type"));
+      case ObjectType::kFifo:
+      case ObjectType::kSocket:
+      case ObjectType::kCharDevice:
+      case ObjectType::kBlockDevice:
+        // No content to authenticate: the name was checked above, and the type, mode and
+        // device number are metadata, which is not authenticated (see the threat model).
+        return;
+      case ObjectType::kOther:
+        // Not checked means not known to be intact: report it rather than pass over it.
+        Problem(cipher_path, plain_path,
+                Status::Error(Code::kCorrupt, "skipped: the entry's type is unknown"));
+        return;
     }
   }
 

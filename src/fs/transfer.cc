@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "cadcanfs/fs/offline.h"
@@ -130,85 +132,219 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
     return Status::Ok();
   }
   if (S_ISREG(st.st_mode)) return ImportFile(vault, source, cipher_path, st, stats);
-  return Status::Ok();  // sockets, devices and fifos are not content
+  std::optional<ObjectType> special = S_ISFIFO(st.st_mode)   ? ObjectType::kFifo
+                                      : S_ISSOCK(st.st_mode) ? ObjectType::kSocket
+                                      : S_ISCHR(st.st_mode)  ? ObjectType::kCharDevice
+                                      : S_ISBLK(st.st_mode)  ? ObjectType::kBlockDevice
+                                                             : std::optional<ObjectType>();
+  if (special) {
+    // Stored as the same node type under the encrypted name: a node has no content, and
+    // its type, mode and device number are metadata like any entry's.
+    bool device = *special == ObjectType::kCharDevice || *special == ObjectType::kBlockDevice;
+    (void)vault.store().Remove(cipher_path);
+    Status made = vault.store().MakeNode(cipher_path, *special, st.st_mode & 07777,
+                                         device ? static_cast<uint64_t>(st.st_rdev) : 0);
+    if (!made.ok() &&
+        ((device && made.code() == Code::kPermissionDenied) || made.code() == Code::kUnsupported)) {
+      // Without CAP_MKNOD (or on a store without nodes): counted, never silently dropped.
+      CADCANFS_RETURN_IF_ERROR(vault.CleanupEntry(cipher_dir, encrypted));
+      stats.skipped++;
+      return Status::Ok();
+    }
+    CADCANFS_RETURN_IF_ERROR(made);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    CADCANFS_RETURN_IF_ERROR(vault.store().SetTimes(cipher_path, times));
+    stats.special_files++;
+    return Status::Ok();
+  }
+  CADCANFS_RETURN_IF_ERROR(vault.CleanupEntry(cipher_dir, encrypted));
+  stats.skipped++;  // a type this build does not know
+  return Status::Ok();
 }
 
-Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& parent_dir,
-                   ObjectType type, const std::string& out_path, TransferStats& stats);
+// Owns one output descriptor.
+class OutFd {
+ public:
+  OutFd() = default;
+  explicit OutFd(int fd) : fd_(fd) {}
+  OutFd(OutFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  OutFd& operator=(OutFd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  OutFd(const OutFd&) = delete;
+  OutFd& operator=(const OutFd&) = delete;
+  ~OutFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
 
-Status ExportFile(Vault& vault, const std::string& cipher_path, const std::string& out_path,
-                  TransferStats& stats) {
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_path));
-  CADCANFS_ASSIGN_OR_RETURN(auto file, vault.OpenFile(cipher_path, false));
-  int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                info.mode & 07777);
-  if (fd < 0) return Status::FromErrno(errno, "create output file");
-  std::vector<uint8_t> buffer(kCopyChunk);
-  uint64_t offset = 0;
-  Status s;
-  while (s.ok()) {
-    auto n = file->Read(offset, buffer);
-    if (!n.ok()) {
-      s = n.status().WithContext(file->file_id_for_log());
-      break;
-    }
-    if (*n == 0) break;
-    if (write(fd, buffer.data(), *n) != static_cast<ssize_t>(*n)) {
-      s = Status::FromErrno(errno, "write output file");
-      break;
-    }
-    offset += *n;
-  }
-  if (s.ok() && fsync(fd) != 0) s = Status::FromErrno(errno, "fsync output file");
-  struct timespec times[2] = {info.atime, info.mtime};
-  if (s.ok()) futimens(fd, times);
-  close(fd);
-  if (s.ok()) {
-    stats.files++;
-    stats.bytes += offset;
-  }
-  return s;
+ private:
+  int fd_ = -1;
+};
+
+// Output directories are opened like this: never through a symlink, and always as a
+// real descriptor (not O_PATH) so that fchmod works on it.
+constexpr int kOutDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+Status NotADirectoryOnOutput() {
+  return Status::Error(Code::kNotADirectory,
+                       "an existing output entry where a directory belongs is not a directory "
+                       "(a symlink is never followed)",
+                       ENOTDIR);
 }
 
-Status ExportDirectory(Vault& vault, const std::string& cipher_dir, const std::string& out_dir,
-                       TransferStats& stats) {
-  if (mkdir(out_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+// Opens the output directory `name` in `parent`, creating it (0700 until its mode is
+// restored) if missing.
+Result<OutFd> OpenOutputDirectory(int parent, const std::string& name) {
+  if (mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create output directory");
   }
-  CADCANFS_ASSIGN_OR_RETURN(DirId dir, vault.ReadDirId(cipher_dir));
-  CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault.ListDirectory(cipher_dir));
-  if (!listing.damaged.empty()) return listing.damaged.front().status;
-  for (const PlainDirEntry& e : listing.entries) {
-    CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, JoinStorePath(cipher_dir, e.stored_name), dir,
-                                         e.type, out_dir + "/" + e.name, stats));
+  int fd = openat(parent, name.c_str(), kOutDirFlags);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) return NotADirectoryOnOutput();
+    return Status::FromErrno(errno, "open output directory");
   }
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_dir));
-  chmod(out_dir.c_str(), info.mode & 07777);
-  stats.directories++;
+  return OutFd(fd);
+}
+
+// Makes room for a new non-directory output entry `name` in `dirfd`: an existing file,
+// symlink or node is removed (unlinkat never follows anything), so the new one is
+// created with O_EXCL and nothing that was there before is ever opened or written
+// through. An existing directory is an error.
+Status ClearOutputName(int dirfd, const std::string& name) {
+  struct stat st;
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status::FromErrno(errno, "stat output entry");
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status::Error(Code::kIsADirectory, "an output directory is in the way of a file",
+                         EISDIR);
+  }
+  if (unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "replace output entry");
+  }
   return Status::Ok();
 }
 
 Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& parent_dir,
-                   ObjectType type, const std::string& out_path, TransferStats& stats) {
+                   ObjectType type, int out_dir, const std::string& out_name, TransferStats& stats);
+
+Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
+                  const std::string& out_name, TransferStats& stats) {
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_path));
+  CADCANFS_ASSIGN_OR_RETURN(auto file, vault.OpenFile(cipher_path, false));
+  CADCANFS_RETURN_IF_ERROR(ClearOutputName(out_dir, out_name));
+  int raw = openat(out_dir, out_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   info.mode & 07777);
+  if (raw < 0) return Status::FromErrno(errno, "create output file");
+  OutFd fd(raw);
+  std::vector<uint8_t> buffer(kCopyChunk);
+  uint64_t offset = 0;
+  for (;;) {
+    auto n = file->Read(offset, buffer);
+    if (!n.ok()) return n.status().WithContext(file->file_id_for_log());
+    if (*n == 0) break;
+    size_t written = 0;
+    while (written < *n) {
+      ssize_t w = write(fd.get(), buffer.data() + written, *n - written);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(errno, "write output file");
+      written += static_cast<size_t>(w);
+    }
+    offset += *n;
+  }
+  if (fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync output file");
+  struct timespec times[2] = {info.atime, info.mtime};
+  futimens(fd.get(), times);
+  stats.files++;
+  stats.bytes += offset;
+  return Status::Ok();
+}
+
+// Exports the contents of vault directory `cipher_dir` into the open output directory
+// `out_dir`, then gives it the vault directory's mode.
+Status ExportDirectory(Vault& vault, const std::string& cipher_dir, int out_dir,
+                       TransferStats& stats) {
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, vault.ReadDirId(cipher_dir));
+  CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault.ListDirectory(cipher_dir));
+  if (!listing.damaged.empty()) return listing.damaged.front().status;
+  // Two entries with one plaintext name cannot come from cadcanfs: refuse rather than let
+  // the second replace (or be written into) the first.
+  std::set<std::string_view> seen;
+  for (const PlainDirEntry& e : listing.entries) {
+    if (!seen.insert(e.name).second) {
+      return Status::Error(Code::kCorrupt, "two entries of a directory decrypt to the same name");
+    }
+  }
+  for (const PlainDirEntry& e : listing.entries) {
+    CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, JoinStorePath(cipher_dir, e.stored_name), dir,
+                                         e.type, out_dir, e.name, stats));
+  }
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_dir));
+  fchmod(out_dir, info.mode & 07777);
+  stats.directories++;
+  return Status::Ok();
+}
+
+Status ExportSpecial(Vault& vault, const std::string& cipher_path, ObjectType type, int out_dir,
+                     const std::string& out_name, TransferStats& stats) {
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_path));
+  if (info.type != type) return Status::Error(Code::kCorrupt, "an entry changed type");
+  CADCANFS_RETURN_IF_ERROR(ClearOutputName(out_dir, out_name));
+  bool device = type == ObjectType::kCharDevice || type == ObjectType::kBlockDevice;
+  mode_t mode = static_cast<mode_t>(FileTypeBits(type) | (info.mode & 07777));
+  if (mknodat(out_dir, out_name.c_str(), mode, device ? static_cast<dev_t>(info.rdev) : 0) != 0) {
+    // Device nodes need CAP_MKNOD: without it they are left out and counted, so the
+    // restore reports itself incomplete instead of failing half-way.
+    if (device && (errno == EPERM || errno == EACCES)) {
+      stats.skipped++;
+      return Status::Ok();
+    }
+    return Status::FromErrno(errno, "create output node");
+  }
+  // The umask may have cleared bits; never follow a name swapped in meanwhile.
+  fchmodat(out_dir, out_name.c_str(), info.mode & 07777, AT_SYMLINK_NOFOLLOW);
+  stats.special_files++;
+  return Status::Ok();
+}
+
+Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& parent_dir,
+                   ObjectType type, int out_dir, const std::string& out_name,
+                   TransferStats& stats) {
   switch (type) {
-    case ObjectType::kDirectory:
-      return ExportDirectory(vault, cipher_path, out_path, stats);
+    case ObjectType::kDirectory: {
+      CADCANFS_ASSIGN_OR_RETURN(OutFd child, OpenOutputDirectory(out_dir, out_name));
+      return ExportDirectory(vault, cipher_path, child.get(), stats);
+    }
     case ObjectType::kFile:
-      return ExportFile(vault, cipher_path, out_path, stats);
+      return ExportFile(vault, cipher_path, out_dir, out_name, stats);
     case ObjectType::kSymlink: {
       CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault.store().ReadLink(cipher_path));
       CADCANFS_ASSIGN_OR_RETURN(std::string target,
                                 vault.names().DecryptSymlinkTarget(parent_dir, stored));
-      unlink(out_path.c_str());
-      if (symlink(target.c_str(), out_path.c_str()) != 0) {
+      CADCANFS_RETURN_IF_ERROR(ClearOutputName(out_dir, out_name));
+      if (symlinkat(target.c_str(), out_dir, out_name.c_str()) != 0) {
         return Status::FromErrno(errno, "create output symlink");
       }
       stats.symlinks++;
       return Status::Ok();
     }
-    default:
-      return Status::Ok();
+    case ObjectType::kFifo:
+    case ObjectType::kSocket:
+    case ObjectType::kCharDevice:
+    case ObjectType::kBlockDevice:
+      return ExportSpecial(vault, cipher_path, type, out_dir, out_name, stats);
+    case ObjectType::kOther:
+      break;
   }
+  stats.skipped++;  // a type the store cannot name: counted, so the restore is incomplete
+  return Status::Ok();
 }
 
 }  // namespace
@@ -234,24 +370,45 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
                                  const std::string& out_dir) {
   TransferStats stats;
   CADCANFS_ASSIGN_OR_RETURN(std::string cipher_path, vault.CipherPathOf(plain_path));
-  std::string out = out_dir;
-  if (!cipher_path.empty()) {
-    // Recreate the vault-relative parents of the requested item.
-    std::string relative(plain_path);
-    while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
-    while (!relative.empty() && relative.back() == '/') relative.pop_back();
-    out = out_dir + "/" + relative;
-    std::error_code ec;
-    stdfs::create_directories(stdfs::path(out).parent_path(), ec);
-    if (ec) return Status::Error(Code::kIoError, "cannot create output directories");
-  }
   auto info = vault.store().Stat(cipher_path);
   if (!info.ok() && info.status().code() == Code::kNotFound) {
     return NoSuchVaultPath();
   }
   if (!info.ok()) return info.status();
-  CADCANFS_ASSIGN_OR_RETURN(DirId parent, vault.ReadDirId(StoreParent(cipher_path)));
-  CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, cipher_path, parent, info->type, out, stats));
+  // OUTDIR itself is the one path resolved by name (following links, as the user gave
+  // it); everything below is reached through descriptors.
+  if (mkdir(out_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create output directory");
+  }
+  int raw = open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "open output directory");
+  OutFd out(raw);
+  if (cipher_path.empty()) {
+    CADCANFS_RETURN_IF_ERROR(ExportDirectory(vault, cipher_path, out.get(), stats));
+    return stats;
+  }
+  // Recreate the vault-relative parents of the requested item, one component at a time.
+  std::vector<std::string> parts;
+  for (size_t start = 0; start < plain_path.size();) {
+    size_t slash = plain_path.find('/', start);
+    if (slash == std::string_view::npos) slash = plain_path.size();
+    std::string_view part = plain_path.substr(start, slash - start);
+    start = slash + 1;
+    if (part.empty()) continue;
+    if (part == "." || part == "..") {
+      return Status::Error(Code::kInvalidArgument, "a path component is . or ..");
+    }
+    parts.emplace_back(part);
+  }
+  if (parts.empty()) return NoSuchVaultPath();
+  OutFd parent = std::move(out);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    CADCANFS_ASSIGN_OR_RETURN(OutFd next, OpenOutputDirectory(parent.get(), parts[i]));
+    parent = std::move(next);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(DirId parent_id, vault.ReadDirId(StoreParent(cipher_path)));
+  CADCANFS_RETURN_IF_ERROR(
+      ExportEntry(vault, cipher_path, parent_id, info->type, parent.get(), parts.back(), stats));
   return stats;
 }
 

@@ -170,6 +170,14 @@ Result<std::string> Vault::DecryptStoredName(std::string_view cipher_dir, const 
       if (LongStoredName(encoded) != stored_name) {
         return Status::Error(Code::kAuthenticationFailed, "long-name sidecar does not match");
       }
+      // The hash binds the sidecar to the entry, but not the choice of a long name: a
+      // "lng-" entry whose sidecar holds a short name would be a second, forged entry
+      // for that name (an alias of another file, or of a symlink on a restore path).
+      // Only names that cannot be stored directly may use a sidecar.
+      if (encoded.size() <= kMaxStoredNameLength) {
+        return Status::Error(Code::kAuthenticationFailed,
+                             "long-name sidecar holds a name that needs no sidecar");
+      }
       return names_->Decrypt(dir, encoded);
     }
     default:

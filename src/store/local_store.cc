@@ -19,6 +19,13 @@
 
 namespace cadcanfs {
 
+namespace internal {
+// The object type of entry `name` of the directory `dirfd` that readdir reported with
+// `d_type`; falls back to fstatat for DT_UNKNOWN. kNotFound if the entry is gone.
+// Outside the anonymous namespace so that a test can force the fallback path.
+Result<ObjectType> DirentType(int dirfd, const char* name, unsigned char d_type);
+}  // namespace internal
+
 namespace {
 
 // Owns one file descriptor.
@@ -74,12 +81,17 @@ ObjectType TypeOfMode(mode_t mode) {
   if (S_ISREG(mode)) return ObjectType::kFile;
   if (S_ISDIR(mode)) return ObjectType::kDirectory;
   if (S_ISLNK(mode)) return ObjectType::kSymlink;
+  if (S_ISFIFO(mode)) return ObjectType::kFifo;
+  if (S_ISSOCK(mode)) return ObjectType::kSocket;
+  if (S_ISCHR(mode)) return ObjectType::kCharDevice;
+  if (S_ISBLK(mode)) return ObjectType::kBlockDevice;
   return ObjectType::kOther;
 }
 
 ObjectInfo InfoFromStat(const struct stat& st) {
   ObjectInfo info;
   info.type = TypeOfMode(st.st_mode);
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) info.rdev = st.st_rdev;
   info.size = static_cast<uint64_t>(st.st_size);
   info.mode = st.st_mode & 07777;
   info.uid = st.st_uid;
@@ -93,6 +105,14 @@ ObjectInfo InfoFromStat(const struct stat& st) {
   info.etag = std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "." +
               std::to_string(st.st_size) + "." + std::to_string(st.st_ctim.tv_nsec);
   return info;
+}
+
+// What config, directory id and sidecar reads, and opens of existing objects, refuse:
+// a FIFO would block the caller forever, and opening a device can have side effects.
+Status NotARegularFile(mode_t mode) {
+  if (S_ISDIR(mode)) return Status::Error(Code::kIsADirectory, "the object is a directory", EISDIR);
+  return Status::Error(Code::kCorrupt,
+                       "the object is not a regular file (a FIFO, socket or device node)");
 }
 
 class LocalStoreFile final : public StoreFile {
@@ -191,7 +211,8 @@ class LocalStore final : public Store {
                              .symlinks = true,
                              .hard_links = true,
                              .posix_attributes = true,
-                             .xattrs = true};
+                             .xattrs = true,
+                             .special_files = true};
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
@@ -213,24 +234,19 @@ class LocalStore final : public Store {
     errno = 0;
     while (struct dirent* e = readdir(d)) {
       if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      auto type = internal::DirentType(dirfd(d), e->d_name, e->d_type);
+      if (!type.ok() && type.status().code() == Code::kNotFound) {
+        errno = 0;
+        continue;  // removed since readdir saw it
+      }
       DirEntry entry;
       entry.name = e->d_name;
       entry.backend_id = e->d_ino;
-      switch (e->d_type) {
-        case DT_REG:
-          entry.type = ObjectType::kFile;
-          break;
-        case DT_DIR:
-          entry.type = ObjectType::kDirectory;
-          break;
-        case DT_LNK:
-          entry.type = ObjectType::kSymlink;
-          break;
-        default:
-          entry.type = ObjectType::kOther;
-          break;
-      }
+      // An entry that cannot be typed stays in the listing as kOther, so that walkers
+      // count it as skipped instead of never seeing it.
+      entry.type = type.ok() ? *type : ObjectType::kOther;
       entries.push_back(std::move(entry));
+      errno = 0;
     }
     int saved = errno;
     closedir(d);
@@ -240,15 +256,25 @@ class LocalStore final : public Store {
 
   Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
                                           const OpenOptions& options) override {
-    int flags = (options.write ? O_RDWR : O_RDONLY) | O_NOFOLLOW;
-    if (options.create) flags |= O_CREAT;
+    int access = options.write ? O_RDWR : O_RDONLY;
+    if (!options.create) {
+      CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(path, access));
+      return std::unique_ptr<StoreFile>(std::make_unique<LocalStoreFile>(std::move(fd)));
+    }
+    // O_NONBLOCK: O_CREAT without O_EXCL opens whatever is there, and a FIFO would
+    // block; the type check below then refuses it.
+    int flags = access | O_NOFOLLOW | O_CREAT | O_NONBLOCK;
     if (options.exclusive) flags |= O_EXCL;
     CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, flags, options.mode));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "fstat");
+    if (!S_ISREG(st.st_mode)) return NotARegularFile(st.st_mode);
+    if (fcntl(fd.get(), F_SETFL, access) != 0) return Status::FromErrno(errno, "fcntl");
     return std::unique_ptr<StoreFile>(std::make_unique<LocalStoreFile>(std::move(fd)));
   }
 
   Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
-    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(path, O_RDONLY | O_NOFOLLOW, 0));
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(path, O_RDONLY));
     Bytes out(max_size + 1);
     LocalStoreFile file(std::move(fd));
     CADCANFS_ASSIGN_OR_RETURN(size_t n, file.ReadAt(0, out));
@@ -337,8 +363,16 @@ class LocalStore final : public Store {
     return Status::Ok();
   }
 
-  Status MakeNode(std::string_view, ObjectType, uint32_t, uint64_t) override {
-    return Status::Error(Code::kUnsupported, "special files are not implemented yet");
+  Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) override {
+    if (!IsSpecialType(type)) {
+      return Status::Error(Code::kInvalidArgument, "not a FIFO, socket or device type", EINVAL);
+    }
+    bool device = type == ObjectType::kCharDevice || type == ObjectType::kBlockDevice;
+    mode_t full_mode = static_cast<mode_t>(FileTypeBits(type) | (mode & 07777));
+    dev_t dev = device ? static_cast<dev_t>(rdev) : 0;
+    return AtParent(path, "mknod", [full_mode, dev](int dirfd, const char* name) {
+      return mknodat(dirfd, name, full_mode, dev);
+    });
   }
 
   Status SetMode(std::string_view path, uint32_t mode) override {
@@ -463,17 +497,43 @@ class LocalStore final : public Store {
   }
 
   // Opens `path` below the root without following any symlink.
+  //
+  // openat2 refuses paths of PATH_MAX bytes or more, and ciphertext paths outgrow
+  // plaintext ones (each encrypted name is about 1.8 times as long). A long path is
+  // therefore resolved in pieces of whole components, at most kMaxResolveChunk bytes
+  // each, every piece beneath the directory the previous one opened. Since store paths
+  // hold no "." or ".." and symlinks are refused, every piece stays below the root.
   Result<UniqueFd> OpenBeneath(std::string_view path, int flags, uint32_t mode) {
     CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
+    if (path.empty()) return OpenAt2(root_.get(), ".", flags, mode);
+    UniqueFd dir;
+    int at = root_.get();
+    std::string_view rest = path;
+    while (rest.size() > kMaxResolveChunk) {
+      size_t cut = rest.rfind('/', kMaxResolveChunk);
+      if (cut == std::string_view::npos || cut == 0) {
+        return Status::Error(Code::kNameTooLong, "a path component is too long", ENAMETOOLONG);
+      }
+      CADCANFS_ASSIGN_OR_RETURN(UniqueFd next,
+                                OpenAt2(at, rest.substr(0, cut), O_PATH | O_DIRECTORY, 0));
+      dir = std::move(next);
+      at = dir.get();
+      rest.remove_prefix(cut + 1);
+    }
+    return OpenAt2(at, rest, flags, mode);
+  }
+
+  // One openat2 of `path` (at most kMaxResolveChunk bytes) beneath `dirfd`.
+  static Result<UniqueFd> OpenAt2(int dirfd, std::string_view path, int flags, uint32_t mode) {
     struct open_how how;
     std::memset(&how, 0, sizeof(how));
     how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
     how.mode = (flags & O_CREAT) ? mode : 0;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    std::string p = path.empty() ? "." : std::string(path);
+    std::string p(path);
     long fd;
     do {
-      fd = syscall(SYS_openat2, root_.get(), p.c_str(), &how, sizeof(how));
+      fd = syscall(SYS_openat2, dirfd, p.c_str(), &how, sizeof(how));
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
       // The last component being a symlink is reported as ELOOP; callers expect ext4's
@@ -481,6 +541,27 @@ class LocalStore final : public Store {
       return Status::FromErrno(errno, "open");
     }
     return UniqueFd(static_cast<int>(fd));
+  }
+
+  // Opens an existing regular file. The name is first resolved to an O_PATH descriptor
+  // and typed, and only a regular file is then opened for I/O (through /proc, which
+  // reopens that same inode): opening a FIFO would block forever, and opening a device
+  // node can have side effects (a tape rewinds, a watchdog arms).
+  Result<UniqueFd> OpenRegular(std::string_view path, int access) {
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd probe, OpenBeneath(path, O_PATH | O_NOFOLLOW, 0));
+    struct stat st;
+    if (fstat(probe.get(), &st) != 0) return Status::FromErrno(errno, "fstat");
+    if (!S_ISREG(st.st_mode)) return NotARegularFile(st.st_mode);
+    std::string proc = "/proc/self/fd/" + std::to_string(probe.get());
+    int fd;
+    do {
+      fd = open(proc.c_str(), access | O_NONBLOCK | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return Status::FromErrno(errno, "open");
+    UniqueFd out(fd);
+    // Regular files ignore O_NONBLOCK; drop it anyway so the descriptor is ordinary.
+    if (fcntl(out.get(), F_SETFL, access) != 0) return Status::FromErrno(errno, "fcntl");
+    return out;
   }
 
   // Opens the parent directory of `path` and returns it with the last component.
@@ -514,6 +595,8 @@ class LocalStore final : public Store {
     return Status::Ok();
   }
 
+  static constexpr size_t kMaxResolveChunk = 2048;
+
   static std::string TempName() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     return std::string(".cadcanfs-tmp-") + std::to_string(rng());
@@ -523,6 +606,36 @@ class LocalStore final : public Store {
 };
 
 }  // namespace
+
+namespace internal {
+
+Result<ObjectType> DirentType(int dirfd, const char* name, unsigned char d_type) {
+  switch (d_type) {
+    case DT_REG:
+      return ObjectType::kFile;
+    case DT_DIR:
+      return ObjectType::kDirectory;
+    case DT_LNK:
+      return ObjectType::kSymlink;
+    case DT_FIFO:
+      return ObjectType::kFifo;
+    case DT_SOCK:
+      return ObjectType::kSocket;
+    case DT_CHR:
+      return ObjectType::kCharDevice;
+    case DT_BLK:
+      return ObjectType::kBlockDevice;
+    default:
+      break;
+  }
+  // DT_UNKNOWN (XFS without ftype, some NFS and FUSE mounts): ask the inode itself.
+  // Mapping it to kOther instead would hide files from every walker (rekey, decrypt).
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return Status::FromErrno(errno, "stat");
+  return TypeOfMode(st.st_mode);
+}
+
+}  // namespace internal
 
 Result<std::unique_ptr<Store>> OpenLocalStore(const std::string& root) {
   int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

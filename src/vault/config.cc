@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <vector>
 
 #include "cadcanfs/crypto/keywrap.h"
 
@@ -22,15 +25,73 @@ Status Corrupt(const std::string& what) {
   return Status::Error(Code::kCorrupt, "vault config is invalid: " + what);
 }
 
-bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+// A rotation needs two entries; a handful more is slack. Each passphrase entry costs an
+// scrypt run when opening, so a forged config must not be able to list many.
+constexpr size_t kMaxKeyEntries = 8;
+// scrypt cost bounds, as 128 * r * n (memory) and 128 * r * n * p (work). Opening tries
+// every passphrase entry, so the total over all entries is capped too: two entries at
+// the per-entry maximum (a rotation between two expensive passphrases).
+constexpr uint64_t kMinScryptMemory = uint64_t{64} << 20;
+constexpr uint64_t kMaxScryptWork = uint64_t{4} << 30;
+constexpr uint64_t kMaxTotalScryptWork = 2 * kMaxScryptWork;
+
+bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// A JSON unsigned integer no larger than `max`, or nullopt. Checked before any
+// narrowing: get<int>() of 4294967297 would otherwise read as 1.
+std::optional<uint64_t> UnsignedAtMost(const json& j, uint64_t max) {
+  if (!j.is_number_unsigned()) return std::nullopt;
+  uint64_t v = j.get<uint64_t>();
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+// Hex exactly as SerializeConfig writes it: lowercase digits only, so every value has
+// one spelling (uppercase would pass the MAC, which covers the lowercase form).
+std::optional<Bytes> DecodeCanonicalHex(const json& j) {
+  if (!j.is_string()) return std::nullopt;
+  const std::string& text = j.get_ref<const std::string&>();
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  return HexDecode(text);
+}
 
 template <size_t N>
 bool DecodeFixedHex(const json& j, std::array<uint8_t, N>& out) {
-  if (!j.is_string()) return false;
-  auto bytes = HexDecode(j.get<std::string>());
+  auto bytes = DecodeCanonicalHex(j);
   if (!bytes || bytes->size() != N) return false;
   std::copy(bytes->begin(), bytes->end(), out.begin());
   return true;
+}
+
+// Parses `text` as JSON, refusing an object that names one member twice (the parser
+// would silently keep the last one, so two readers could disagree).
+json ParseWithoutDuplicateKeys(std::string_view text) {
+  std::vector<std::set<std::string>> open_objects;
+  bool duplicate = false;
+  json::parser_callback_t check = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        open_objects.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty() && parsed.is_string() &&
+            !open_objects.back().insert(parsed.get<std::string>()).second) {
+          duplicate = true;
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json j = json::parse(text, check, /*allow_exceptions=*/false);
+  if (duplicate) return json(json::value_t::discarded);
+  return j;
 }
 
 bool HasExactlyKeys(const json& obj, std::initializer_list<const char*> keys) {
@@ -51,19 +112,27 @@ Result<KdfParams> ParseKdf(const json& j) {
     return Corrupt("bad kdf entry");
   }
   KdfParams kdf;
-  auto salt = HexDecode(j["salt"].get<std::string>());
+  auto salt = DecodeCanonicalHex(j["salt"]);
   if (!salt || salt->size() != kSaltSize) return Corrupt("bad kdf salt");
   kdf.salt = std::move(*salt);
-  kdf.scrypt.n = j["n"].get<uint64_t>();
-  kdf.scrypt.r = j["r"].get<uint32_t>();
-  kdf.scrypt.p = j["p"].get<uint32_t>();
-  // Refuse parameters below our 64 MiB floor (an attacker could weaken them) and absurd ones.
-  uint64_t memory = 128 * uint64_t{kdf.scrypt.r} * kdf.scrypt.n;
-  if (kdf.scrypt.n < 2 || (kdf.scrypt.n & (kdf.scrypt.n - 1)) != 0 || kdf.scrypt.r == 0 ||
-      kdf.scrypt.p == 0 || kdf.scrypt.p > 16 || memory < (uint64_t{64} << 20) ||
-      memory > (uint64_t{4} << 30)) {
+  // Refuse parameters below our 64 MiB floor (an attacker could weaken them) and ones
+  // that would make opening the vault a denial of service: scrypt's work grows with
+  // 128 * r * n * p, capped at 4 GiB per entry (and by ParseConfig across entries).
+  // Every value is range-checked as a 64-bit number before it is narrowed, and the
+  // bounds keep the products far from overflowing.
+  auto n = UnsignedAtMost(j["n"], kMaxScryptWork / 128);
+  auto r = UnsignedAtMost(j["r"], kMaxScryptWork / 128);
+  auto p = UnsignedAtMost(j["p"], 16);
+  if (!n || !r || !p || *n < 2 || !IsPowerOfTwo(*n) || *r == 0 || *p == 0) {
     return Corrupt("scrypt parameters are outside the accepted range");
   }
+  uint64_t memory = 128 * *r * *n;  // at most 2^7 * 2^25 * 2^25: no overflow
+  if (memory < kMinScryptMemory || memory > kMaxScryptWork || memory * *p > kMaxScryptWork) {
+    return Corrupt("scrypt parameters are outside the accepted range");
+  }
+  kdf.scrypt.n = *n;
+  kdf.scrypt.r = static_cast<uint32_t>(*r);
+  kdf.scrypt.p = static_cast<uint32_t>(*p);
   return kdf;
 }
 
@@ -76,8 +145,7 @@ Result<KeyEntry> ParseKeyEntry(const json& j) {
   if (!DecodeFixedHex(j["kek_id"], entry.kek_id) || !DecodeFixedHex(j["mac"], entry.mac)) {
     return Corrupt("bad key id or mac");
   }
-  if (!j["wrapped_name_key"].is_string()) return Corrupt("bad wrapped name key");
-  auto wrapped = HexDecode(j["wrapped_name_key"].get<std::string>());
+  auto wrapped = DecodeCanonicalHex(j["wrapped_name_key"]);
   if (!wrapped || wrapped->size() != kNameKeySize + kKeyWrapOverhead) {
     return Corrupt("bad wrapped name key");
   }
@@ -133,13 +201,14 @@ std::string SerializeConfig(const VaultConfig& config) {
 }
 
 Result<VaultConfig> ParseConfig(std::string_view text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const json j = ParseWithoutDuplicateKeys(text);
   if (j.is_discarded() || !j.is_object()) return Corrupt("not a JSON object");
   if (!j.contains("format") || j["format"] != kFormatName) return Corrupt("not a cadcanfs vault");
-  if (!j.contains("version") || !j["version"].is_number_integer()) return Corrupt("no version");
-  if (j["version"].get<int>() != kFormatVersion) {
-    return Status::Error(Code::kUnsupported, "vault format version " +
-                                                 std::to_string(j["version"].get<int>()) +
+  // Only a non-negative integer is a version at all; compare it as 64 bits, never narrowed.
+  if (!j.contains("version") || !j["version"].is_number_unsigned()) return Corrupt("no version");
+  uint64_t version = j["version"].get<uint64_t>();
+  if (version != static_cast<uint64_t>(kFormatVersion)) {
+    return Status::Error(Code::kUnsupported, "vault format version " + std::to_string(version) +
                                                  " is not supported by this build");
   }
   if (!HasExactlyKeys(j, {"format", "version", "vault_id", "content_cipher", "block_size",
@@ -152,18 +221,22 @@ Result<VaultConfig> ParseConfig(std::string_view text) {
   }
   VaultConfig config;
   if (!DecodeFixedHex(j["vault_id"], config.vault_id)) return Corrupt("bad vault id");
-  if (!j["block_size"].is_number_unsigned()) return Corrupt("bad block size");
-  uint64_t block_size = j["block_size"].get<uint64_t>();
-  if (block_size < kMinBlockSize || block_size > kMaxBlockSize ||
-      !IsPowerOfTwo(static_cast<uint32_t>(block_size))) {
+  auto block_size = UnsignedAtMost(j["block_size"], kMaxBlockSize);
+  if (!block_size || *block_size < kMinBlockSize || !IsPowerOfTwo(*block_size)) {
     return Corrupt("block size must be a power of two from 4 KiB to 1 MiB");
   }
-  config.block_size = static_cast<uint32_t>(block_size);
+  config.block_size = static_cast<uint32_t>(*block_size);
   if (!j["keys"].is_array() || j["keys"].empty()) return Corrupt("no key entries");
+  if (j["keys"].size() > kMaxKeyEntries) return Corrupt("too many key entries");
+  uint64_t total_work = 0;
   for (const json& k : j["keys"]) {
     CADCANFS_ASSIGN_OR_RETURN(KeyEntry entry, ParseKeyEntry(k));
+    if (entry.kdf) {
+      total_work += 128 * uint64_t{entry.kdf->scrypt.r} * entry.kdf->scrypt.n * entry.kdf->scrypt.p;
+    }
     config.keys.push_back(std::move(entry));
   }
+  if (total_work > kMaxTotalScryptWork) return Corrupt("the key entries' scrypt cost is too high");
   return config;
 }
 

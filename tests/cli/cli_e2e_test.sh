@@ -62,14 +62,36 @@ check "corrupt config" 6 "$(run fsck corrupt --key-file k1)"
 cp -a vault edited && sed -i 's/"block_size": 32768/"block_size": 65536/' edited/cadcanfs.conf
 check "edited config" 6 "$(run fsck edited --key-file k1)"
 
-# fsck reports damage with both paths and exit 20.
+# fsck reports damage by ciphertext path and file id (exit 20); plaintext names only
+# with --show-names.
 cp -a vault damaged
 "$BIN" map damaged "Doe, Jane #7/cbct/slice 001.dcm" --key-file k1 >out
-victim=damaged/$(sed 's/^ciphertext: //' out)
+victim_cipher=$(sed 's/^ciphertext: //' out)
+victim=damaged/$victim_cipher
 printf '\xff' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
 check "fsck finds damage" 20 "$(run fsck damaged --key-file k1)"
-grep -q "slice 001.dcm" out; check "fsck names the plaintext path" 0 $?
+grep -q "slice 001.dcm\|Doe, Jane" out err; check "fsck prints no plaintext name by default" 1 $?
+grep -qF "damaged: $victim_cipher fid:" out; check "fsck prints the cipher path and file id" 0 $?
+check "fsck --show-names" 20 "$(run fsck damaged --key-file k1 --show-names)"
+grep -q "slice 001.dcm" out; check "fsck --show-names names the plaintext path" 0 $?
 check "decrypt of damaged file fails" 8 "$(run decrypt damaged dmg-out --key-file k1)"
+
+# FIFOs, sockets and device nodes: encrypted as nodes under encrypted names, restored
+# as such; a device node that cannot be created is counted and makes decrypt exit 21.
+mkdir nodes && mkfifo nodes/"pipe Doe" && python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" nodes/sock
+mknod nodes/null c 1 3 2>/dev/null
+cp -a vault nvault
+check "encrypt special files" 0 "$(run encrypt nvault nodes/ --key-file k1)"
+if find nvault -name '*Doe*' | grep -q .; then check "no plaintext node name in vault" 0 1; fi
+check "fsck with special files" 0 "$(run fsck nvault --key-file k1)"
+check "decrypt special files" 0 "$(run decrypt nvault nrestored --key-file k1)"
+[ -p nrestored/"pipe Doe" ] && [ -S nrestored/sock ]; check "fifo and socket restored" 0 $?
+if [ -c nodes/null ]; then
+  [ -c nrestored/null ]; check "device node restored as root" 0 $?
+  setpriv --inh-caps=-mknod --bounding-set=-mknod "$BIN" decrypt nvault nocap --key-file k1 >out 2>err
+  check "decrypt without CAP_MKNOD is incomplete" 21 $?
+  check "decrypt incomplete: one line" yes "$(one_line)"
+fi
 
 # Key rotation, then restore with only the new key.
 check "rekey" 0 "$(run rekey vault --key-file k1 --new-key-file k2)"
