@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cadcanfs/common/log.h"
@@ -182,12 +183,17 @@ void RaiseReadahead(const std::string& mountpoint) {
   if (knob) knob << kReadaheadKiB << std::flush;
 }
 
-// Loads the key, builds the filesystem and serves it. Runs in the daemon process:
-// key memory is MADV_DONTFORK, so nothing keyed may exist before the fork.
+// Takes the vault's writer lock, loads the key, builds the filesystem and serves it.
+// Runs in the daemon process: key memory is MADV_DONTFORK, so nothing keyed may exist
+// before the fork, and the lock belongs to the process that serves (a flock dies with
+// its holder, so only the daemon's own life may bound it). A lock refusal reaches the
+// waiting `mount` through the readiness pipe like any other failure.
 int Serve(const MountRequest& request, Readiness& readiness) {
   umask(0);  // modes come from the callers, already masked by the kernel
   int code = exit_code::kOk;
-  std::unique_ptr<Vault> vault = OpenVaultOrReport(request.vault_path, request.keys, code);
+  std::optional<VaultLock> lock;
+  std::unique_ptr<Vault> vault =
+      OpenVaultOrReport(request.vault_path, request.keys, code, &lock, request.mount.read_only);
   if (!vault) {
     readiness.Report(code);
     return code;

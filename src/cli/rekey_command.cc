@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "cadcanfs/fs/offline.h"
 #include "cadcanfs/store/local_store.h"
@@ -27,6 +28,10 @@ int RunRekey(const std::vector<std::string>& argv) {
   if (auto config = Vault::ReadConfig(**store); !config.ok()) {
     return Fail(config.status(), Stage::kVault);
   }
+  // A rekey under a live mount moves every header away from the key the daemon keeps
+  // wrapping new files with: only one writer at a time.
+  std::optional<VaultLock> lock;
+  if (int code = exit_code::kOk; !LockVaultOrReport(args.positional()[0], lock, code)) return code;
   RekeyHooks hooks;
   // Test hook: simulate a crash after N files have their new key slot on disk.
   if (const char* crash = std::getenv("CADCANFS_TEST_REKEY_CRASH_AFTER")) {
@@ -37,6 +42,12 @@ int RunRekey(const std::vector<std::string>& argv) {
   }
   auto stats = RotateMasterKey(**store, KeyOptionsFrom(args), new_keys, hooks);
   if (!stats.ok()) {
+    // An entry the walk could not classify may be a file under the old key, which
+    // therefore stayed in the config.
+    if (stats.status().code() == Code::kUnsupported) {
+      std::cerr << "cadcanfs: " << stats.status().message() << "\n";
+      return exit_code::kIncomplete;
+    }
     Stage stage = stats.status().code() == Code::kWrongKey ? Stage::kKey : Stage::kData;
     if (stats.status().code() == Code::kPermissionDenied ||
         stats.status().code() == Code::kInvalidArgument) {
@@ -50,6 +61,10 @@ int RunRekey(const std::vector<std::string>& argv) {
     std::cout << "rewrapped " << stats->files_rewrapped << " file keys ("
               << stats->files_already_done << " were already done); the old key no longer "
               << "opens this vault\n";
+    if (stats->foreign_entries != 0) {
+      std::cout << "left alone " << stats->foreign_entries
+                << " entries that are not cadcanfs entries (fsck lists them)\n";
+    }
   }
   return exit_code::kOk;
 }

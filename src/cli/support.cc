@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include <cerrno>
+#include <chrono>
 #include <iostream>
 
 #include "cadcanfs/store/local_store.h"
@@ -61,8 +63,28 @@ std::set<std::string> WithKeyFlags(std::set<std::string> extra) {
   return extra;
 }
 
+// How long a writer waits for the lock's holder to go away: long enough for a daemon
+// to finish exiting after `unmount` returned (so `unmount && rekey` works), short
+// enough that a refusal on a mounted vault still comes at once to a person.
+constexpr std::chrono::milliseconds kLockPatience{2000};
+
+bool LockVaultOrReport(const std::string& path, std::optional<VaultLock>& lock, int& exit_code,
+                       bool read_only_use) {
+  auto acquired = VaultLock::Acquire(path, kLockPatience);
+  if (acquired.ok()) {
+    lock.emplace(std::move(acquired).value());
+    return true;
+  }
+  const Status& s = acquired.status();
+  if (read_only_use && s.sys_errno() == EROFS) return true;
+  std::cerr << "cadcanfs: " << s.message() << "\n";
+  exit_code = s.code() == Code::kBusy ? exit_code::kVaultInUse : exit_code::kIoError;
+  return false;
+}
+
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
-                                         int& exit_code) {
+                                         int& exit_code, std::optional<VaultLock>* lock,
+                                         bool read_only_use) {
   auto store = OpenLocalStore(path);
   if (!store.ok()) {
     exit_code = Fail(Status::Error(Code::kNotFound,
@@ -75,6 +97,15 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
   if (!config.ok()) {
     exit_code = Fail(config.status(), Stage::kVault);
     return nullptr;
+  }
+  if (lock != nullptr) {
+    if (!LockVaultOrReport(path, *lock, exit_code, read_only_use)) return nullptr;
+    // The previous holder (a rekey) may have changed the config before it let go.
+    config = Vault::ReadConfig(**store);
+    if (!config.ok()) {
+      exit_code = Fail(config.status(), Stage::kVault);
+      return nullptr;
+    }
   }
   auto key = LoadKeyForVault(keys, *config);
   if (!key.ok()) {

@@ -4,12 +4,14 @@
 #define CADCANFS_CLI_SUPPORT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "args.h"
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/vault.h"
+#include "cadcanfs/fs/vault_lock.h"
 #include "cadcanfs/vault/key_source.h"
 
 namespace cadcanfs::cli {
@@ -27,8 +29,21 @@ KeyOptions KeyOptionsFrom(const Args& args, const std::string& key_flag = "key-f
 
 // Opens the store at `path`, reads the config and unlocks it with the key options.
 // On failure prints the error and sets `exit_code`.
+//
+// Commands that change the vault pass `lock`: the vault's writer lock is taken into it
+// once `path` is known to be a vault (so a mistyped path gets no lock file), before
+// the config is read for use. Another holder means exit_code::kVaultInUse and
+// "the vault is in use by pid N: unmount it first". Keep `*lock` alive as long as
+// the vault is changed. `read_only_use` as for LockVaultOrReport.
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
-                                         int& exit_code);
+                                         int& exit_code, std::optional<VaultLock>* lock = nullptr,
+                                         bool read_only_use = false);
+
+// Takes the writer lock of the vault at `path` into `lock`. On failure prints the
+// error, sets `exit_code` and returns false. With `read_only_use`, a vault on a
+// read-only filesystem is accepted without a lock: no writer can exist there.
+bool LockVaultOrReport(const std::string& path, std::optional<VaultLock>& lock, int& exit_code,
+                       bool read_only_use = false);
 
 // Key options every keyed command accepts.
 inline const std::set<std::string> kKeyFlags = {"key-file", "passphrase-file"};

@@ -95,6 +95,9 @@ TEST_F(NamesTest, SymlinkTargetsRoundTripAndAreRandomised) {
 TEST(ClassifyTest, ReservedNames) {
   EXPECT_EQ(ClassifyStoredName("cadcanfs.dirid"), StoredNameKind::kDirId);
   EXPECT_EQ(ClassifyStoredName("cadcanfs.conf"), StoredNameKind::kConfig);
+  // The writer lock is vault-root metadata too: never a file, never damage.
+  EXPECT_EQ(ClassifyStoredName("cadcanfs.lock"), StoredNameKind::kConfig);
+  EXPECT_EQ(ClassifyStoredName("cadcanfs.lock2"), StoredNameKind::kUnknown);
   EXPECT_EQ(ClassifyStoredName(".cadcanfs-tmp-123"), StoredNameKind::kTemp);
   EXPECT_EQ(ClassifyStoredName("Readme.txt"), StoredNameKind::kUnknown);
   EXPECT_EQ(ClassifyStoredName("lng-abc"), StoredNameKind::kUnknown);

@@ -25,6 +25,8 @@
 namespace cadcanfs {
 
 inline constexpr char kDirIdFileName[] = "cadcanfs.dirid";
+// The vault's single-writer lock (cadcanfs/fs/vault_lock.h), in the vault root.
+inline constexpr char kLockFileName[] = "cadcanfs.lock";
 inline constexpr size_t kDirIdSize = 16;
 inline constexpr size_t kMaxPlainNameLength = 255;
 inline constexpr size_t kMaxStoredNameLength = 255;
@@ -52,9 +54,11 @@ enum class StoredNameKind {
   kLongName,         // "lng-<hash>"
   kLongNameSidecar,  // "lng-<hash>.name"
   kDirId,            // "cadcanfs.dirid"
-  kConfig,           // "cadcanfs.conf" (vault root only)
-  kTemp,             // an interrupted atomic replace
-  kUnknown,          // nothing cadcanfs writes
+  // Vault-root metadata: "cadcanfs.conf" and the writer lock "cadcanfs.lock". Both
+  // are plaintext by design and hold no secret; neither belongs below the root.
+  kConfig,
+  kTemp,     // an interrupted atomic replace
+  kUnknown,  // nothing cadcanfs writes
 };
 
 StoredNameKind ClassifyStoredName(std::string_view stored);

@@ -1,0 +1,57 @@
+// VaultLock: the single-writer lock of a local vault.
+//
+// A vault may be changed by one process at a time. A second writer is not merely
+// slow but destructive: a rekey under a live mount moves every header to the new key
+// while the daemon keeps wrapping new files under the old one, and those files are
+// lost once the old key is destroyed. So every writer (the mount daemon for its whole
+// life, rekey, encrypt) holds this lock; read-only commands (info, fsck, decrypt,
+// map) do not take it and keep working while the vault is mounted.
+//
+// The lock is flock(LOCK_EX | LOCK_NB) on "cadcanfs.lock" in the vault root. The
+// kernel drops it when the holder exits, however it exits, so a lock file left behind
+// by `kill -9` or a power cut never blocks the next writer. The holder writes its pid
+// into the file only so a refused writer can say who holds the vault; the file's
+// content carries no meaning for locking.
+//
+// Only local vaults exist today. A remote store (OneDrive) has no flock: it will need
+// a lease object in the store instead (created with a conditional write, renewed while
+// held, taken over only after it expires), behind the same Acquire/release shape.
+//
+// Thread safety: a VaultLock is owned by one thread; Acquire may be called from any.
+#ifndef CADCANFS_FS_VAULT_LOCK_H_
+#define CADCANFS_FS_VAULT_LOCK_H_
+
+#include <chrono>
+#include <string>
+
+#include "cadcanfs/common/status.h"
+
+namespace cadcanfs {
+
+class VaultLock {
+ public:
+  // Takes the writer lock of the local vault at `vault_root`, creating the lock file
+  // if needed. A held lock is retried for up to `patience`: a daemon still exiting
+  // right after `unmount` returned should not fail the `rekey` that follows. Errors:
+  //   kBusy   another process holds it; the message is the sentence for the user,
+  //           "the vault is in use by pid N: unmount it first";
+  //   others  the lock file cannot be created or opened, or is not a plain regular
+  //           file (a symlink, FIFO or hard-linked file planted under its name).
+  static Result<VaultLock> Acquire(const std::string& vault_root,
+                                   std::chrono::milliseconds patience = {});
+
+  VaultLock(VaultLock&& other) noexcept;
+  VaultLock& operator=(VaultLock&& other) noexcept;
+  VaultLock(const VaultLock&) = delete;
+  VaultLock& operator=(const VaultLock&) = delete;
+  // Releases the lock (the lock file stays; see above).
+  ~VaultLock();
+
+ private:
+  explicit VaultLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_FS_VAULT_LOCK_H_
