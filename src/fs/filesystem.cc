@@ -202,9 +202,15 @@ struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
 
 Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(path));
-  if (info.type == ObjectType::kFile) {
-    CADCANFS_ASSIGN_OR_RETURN(info.size, vault_->layout().PlainSizeOfCipherSize(info.size));
+  if (info.type != ObjectType::kFile) return info;
+  auto plain_size = vault_->layout().PlainSizeOfCipherSize(info.size);
+  if (!plain_size.ok()) {
+    // A write the daemon died in can leave a size no file has; opening the file
+    // settles it (EncryptedFile::Open keeps the size whose last block authenticates).
+    CADCANFS_ASSIGN_OR_RETURN(auto file, vault_->OpenFile(path, !options_.read_only));
+    plain_size = file->size();
   }
+  info.size = *plain_size;
   return info;
 }
 

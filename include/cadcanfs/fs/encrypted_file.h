@@ -89,6 +89,10 @@ class EncryptedFile {
   // Seals blocks [first, last] of `span` and stores them, keeping back into `held`
   // (if given) whatever lies below held->below.
   Status WriteBlocksLocked(const WriteSpan& span, uint64_t first, uint64_t last, HeldBytes* held);
+  // Cuts the file to `new_size` < size().
+  Status ShrinkLocked(uint64_t new_size);
+  // Writes the header's pending-resize field (0 clears it).
+  Status RecordPendingLocked(uint64_t cipher_size);
   // Decrypts block `index` of the current file into `out` (returns its length).
   Result<uint32_t> ReadBlockLocked(uint64_t index, uint8_t* out);
 
