@@ -7,6 +7,8 @@
 #include <mutex>
 #include <vector>
 
+#include "cadcanfs/fs/cancellation.h"
+
 namespace cadcanfs {
 
 namespace {
@@ -134,6 +136,14 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
   CADCANFS_ASSIGN_OR_RETURN(uint64_t plain_size, layout.PlainSizeOfCipherSize(cipher_size));
   return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout,
                                          plain_size, writable);
+}
+
+Status EncryptedFile::UpgradeToWritable(std::unique_ptr<StoreFile> writable_object) {
+  std::unique_lock lock(mu_);
+  if (writable_.load(std::memory_order_relaxed)) return Status::Ok();
+  object_ = std::move(writable_object);
+  writable_.store(true, std::memory_order_release);
+  return Status::Ok();
 }
 
 uint64_t EncryptedFile::size() const {
@@ -309,6 +319,9 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
   uint8_t* plain = Sized(Scratch::kPlain, layout_.block_size());
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
+    if (batch_first != first && CancelScope::Cancelled()) {
+      return Status::Error(Code::kInterrupted, "the write was interrupted", EINTR);
+    }
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
     const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
     const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
