@@ -10,6 +10,10 @@ std::string_view CodeName(Code code) {
       return "OK";
     case Code::kNotFound:
       return "not found";
+    case Code::kFileTooLarge:
+      return "file too large";
+    case Code::kInterrupted:
+      return "interrupted";
     case Code::kAlreadyExists:
       return "already exists";
     case Code::kNotADirectory:

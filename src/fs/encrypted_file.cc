@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <vector>
+
+#include "cadcanfs/fs/cancellation.h"
 
 namespace cadcanfs {
 
@@ -39,6 +42,50 @@ uint8_t* Sized(Scratch which, size_t size) {
 Status BlockError(const Status& s, uint64_t index) {
   return Status::Error(s.code(), "block " + std::to_string(index) + ": " + s.message(),
                        s.sys_errno());
+}
+
+// Whether block `index` of the object, laid out for a ciphertext of `cipher_size`
+// bytes, authenticates (with the last-block flag that size gives it).
+bool BlockAuthenticates(StoreFile& object, const FileKeys& keys, BlockLayout layout,
+                        uint64_t cipher_size, uint64_t index) {
+  auto plain_size = layout.PlainSizeOfCipherSize(cipher_size);
+  if (!plain_size.ok() || index >= layout.BlockCount(*plain_size)) return false;
+  const uint32_t length = layout.PlainLengthOfBlock(index, *plain_size);
+  std::vector<uint8_t> stored(length + kBlockOverhead);
+  std::vector<uint8_t> plain(length);
+  auto n = object.ReadAt(layout.CipherOffsetOfBlock(index), stored);
+  if (!n.ok() || *n != stored.size()) return false;
+  const bool last = index == layout.BlockCount(*plain_size) - 1;
+  const bool ok = OpenBlock(keys, index, last, stored, plain.data()).ok();
+  std::fill(plain.begin(), plain.end(), 0);
+  return ok;
+}
+
+// A resize that did not finish (the process died during it) leaves a pending size in
+// the header: the other size the file may have. The writer orders its store calls so
+// that the last block of one of the two sizes is intact at every instant; this keeps
+// the size whose last block authenticates, and on a writable open makes it final.
+Result<uint64_t> SettlePendingResize(StoreFile& object, const FileKeys& keys, BlockLayout layout,
+                                     uint64_t current, uint64_t pending, bool writable) {
+  uint64_t settled = current;
+  bool known = pending == current;
+  if (!known) {
+    auto smaller = layout.PlainSizeOfCipherSize(std::min(current, pending));
+    if (smaller.ok()) {
+      const uint64_t index = layout.BlockCount(*smaller) - 1;
+      if (BlockAuthenticates(object, keys, layout, current, index)) {
+        known = true;
+      } else if (BlockAuthenticates(object, keys, layout, pending, index)) {
+        known = true;
+        settled = pending;
+      }
+    }
+  }
+  // Neither size holds together: that is damage, not a torn resize. Keep the hint.
+  if (!known || !writable) return settled;
+  if (settled != current) CADCANFS_RETURN_IF_ERROR(object.Truncate(settled));
+  CADCANFS_RETURN_IF_ERROR(object.WriteAt(kPendingSizeOffset, EncodePendingSize(0)));
+  return settled;
 }
 
 }  // namespace
@@ -82,9 +129,21 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
   if (n != header.size()) return Status::Error(Code::kCorrupt, "file header is truncated");
   CADCANFS_ASSIGN_OR_RETURN(OpenedHeader opened, OpenFileHeader(header, masters));
   CADCANFS_ASSIGN_OR_RETURN(uint64_t cipher_size, object->Size());
+  if (uint64_t pending = PeekPendingSize(header); pending != 0) {
+    CADCANFS_ASSIGN_OR_RETURN(cipher_size, SettlePendingResize(*object, opened.keys, layout,
+                                                               cipher_size, pending, writable));
+  }
   CADCANFS_ASSIGN_OR_RETURN(uint64_t plain_size, layout.PlainSizeOfCipherSize(cipher_size));
   return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout,
                                          plain_size, writable);
+}
+
+Status EncryptedFile::UpgradeToWritable(std::unique_ptr<StoreFile> writable_object) {
+  std::unique_lock lock(mu_);
+  if (writable_.load(std::memory_order_relaxed)) return Status::Ok();
+  object_ = std::move(writable_object);
+  writable_.store(true, std::memory_order_release);
+  return Status::Ok();
 }
 
 uint64_t EncryptedFile::size() const {
@@ -198,6 +257,11 @@ Result<ObjectInfo> EncryptedFile::Stat() {
 // then are existing bytes overwritten, which needs no new space. The old last block
 // straddles the old end, so its part below the end is held back until last.
 //
+// Nor must it lose the old last block if the process dies half way: until the held-back
+// bytes land, the file reads back whole only at its old size. So the header first
+// records the old size as pending; a reopen that finds the new size broken keeps the
+// old one (SettlePendingResize).
+//
 // No fallocate here: it allocates extents immediately and, for a file written in
 // small pieces (tar writes 10 KiB records), scatters the file over the disk; delayed
 // allocation at writeback lays it out contiguously, so reading it back costs one I/O.
@@ -219,6 +283,7 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
   const uint64_t first = std::min(layout_.BlockIndexOfPlainOffset(offset), old_last);
   const uint64_t last = std::min(new_count - 1, layout_.BlockIndexOfPlainOffset(end - 1));
   const uint64_t old_cipher_size = layout_.CipherSizeOfPlainSize(old_size);
+  CADCANFS_RETURN_IF_ERROR(RecordPendingLocked(old_cipher_size));
   HeldBytes held{old_cipher_size, 0, ScratchBuffer(Scratch::kHeld)};
   held.bytes.clear();
   Status s = WriteBlocksLocked(span, old_last, last, &held);
@@ -228,11 +293,21 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
     // Drop whatever part of the tail landed: the old last block still carries the
     // last-block flag, so the file is whole again at its old size.
     tail_valid_ = false;
-    (void)object_->Truncate(old_cipher_size);
+    if (object_->Truncate(old_cipher_size).ok()) (void)RecordPendingLocked(0);
     return s;
   }
   plain_size_ = new_size;
+  // The write is complete. A pending size left behind if this fails is harmless: the
+  // new size's last block authenticates, so a reopen keeps it.
+  (void)RecordPendingLocked(0);
   return Status::Ok();
+}
+
+Status EncryptedFile::RecordPendingLocked(uint64_t cipher_size) {
+  if (cipher_size > kMaxPendingSize) {
+    return Status::Error(Code::kInvalidArgument, "file is too large for this format", EFBIG);
+  }
+  return object_->WriteAt(kPendingSizeOffset, EncodePendingSize(cipher_size));
 }
 
 Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, uint64_t last,
@@ -244,6 +319,9 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
   uint8_t* plain = Sized(Scratch::kPlain, layout_.block_size());
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
+    if (batch_first != first && CancelScope::Cancelled()) {
+      return Status::Error(Code::kInterrupted, "the write was interrupted", EINTR);
+    }
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
     const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);
     const uint64_t batch_size = layout_.CipherOffsetOfBlock(batch_last) +
@@ -312,18 +390,38 @@ Status EncryptedFile::Truncate(uint64_t new_size) {
   std::unique_lock lock(mu_);
   if (new_size == plain_size_) return Status::Ok();
   if (new_size > plain_size_) return WriteRangeLocked(plain_size_, new_size - plain_size_, nullptr);
-  // Shrink: re-seal the new last block with its flag set, then cut the object.
+  return ShrinkLocked(new_size);
+}
+
+// Shrinking re-seals the new last block with its flag set, then cuts the object. Between
+// the two, the file holds together only at the new size, so the header records that
+// size as pending first; a reopen that finds the old size broken keeps the new one.
+// If the cut fails, the old block goes back and the file keeps its old size.
+Status EncryptedFile::ShrinkLocked(uint64_t new_size) {
   tail_valid_ = false;
+  const uint64_t old_size = plain_size_;
   const uint64_t new_last = layout_.BlockCount(new_size) - 1;
   uint8_t* plain = Sized(Scratch::kPlain, layout_.block_size());
-  CADCANFS_RETURN_IF_ERROR(ReadBlockLocked(new_last, plain).status());
+  CADCANFS_ASSIGN_OR_RETURN(const uint32_t old_len, ReadBlockLocked(new_last, plain));
   const uint32_t len = layout_.PlainLengthOfBlock(new_last, new_size);
-  uint8_t* sealed = Sized(Scratch::kSeal, len + kBlockOverhead);
+  const uint64_t block_offset = layout_.CipherOffsetOfBlock(new_last);
+  uint8_t* sealed = Sized(Scratch::kSeal, old_len + kBlockOverhead);
   CADCANFS_RETURN_IF_ERROR(SealBlock(keys_, new_last, true, ByteSpan(plain, len), sealed));
-  CADCANFS_RETURN_IF_ERROR(object_->WriteAt(layout_.CipherOffsetOfBlock(new_last),
-                                            ByteSpan(sealed, len + kBlockOverhead)));
-  CADCANFS_RETURN_IF_ERROR(object_->Truncate(layout_.CipherSizeOfPlainSize(new_size)));
+  CADCANFS_RETURN_IF_ERROR(RecordPendingLocked(layout_.CipherSizeOfPlainSize(new_size)));
+  CADCANFS_RETURN_IF_ERROR(object_->WriteAt(block_offset, ByteSpan(sealed, len + kBlockOverhead)));
+  Status cut = object_->Truncate(layout_.CipherSizeOfPlainSize(new_size));
+  if (!cut.ok()) {
+    const bool was_last = new_last == layout_.BlockCount(old_size) - 1;
+    Status restored = SealBlock(keys_, new_last, was_last, ByteSpan(plain, old_len), sealed);
+    if (restored.ok()) {
+      restored = object_->WriteAt(block_offset, ByteSpan(sealed, old_len + kBlockOverhead));
+    }
+    // Without the old block back, the pending size keeps the new size readable.
+    if (restored.ok()) (void)RecordPendingLocked(0);
+    return cut;
+  }
   plain_size_ = new_size;
+  (void)RecordPendingLocked(0);  // harmless if it fails: the new size holds together
   return Status::Ok();
 }
 

@@ -187,6 +187,7 @@ struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
   st.st_ino = info.backend_id;
   st.st_mode = FileTypeBits(info.type) | (info.mode & 07777);
   st.st_nlink = info.nlink;
+  st.st_rdev = static_cast<dev_t>(info.rdev);
   st.st_uid = options_.force_uid.value_or(info.uid);
   st.st_gid = options_.force_gid.value_or(info.gid);
   uint64_t size = info.size;
@@ -202,9 +203,15 @@ struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
 
 Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(path));
-  if (info.type == ObjectType::kFile) {
-    CADCANFS_ASSIGN_OR_RETURN(info.size, vault_->layout().PlainSizeOfCipherSize(info.size));
+  if (info.type != ObjectType::kFile) return info;
+  auto plain_size = vault_->layout().PlainSizeOfCipherSize(info.size);
+  if (!plain_size.ok()) {
+    // A write the daemon died in can leave a size no file has; opening the file
+    // settles it (EncryptedFile::Open keeps the size whose last block authenticates).
+    CADCANFS_ASSIGN_OR_RETURN(auto file, vault_->OpenFile(path, !options_.read_only));
+    plain_size = file->size();
   }
+  info.size = *plain_size;
   return info;
 }
 
@@ -233,16 +240,33 @@ Status FileSystem::AssignOwner(const std::string& path, const Caller& caller) {
 
 Status FileSystem::CheckWritable() const { return options_.read_only ? ReadOnly() : Status::Ok(); }
 
-void FileSystem::DropLink(const BackendKey& key, const std::shared_ptr<Inode>& parent,
+Status FileSystem::CheckFileSize(uint64_t offset, uint64_t length) const {
+  if (offset > options_.max_file_size || length > options_.max_file_size - offset) {
+    return Status::Error(Code::kFileTooLarge, "past the mount's file size limit", EFBIG);
+  }
+  return Status::Ok();
+}
+
+void FileSystem::DropLink(const ObjectInfo& info, const std::shared_ptr<Inode>& parent,
                           const std::string& stored, bool last) {
-  std::shared_ptr<Inode> inode = inodes_.FindByKey(key);
+  std::shared_ptr<Inode> inode = inodes_.FindByKey(KeyOf(info));
   if (!inode) return;
   {
     std::lock_guard lock(inode->mu);
     std::erase_if(inode->links,
                   [&](const InodeLink& l) { return l.parent == parent && l.stored == stored; });
+    if (last) {
+      inode->orphan = info;
+      inode->orphan->nlink = 0;
+    }
   }
   if (last) inodes_.Detach(*inode);
+}
+
+std::optional<ObjectInfo> FileSystem::OrphanInfo(Inode& inode) {
+  std::lock_guard lock(inode.mu);
+  if (!inode.links.empty()) return std::nullopt;
+  return inode.orphan;
 }
 
 void FileSystem::MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
@@ -311,6 +335,32 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
   return RecordEntry(child, info);
 }
 
+Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, uint32_t mode,
+                                   uint64_t rdev, const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  const ObjectType type = S_ISFIFO(mode)   ? ObjectType::kFifo
+                          : S_ISSOCK(mode) ? ObjectType::kSocket
+                          : S_ISCHR(mode)  ? ObjectType::kCharDevice
+                          : S_ISBLK(mode)  ? ObjectType::kBlockDevice
+                                           : ObjectType::kFile;
+  if (type == ObjectType::kFile && !S_ISREG(mode) && (mode & S_IFMT) != 0) {
+    return Status::Error(Code::kInvalidArgument, "unknown file type", EINVAL);
+  }
+  if (type != ObjectType::kFile && !store_.capabilities().special_files) {
+    return Status::Error(Code::kPermissionDenied, "the store keeps no special files", EPERM);
+  }
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
+    // A regular file from mknod is an empty encrypted file: it needs its header.
+    if (type == ObjectType::kFile) return vault_->CreateFile(child.path, mode & 07777).status();
+    return store_.MakeNode(child.path, type, mode & 07777, rdev);
+  }));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
 Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
@@ -368,7 +418,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   }
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
   (void)vault_->CleanupEntry(child.parent_path, child.name);
-  DropLink(KeyOf(info), child.parent, child.name.stored, info.nlink <= 1);
+  DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
   return Status::Ok();
 }
 
@@ -383,7 +433,7 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(child.path));
   CADCANFS_RETURN_IF_ERROR(vault_->RemoveDirectory(child.path, id));
   (void)vault_->CleanupEntry(child.parent_path, child.name);
-  DropLink(KeyOf(info), child.parent, child.name.stored, true);
+  DropLink(info, child.parent, child.name.stored, true);
   return Status::Ok();
 }
 
@@ -431,8 +481,7 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
   }
   if (from.name.is_long()) (void)vault_->CleanupEntry(from.parent_path, from.name);
   if (target_exists) {
-    DropLink(KeyOf(*to_info), to.parent, to.name.stored,
-             released_dir.has_value() || to_info->nlink <= 1);
+    DropLink(*to_info, to.parent, to.name.stored, released_dir.has_value() || to_info->nlink <= 1);
   }
   MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
   return Status::Ok();
@@ -467,6 +516,7 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
     return AttrOf(info);
   }
+  if (auto orphan = OrphanInfo(*inode)) return AttrOf(*orphan);
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
@@ -495,7 +545,10 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
                                         std::optional<HandleId> fh) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  if (changes.size) CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
+  if (changes.size) {
+    CADCANFS_RETURN_IF_ERROR(CheckFileSize(*changes.size, 0));
+    CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
+  }
   if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
     // An open file is changed through its open object: that needs no path walk and
     // works after its last name was removed (fchmod on an open, unlinked file).
@@ -506,6 +559,8 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
     }
     if (file) {
       CADCANFS_RETURN_IF_ERROR(ApplyMetadata(*file, changes));
+    } else if (OrphanInfo(*inode)) {
+      ApplyToOrphan(*inode, changes);
     } else {
       std::shared_lock ns(namespace_mu_);
       CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
@@ -514,6 +569,21 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
     }
   }
   return GetAttr(ino);
+}
+
+void FileSystem::ApplyToOrphan(Inode& inode, const AttrChanges& changes) {
+  std::lock_guard lock(inode.mu);
+  if (!inode.orphan) return;
+  ObjectInfo& info = *inode.orphan;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  auto resolve = [&](const struct timespec& t) { return t.tv_nsec == UTIME_NOW ? now : t; };
+  if (changes.mode) info.mode = *changes.mode & 07777;
+  if (changes.uid) info.uid = *changes.uid;
+  if (changes.gid) info.gid = *changes.gid;
+  if (changes.atime && changes.atime->tv_nsec != UTIME_OMIT) info.atime = resolve(*changes.atime);
+  if (changes.mtime && changes.mtime->tv_nsec != UTIME_OMIT) info.mtime = resolve(*changes.mtime);
+  info.ctime = now;
 }
 
 Result<struct statvfs> FileSystem::StatFs() {
@@ -550,7 +620,13 @@ Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, boo
   // The path is taken before the inode lock, which PathOf takes itself.
   Result<std::string> path = PathOf(inode);
   std::lock_guard lock(inode.mu);
-  if (!usable()) {
+  if (inode.file && !usable()) {
+    // Open read-only so far (the backing object was not writable then). Every handle
+    // shares one file object, so it is made writable in place, never replaced: handles
+    // on a second object would miss this one's writes and its size.
+    if (!path.ok()) return path.status();
+    CADCANFS_RETURN_IF_ERROR(UpgradeToWritable(inode, *path));
+  } else if (!usable()) {
     if (!path.ok()) return path.status();
     auto opened = vault_->OpenFile(*path, !options_.read_only);
     // A read-only backing object (chmod a-w) can still be read.
@@ -563,6 +639,16 @@ Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, boo
   }
   ++inode.open_count;
   return inode.file;
+}
+
+Status FileSystem::UpgradeToWritable(Inode& inode, const std::string& path) {
+  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object,
+                            store_.Open(path, OpenOptions{.write = true}));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, object->Stat());
+  if (KeyOf(info) != inode.key) {
+    return Status::Error(Code::kNotFound, "name now refers to another object", ENOENT);
+  }
+  return inode.file->UpgradeToWritable(std::move(object));
 }
 
 void FileSystem::ReleaseFile(Inode& inode) {
@@ -631,6 +717,8 @@ Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();
   if (!handle->file->writable()) return Status::Error(Code::kInvalidArgument, "read-only", EBADF);
+  const uint64_t end_offset = handle->append ? handle->file->size() : offset;
+  CADCANFS_RETURN_IF_ERROR(CheckFileSize(end_offset, data.size()));
   Status s =
       handle->append ? handle->file->Append(data).status() : handle->file->Write(offset, data);
   if (!s.ok()) {
@@ -653,6 +741,7 @@ Status FileSystem::Allocate(HandleId fh, int mode, uint64_t offset, uint64_t len
   if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) {
     return Status::Error(Code::kUnsupported, "fallocate mode", EOPNOTSUPP);
   }
+  if ((mode & FALLOC_FL_KEEP_SIZE) == 0) CADCANFS_RETURN_IF_ERROR(CheckFileSize(offset, length));
   return handle->file->Allocate(offset, length, (mode & FALLOC_FL_KEEP_SIZE) != 0);
 }
 
@@ -680,7 +769,10 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
   std::shared_ptr<DirHandle> handle = dirs_->Get(dh);
   if (!handle) return BadHandle();
   std::lock_guard lock(handle->mu);
-  if (offset == 0 || !handle->snapshot) {
+  if (OrphanInfo(*handle->inode)) {
+    // A removed directory lists nothing, as on ext4.
+    handle->snapshot = std::make_shared<const DirSnapshot>();
+  } else if (offset == 0 || !handle->snapshot) {
     std::shared_lock ns(namespace_mu_);
     CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*handle->inode));
     CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault_->ListDirectory(path));

@@ -54,10 +54,16 @@ Status CheckFixedPart(ByteSpan header) {
   if (GetU16BE(header.data() + 8) != kHeaderVersion) {
     return Status::Error(Code::kCorrupt, "file header has an unsupported version");
   }
-  for (size_t i = 10; i < 16; ++i) {
-    if (header[i] != 0) return Status::Error(Code::kCorrupt, "file header reserved bytes set");
-  }
   return Status::Ok();
+}
+
+// The fixed part as the slot MACs cover it: the pending-resize field reads as zero, so
+// recording a resize does not mean re-sealing the key slots.
+std::array<uint8_t, kFixedPartSize> MacedFixedPart(ByteSpan header) {
+  std::array<uint8_t, kFixedPartSize> out{};
+  std::copy_n(header.begin(), kFixedPartSize, out.begin());
+  std::fill_n(out.begin() + kPendingSizeOffset, kPendingSizeLength, 0);
+  return out;
 }
 
 }  // namespace
@@ -93,7 +99,7 @@ Result<OpenedHeader> OpenFileHeader(ByteSpan header, std::span<const MasterKey* 
   CADCANFS_RETURN_IF_ERROR(CheckFixedPart(header));
   FileId file_id;
   std::copy_n(header.begin() + 16, kFileIdSize, file_id.begin());
-  ByteSpan fixed = header.subspan(0, kFixedPartSize);
+  const auto fixed = MacedFixedPart(header);
   bool named_a_supplied_key = false;
   for (int index = 0; index < static_cast<int>(kKeySlotCount); ++index) {
     ByteSpan slot = header.subspan(kKeySlotOffset + index * kKeySlotSize, kKeySlotSize);
@@ -120,6 +126,22 @@ Result<OpenedHeader> OpenFileHeader(ByteSpan header, std::span<const MasterKey* 
     return Status::Error(Code::kWrongKey, "file header is wrapped by a key that was not supplied");
   }
   return Status::Error(Code::kAuthenticationFailed, "file header failed authentication");
+}
+
+uint64_t PeekPendingSize(ByteSpan header) {
+  if (header.size() < kFileHeaderSize) return 0;
+  uint64_t size = 0;
+  for (size_t i = 0; i < kPendingSizeLength; ++i)
+    size = (size << 8) | header[kPendingSizeOffset + i];
+  return size;
+}
+
+std::array<uint8_t, kPendingSizeLength> EncodePendingSize(uint64_t cipher_size) {
+  std::array<uint8_t, kPendingSizeLength> out{};
+  for (size_t i = 0; i < kPendingSizeLength; ++i) {
+    out[kPendingSizeLength - 1 - i] = static_cast<uint8_t>(cipher_size >> (8 * i));
+  }
+  return out;
 }
 
 Result<FileId> PeekFileId(ByteSpan header) {

@@ -1,1 +1,13 @@
 # Regression tests for the filesystem core (issue 12 items 1, 3, 9, 11-17).
+cadcanfs_test(issue12_core_test
+  SOURCES regressions/issue12_item03_crash_safe_resize_test.cc
+  LIBS cadcanfs_fs)
+add_test(NAME issue12_item03_kill9_append
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/regressions/issue12_item03_kill9_append.sh $<TARGET_FILE:cadcanfs>)
+set_tests_properties(issue12_item03_kill9_append PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+# Real FUSE mounts of the built binary.
+cadcanfs_test(issue12_mount_test
+  SOURCES regressions/issue12_mount_test.cc
+  LIBS cadcanfs_fs)
+target_compile_definitions(issue12_mount_test PRIVATE CADCANFS_BINARY="$<TARGET_FILE:cadcanfs>")
+add_dependencies(issue12_mount_test cadcanfs)

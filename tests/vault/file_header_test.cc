@@ -33,12 +33,27 @@ TEST(FileHeaderTest, EveryByteIsProtected) {
   MasterKey master = NewMaster();
   auto created = CreateFileHeader(master);
   const MasterKey* keys[] = {&master};
-  // Flip each byte of the fixed part and slot 0 in turn; none may open.
+  // Flip each byte of the fixed part and slot 0 in turn; none may open, but for the
+  // pending-resize hint, which is only ever a size to try (every block still has to
+  // authenticate under it).
   for (size_t i = 0; i < kKeySlotOffset + kKeySlotSize; ++i) {
+    if (i >= kPendingSizeOffset && i < kPendingSizeOffset + kPendingSizeLength) continue;
     HeaderBytes h = created->first;
     h[i] ^= 0x01;
     EXPECT_FALSE(OpenFileHeader(h, keys).ok()) << "byte " << i;
   }
+}
+
+TEST(FileHeaderTest, PendingSizeRoundTripsAndLeavesTheSlotsValid) {
+  MasterKey master = NewMaster();
+  auto created = CreateFileHeader(master);
+  const MasterKey* keys[] = {&master};
+  HeaderBytes h = created->first;
+  EXPECT_EQ(PeekPendingSize(h), 0u);
+  auto field = EncodePendingSize(0x123456789abcULL);
+  std::copy(field.begin(), field.end(), h.begin() + kPendingSizeOffset);
+  EXPECT_EQ(PeekPendingSize(h), 0x123456789abcULL);
+  EXPECT_TRUE(OpenFileHeader(h, keys).ok());
 }
 
 TEST(FileHeaderTest, UnknownKeyIsWrongKey) {

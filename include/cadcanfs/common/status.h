@@ -39,6 +39,8 @@ enum class Code : unsigned char {
   kCrossDevice,
   kBusy,
   kStale,
+  kFileTooLarge,  // past the mount's file size limit (EFBIG)
+  kInterrupted,   // the caller gave up (FUSE_INTERRUPT): the work was stopped and undone
   kInternal,
 };
 

@@ -7,6 +7,7 @@
 //
 // Thread safety: Read and Sync may run concurrently with each other; Write, Truncate
 // and Allocate are serialised against everything else by an internal reader/writer lock.
+// Long writes poll CancelScope between batches: a cancelled one is undone (kInterrupted).
 #ifndef CADCANFS_FS_ENCRYPTED_FILE_H_
 #define CADCANFS_FS_ENCRYPTED_FILE_H_
 
@@ -58,7 +59,10 @@ class EncryptedFile {
   Status Sync();
   // The ciphertext object's attributes with `size` replaced by the plaintext size.
   Result<ObjectInfo> Stat();
-  bool writable() const { return writable_; }
+  bool writable() const { return writable_.load(std::memory_order_acquire); }
+  // Swaps the store object of a read-only file for a writable one of the same object, so
+  // that every handle keeps sharing this file object.
+  Status UpgradeToWritable(std::unique_ptr<StoreFile> writable_object);
   // The ciphertext object's metadata (mode, owner, times), reachable while it is open
   // even after its last name was removed.
   Status SetMode(uint32_t mode) { return object_->SetMode(mode); }
@@ -89,6 +93,10 @@ class EncryptedFile {
   // Seals blocks [first, last] of `span` and stores them, keeping back into `held`
   // (if given) whatever lies below held->below.
   Status WriteBlocksLocked(const WriteSpan& span, uint64_t first, uint64_t last, HeldBytes* held);
+  // Cuts the file to `new_size` < size().
+  Status ShrinkLocked(uint64_t new_size);
+  // Writes the header's pending-resize field (0 clears it).
+  Status RecordPendingLocked(uint64_t cipher_size);
   // Decrypts block `index` of the current file into `out` (returns its length).
   Result<uint32_t> ReadBlockLocked(uint64_t index, uint8_t* out);
 
@@ -113,7 +121,7 @@ class EncryptedFile {
   FileKeys keys_;
   BlockLayout layout_;
   uint64_t plain_size_;  // guarded by mu_
-  bool writable_;
+  std::atomic<bool> writable_;
 };
 
 }  // namespace cadcanfs

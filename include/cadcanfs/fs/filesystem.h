@@ -34,6 +34,9 @@ struct FsOptions {
   std::optional<uid_t> force_uid;  // report every object as owned by this user
   std::optional<gid_t> force_gid;  // ... and this group
   bool owner_is_caller = false;    // a root daemon hands new objects to the calling user
+  // Writes, truncates and fallocates past this size fail with EFBIG: one request must
+  // not make the daemon seal terabytes of zeros.
+  uint64_t max_file_size = uint64_t{256} << 30;
 };
 
 // Who asked (from the FUSE request).
@@ -75,6 +78,10 @@ class FileSystem {
                         const Caller& caller);
   Result<Entry> Symlink(InodeNumber parent, std::string_view name, std::string_view target,
                         const Caller& caller);
+  // mknod(2): a FIFO, socket or device node (`mode` carries the S_IF* type), or an
+  // empty regular file. kPermissionDenied (EPERM) for special files on a store without them.
+  Result<Entry> MakeNode(InodeNumber parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                         const Caller& caller);
   Result<Entry> Link(InodeNumber ino, InodeNumber new_parent, std::string_view name);
   Status Unlink(InodeNumber parent, std::string_view name);
   Status RemoveDir(InodeNumber parent, std::string_view name);
@@ -158,7 +165,9 @@ class FileSystem {
   // Gives a new object to the calling user when the daemon runs as root.
   Status AssignOwner(const std::string& path, const Caller& caller);
   // The object at `key` lost the name `link`; `last` when it has no name left.
-  void DropLink(const BackendKey& key, const std::shared_ptr<Inode>& parent,
+  // `info` describes the object as it was; an fd still open on it reports that (with
+  // st_nlink 0) once the last name is gone.
+  void DropLink(const ObjectInfo& info, const std::shared_ptr<Inode>& parent,
                 const std::string& stored, bool last);
   void MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
                 const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
@@ -166,11 +175,21 @@ class FileSystem {
   // The open file of an inode, opened on first use; writable unless the mount or the
   // backing object forbids it.
   Result<std::shared_ptr<EncryptedFile>> AcquireFile(Inode& inode, bool need_write);
+  // The attributes of an object that lost its last name, if `inode` is one.
+  std::optional<ObjectInfo> OrphanInfo(Inode& inode);
+  // chmod, chown and utimens of an orphan: it has no store object left to change, so
+  // only the attributes its open fds report change (what ext4 shows for them too).
+  void ApplyToOrphan(Inode& inode, const AttrChanges& changes);
   void ReleaseFile(Inode& inode);
+  // REQUIRES: inode.mu held, inode.file open read-only. Reopens its store object at
+  // `path` for writing, if it is still the same object.
+  Status UpgradeToWritable(Inode& inode, const std::string& path);
   HandleId AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<EncryptedFile> file,
                          int flags);
   Status TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh);
   Status CheckWritable() const;
+  // kFileTooLarge (EFBIG) if a file would end past options_.max_file_size.
+  Status CheckFileSize(uint64_t offset, uint64_t length) const;
 
   std::unique_ptr<Vault> vault_;
   Store& store_;

@@ -55,6 +55,9 @@ struct Inode {
   std::optional<DirId> dir_id;          // guarded by mu; directories, once read
   std::shared_ptr<EncryptedFile> file;  // guarded by mu; shared by all open handles
   uint32_t open_count = 0;              // guarded by mu
+  // guarded by mu: the attributes the object had when it lost its last name (st_nlink
+  // 0), which an fd still open on it reports, as on ext4.
+  std::optional<ObjectInfo> orphan;
 };
 
 class InodeTable {

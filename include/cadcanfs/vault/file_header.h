@@ -3,7 +3,9 @@
 //   offset size
 //   0      8    magic "cadcanfs"
 //   8      2    format version (big-endian) = 1
-//   10     6    reserved, zero
+//   10     6    pending resize: 0, or the ciphertext size the file had before (growing)
+//                or will have after (shrinking) an unfinished resize (format v2; not
+//                covered by the slot MACs; see docs/vault-format.md "Crash safety")
 //   16     16   file id (random)
 //   32     80   key slot 0
 //   112    80   key slot 1
@@ -34,6 +36,9 @@ inline constexpr size_t kDataKeySize = 32;
 inline constexpr size_t kKeySlotSize = 80;
 inline constexpr size_t kKeySlotCount = 2;
 inline constexpr size_t kKeySlotOffset = 32;
+inline constexpr size_t kPendingSizeOffset = 10;
+inline constexpr size_t kPendingSizeLength = 6;
+inline constexpr uint64_t kMaxPendingSize = (uint64_t{1} << 48) - 1;
 
 using FileId = std::array<uint8_t, kFileIdSize>;
 using HeaderBytes = std::array<uint8_t, kFileHeaderSize>;
@@ -65,6 +70,13 @@ Result<OpenedHeader> OpenFileHeader(ByteSpan header, std::span<const MasterKey* 
 // Produces the 80 bytes of a key slot wrapping `dek` under `master` for `file_id`.
 Result<std::array<uint8_t, kKeySlotSize>> SealKeySlot(const FileId& file_id, const SecretBytes& dek,
                                                       const MasterKey& master);
+
+// The pending-resize field of a header (0 when no resize is unfinished). It is a hint,
+// not authenticated: it only says which other size to try when a block fails, and the
+// block must then authenticate under that size.
+uint64_t PeekPendingSize(ByteSpan header);
+// The field's bytes for `cipher_size` (REQUIRES: cipher_size <= kMaxPendingSize).
+std::array<uint8_t, kPendingSizeLength> EncodePendingSize(uint64_t cipher_size);
 
 // Reads the file id without authenticating it (for fsck reports and logs).
 Result<FileId> PeekFileId(ByteSpan header);

@@ -45,6 +45,10 @@ int ErrnoOf(const Status& status) {
       return EBUSY;
     case Code::kStale:
       return ESTALE;
+    case Code::kFileTooLarge:
+      return EFBIG;
+    case Code::kInterrupted:
+      return EINTR;
     default:
       return EIO;
   }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <new>
 
+#include "cadcanfs/fs/cancellation.h"
 #include "cadcanfs/fs/filesystem.h"
 #include "cadcanfs/fs/fuse/mount.h"
 
@@ -47,10 +48,12 @@ inline int OpenFlagsOf(fuse_req_t req, const fuse_file_info* fi) {
 
 inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
 
-// Runs an operation body; no exception may cross into libfuse.
+// Runs an operation body; no exception may cross into libfuse. Long work in the core
+// stops when the caller gives up on the request (FUSE_INTERRUPT).
 template <typename Body>
 void Guarded(fuse_req_t req, Body&& body) {
   try {
+    CancelScope scope([req] { return fuse_req_interrupted(req) != 0; });
     body();
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);
@@ -72,6 +75,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
 void ReadLink(fuse_req_t req, fuse_ino_t ino);
 void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
 void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name);
 void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);

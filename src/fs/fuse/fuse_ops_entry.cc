@@ -109,6 +109,11 @@ void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Guarded(req, [&] { ReplyEntry(req, Fs(req).MakeDir(parent, name, mode, CallerOf(req))); });
 }
 
+void MkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  spdlog::debug("mknod parent={} mode={:#o}", parent, mode);
+  Guarded(req, [&] { ReplyEntry(req, Fs(req).MakeNode(parent, name, mode, rdev, CallerOf(req))); });
+}
+
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   spdlog::debug("unlink parent={}", parent);
   Guarded(req, [&] { ReplyStatus(req, Fs(req).Unlink(parent, name)); });

@@ -42,6 +42,7 @@ fuse_lowlevel_ops FillOps() {
   ops.setattr = SetAttr;
   ops.readlink = ReadLink;
   ops.mkdir = MkDir;
+  ops.mknod = MkNod;
   ops.unlink = Unlink;
   ops.rmdir = RmDir;
   ops.symlink = Symlink;

@@ -38,28 +38,11 @@ class Mount {
  public:
   // `extra` are further `cadcanfs mount` arguments (e.g. "--writeback-cache").
   explicit Mount(uint32_t block_size = 32768, std::vector<std::string> extra = {})
-      : vault_(block_size) {
+      : vault_(block_size), extra_(std::move(extra)) {
     mountpoint_ = vault_.dir().path() + "/mnt";
     log_path_ = vault_.dir().path() + "/daemon.log";
     mkdir(mountpoint_.c_str(), 0755);
-    pid_ = fork();
-    if (pid_ == 0) {
-      int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(log, STDERR_FILENO);
-      dup2(log, STDOUT_FILENO);
-      std::vector<std::string> args = {"cadcanfs",   "mount",           vault_.root(), mountpoint_,
-                                       "--key-file", vault_.key_file(), "-f",          "--debug"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(CADCANFS_BINARY, argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 500 && !IsMountedAt(mountpoint_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    mounted_ = IsMountedAt(mountpoint_);
+    Start();
   }
   ~Mount() { Unmount(); }
 
@@ -79,6 +62,13 @@ class Mount {
     pid_ = -1;
   }
 
+  // Unmounts and mounts the same vault again with a fresh daemon, so that nothing is
+  // answered from the kernel's or the daemon's caches.
+  void Remount() {
+    Unmount();
+    Start();
+  }
+
   bool mounted() const { return mounted_; }
   std::string path(const std::string& rel) const { return mountpoint_ + "/" + rel; }
   const std::string& mountpoint() const { return mountpoint_; }
@@ -90,7 +80,29 @@ class Mount {
   }
 
  private:
+  void Start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int log = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      dup2(log, STDERR_FILENO);
+      dup2(log, STDOUT_FILENO);
+      std::vector<std::string> args = {"cadcanfs",   "mount",           vault_.root(), mountpoint_,
+                                       "--key-file", vault_.key_file(), "-f",          "--debug"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(CADCANFS_BINARY, argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 500 && !IsMountedAt(mountpoint_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    mounted_ = IsMountedAt(mountpoint_);
+  }
+
   TempVault vault_;
+  std::vector<std::string> extra_;
   std::string mountpoint_;
   std::string log_path_;
   pid_t pid_ = -1;
