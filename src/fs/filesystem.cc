@@ -284,10 +284,41 @@ void FileSystem::MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& f
 // ---- names ----
 
 Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
+  // The kernel asks for "." and ".." only to open a file handle whose inode it no
+  // longer caches (open_by_handle_at, NFS re-export).
+  if (name == ".") return LookupByNumber(parent);
+  if (name == "..") return LookupParentOf(parent);
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::LookupByNumber(InodeNumber ino) {
+  std::shared_ptr<Inode> inode = inodes_.Revive(ino);
+  if (!inode) return Stale();
+  auto attr = GetAttr(ino);
+  if (!attr.ok()) {
+    inodes_.Forget(ino, 1);
+    return attr.status().code() == Code::kNotFound ? Stale() : attr.status();
+  }
+  return Entry{ino, *attr};
+}
+
+Result<Entry> FileSystem::LookupParentOf(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+  }
+  InodeNumber parent = kRootInode;
+  {
+    std::lock_guard lock(inode->mu);
+    if (ino != kRootInode) {
+      if (inode->links.empty()) return Stale();
+      parent = inode->links.front().parent->number;
+    }
+  }
+  return LookupByNumber(parent);
 }
 
 Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& entry) {

@@ -39,6 +39,7 @@ std::shared_ptr<Inode> InodeTable::Record(const BackendKey& key, ObjectType type
       by_number_.emplace(inode->number, inode);
       by_key_[key] = inode->number;
     }
+    UnretireLocked(inode->number);
     inode->lookups.fetch_add(1);
   }
   std::lock_guard lock(inode->mu);
@@ -51,6 +52,15 @@ std::shared_ptr<Inode> InodeTable::Record(const BackendKey& key, ObjectType type
   return inode;
 }
 
+std::shared_ptr<Inode> InodeTable::Revive(InodeNumber number) {
+  std::lock_guard lock(mu_);
+  auto it = by_number_.find(number);
+  if (it == by_number_.end()) return nullptr;
+  UnretireLocked(number);
+  it->second->lookups.fetch_add(1);
+  return it->second;
+}
+
 void InodeTable::Forget(InodeNumber number, uint64_t n) {
   if (number == kRootInode) return;
   std::lock_guard lock(mu_);
@@ -61,15 +71,49 @@ void InodeTable::Forget(InodeNumber number, uint64_t n) {
   uint64_t after = before > n ? before - n : 0;
   inode->lookups.store(after);
   if (after > 0) return;
-  by_number_.erase(it);
-  auto key = by_key_.find(inode->key);
-  if (key != by_key_.end() && key->second == number) by_key_.erase(key);
+  bool named;
+  {
+    std::lock_guard inode_lock(inode->mu);
+    named = !inode->links.empty();
+  }
+  if (!named) {
+    DropLocked(*inode);
+    return;
+  }
+  retired_at_[number] = retired_.insert(retired_.end(), number);
+  if (retired_.size() <= kMaxRetired) return;
+  const InodeNumber oldest = retired_.front();
+  UnretireLocked(oldest);
+  if (auto found = by_number_.find(oldest); found != by_number_.end()) {
+    std::shared_ptr<Inode> dropped = found->second;  // outlives its map entries
+    DropLocked(*dropped);
+  }
 }
 
 void InodeTable::Detach(const Inode& inode) {
   std::lock_guard lock(mu_);
   auto key = by_key_.find(inode.key);
   if (key != by_key_.end() && key->second == inode.number) by_key_.erase(key);
+  // Retired and now nameless: no handle can reach it any more.
+  const InodeNumber number = inode.number;
+  if (retired_at_.count(number) != 0) {
+    UnretireLocked(number);
+    by_number_.erase(number);
+  }
+}
+
+void InodeTable::UnretireLocked(InodeNumber number) {
+  auto it = retired_at_.find(number);
+  if (it == retired_at_.end()) return;
+  retired_.erase(it->second);
+  retired_at_.erase(it);
+}
+
+void InodeTable::DropLocked(const Inode& inode) {
+  const InodeNumber number = inode.number;
+  auto key = by_key_.find(inode.key);
+  if (key != by_key_.end() && key->second == number) by_key_.erase(key);
+  by_number_.erase(number);
 }
 
 size_t InodeTable::size() {

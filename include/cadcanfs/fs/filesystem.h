@@ -71,6 +71,11 @@ class FileSystem {
 
   // Names
   Result<Entry> Lookup(InodeNumber parent, std::string_view name);
+  // "." of an inode number the kernel may have forgotten (a file handle), counting a
+  // lookup; kStale if the object is gone or no longer remembered.
+  Result<Entry> LookupByNumber(InodeNumber ino);
+  // ".." of a directory, counting a lookup of the parent.
+  Result<Entry> LookupParentOf(InodeNumber ino);
   // Lookup of an entry a listing already decrypted (readdirplus).
   Result<Entry> LookupListed(InodeNumber parent, const PlainDirEntry& entry);
   void Forget(InodeNumber ino, uint64_t count);

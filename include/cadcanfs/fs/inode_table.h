@@ -6,6 +6,11 @@
 // An inode remembers the names it was reached by (parent inode + stored ciphertext
 // name), because stores are path-addressed; the first link is the one paths use.
 //
+// An inode the kernel forgot is retired rather than dropped, while its object still has
+// a name: file handles (name_to_handle_at, an NFS re-export) carry the inode number, and
+// the kernel resolves one it no longer caches by asking for "." of that number. The
+// most recently retired kMaxRetired inodes stay resolvable; older ones are dropped.
+//
 // Thread safety: InodeTable methods may be called concurrently. Lock order:
 // FileSystem's namespace lock, then InodeTable::mu_, then Inode::mu.
 #ifndef CADCANFS_FS_INODE_TABLE_H_
@@ -13,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,7 +78,10 @@ class InodeTable {
   // Finds or makes the inode for `key`, makes `link` its first name and counts one
   // kernel lookup.
   std::shared_ptr<Inode> Record(const BackendKey& key, ObjectType type, InodeLink link);
-  // Drops `n` kernel lookups; the inode leaves the table at zero.
+  // The inode with this number, counting one kernel lookup, even if the kernel had
+  // forgotten it (a file handle being opened); nullptr if it is not known any more.
+  std::shared_ptr<Inode> Revive(InodeNumber number);
+  // Drops `n` kernel lookups; at zero the inode is retired (or dropped if it has no name).
   void Forget(InodeNumber number, uint64_t n);
   // The backend object lost its last name: unmap its key, so that a backend id the
   // store reuses gets a fresh inode.
@@ -86,11 +95,20 @@ class InodeTable {
     }
   };
 
+  // REQUIRES: mu_ held. Takes `number` off the retired list, if it is on it.
+  void UnretireLocked(InodeNumber number);
+  // REQUIRES: mu_ held. Removes the inode from both indexes.
+  void DropLocked(const Inode& inode);
+
+  static constexpr size_t kMaxRetired = 65536;
+
   std::mutex mu_;
   std::shared_ptr<Inode> root_;
-  std::unordered_map<InodeNumber, std::shared_ptr<Inode>> by_number_;  // guarded by mu_
-  std::unordered_map<BackendKey, InodeNumber, KeyHash> by_key_;        // guarded by mu_
-  InodeNumber next_number_ = kRootInode + 1;                           // guarded by mu_
+  std::list<InodeNumber> retired_;  // guarded by mu_; oldest first
+  std::unordered_map<InodeNumber, std::list<InodeNumber>::iterator> retired_at_;  // guarded by mu_
+  std::unordered_map<InodeNumber, std::shared_ptr<Inode>> by_number_;             // guarded by mu_
+  std::unordered_map<BackendKey, InodeNumber, KeyHash> by_key_;                   // guarded by mu_
+  InodeNumber next_number_ = kRootInode + 1;                                      // guarded by mu_
 };
 
 }  // namespace cadcanfs

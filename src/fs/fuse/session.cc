@@ -25,6 +25,8 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_ASYNC_DIO);
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_CACHE_SYMLINKS);
+  // File handles (name_to_handle_at, NFS re-export) resolve through LOOKUP of ".".
+  want(FUSE_CAP_EXPORT_SUPPORT);
   if (ctx->options->writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
   ctx->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
   conn->max_background = 64;
