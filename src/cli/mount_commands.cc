@@ -255,10 +255,37 @@ int Daemonize(const MountRequest& request) {
   return MountError(exit_code::kMountFailed, "the daemon exited before the mount was live");
 }
 
+// "123", "64K", "300G", "2T" (powers of 1024); nullopt if malformed or overflowing.
+std::optional<uint64_t> ParseByteSize(std::string_view text) {
+  int shift = 0;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      case 'T':
+        shift = 40;
+        break;
+      default:
+        break;
+    }
+  }
+  if (shift != 0) text.remove_suffix(1);
+  std::optional<uint64_t> number = ParseDecimal(std::string(text));
+  if (!number || *number > (UINT64_MAX >> shift)) return std::nullopt;
+  return *number << shift;
+}
+
 }  // namespace
 
 int RunMount(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"o", "uid", "gid"}),
+  Args args(WithKeyFlags({"o", "uid", "gid", "max-file-size"}),
             {"f", "foreground", "read-only", "debug", "writeback-cache"});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
@@ -298,6 +325,13 @@ int RunMount(const std::vector<std::string>& argv) {
   if (!uid || !gid) return UsageError("--uid and --gid take a numeric id");
   request.fs.force_uid = *uid;
   request.fs.force_gid = *gid;
+  if (auto value = args.Value("max-file-size")) {
+    std::optional<uint64_t> limit = ParseByteSize(*value);
+    if (!limit || *limit == 0) {
+      return UsageError("--max-file-size takes a size such as 300G (K, M, G, T: powers of 1024)");
+    }
+    request.fs.max_file_size = *limit;
+  }
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
   // The daemon leaves its working directory; libfuse unmounts by this path at exit.
   char resolved[PATH_MAX];

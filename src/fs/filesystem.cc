@@ -658,6 +658,9 @@ Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, boo
     if (!path.ok()) return path.status();
     CADCANFS_RETURN_IF_ERROR(UpgradeToWritable(inode, *path));
   } else if (!usable()) {
+    // Nothing open and no name left: only a file handle of a removed file gets here,
+    // and that is stale, as on ext4.
+    if (!path.ok() && inode.links.empty()) return Stale();
     if (!path.ok()) return path.status();
     auto opened = vault_->OpenFile(*path, !options_.read_only);
     // A read-only backing object (chmod a-w) can still be read.

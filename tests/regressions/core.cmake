@@ -1,6 +1,7 @@
 # Regression tests for the filesystem core (issue 12 items 1, 3, 9, 11-17).
 cadcanfs_test(issue12_core_test
   SOURCES regressions/issue12_item03_crash_safe_resize_test.cc
+          regressions/issue12_item11_one_open_file_test.cc
   LIBS cadcanfs_fs)
 add_test(NAME issue12_item03_kill9_append
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/regressions/issue12_item03_kill9_append.sh $<TARGET_FILE:cadcanfs>)

@@ -9,8 +9,10 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -88,6 +90,49 @@ class Issue12MountTest : public ::testing::TestWithParam<CacheMode> {
 
   Mount mount_;
 };
+
+// Item 9: one request must not make the daemon seal a terabyte of zeros. Past the file
+// size limit (256 GiB by default) writes and truncates fail with EFBIG; a long growth
+// stops when its caller is killed, is undone, and never blocks readers of other files.
+TEST_P(Issue12MountTest, Item09HugeGrowthIsRefusedOrInterruptible) {
+  int fd = open(P("huge").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ftruncate(fd, off_t{1} << 40), -1);
+  EXPECT_EQ(errno, EFBIG);
+  // With --writeback-cache the kernel takes a write into its cache and owns the size;
+  // the daemon refuses it only when the page is written back (docs/cli.md).
+  if (GetParam() == CacheMode::kWriteThrough) {
+    EXPECT_EQ(pwrite(fd, "x", 1, off_t{300} << 30), -1);
+    EXPECT_EQ(errno, EFBIG);
+  }
+  EXPECT_EQ(fallocate(fd, 0, 0, off_t{1} << 40), -1);
+  EXPECT_EQ(errno, EFBIG);
+  close(fd);
+  struct stat st;
+  ASSERT_EQ(stat(P("huge").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+
+  testing::WriteRaw(P("other"), PatternBytes(1000, 1));
+  pid_t child = fork();
+  if (child == 0) {
+    (void)truncate(P("huge").c_str(), off_t{200} << 30);  // minutes of sealing zeros
+    _exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // Another file stays readable meanwhile.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(testing::ReadRaw(P("other")), PatternBytes(1000, 1));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  kill(child, SIGKILL);
+  start = std::chrono::steady_clock::now();
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  // The killed process is released only once the daemon gave up the truncate.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ASSERT_EQ(stat(P("huge").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "the interrupted growth was not undone";
+  EXPECT_EQ(truncate(P("huge").c_str(), 100), 0);
+}
 
 // Item 12: mknod, mkfifo and binding a Unix socket work, with the right type, mode and
 // device number; the nodes can be chmod'ed, chown'ed, renamed, linked and unlinked,
@@ -275,6 +320,56 @@ TEST_P(Issue12MountTest, Item15BufferedReadsSeeDirectWrites) {
   ASSERT_EQ(pread(buffered, back.data(), back.size(), 65536), static_cast<ssize_t>(back.size()));
   EXPECT_EQ(back, after);
   close(buffered);
+}
+
+// Item 16: file handles taken before the kernel dropped its caches still open after it,
+// so the mount can be re-exported over NFS.
+TEST_P(Issue12MountTest, Item16FileHandlesSurviveACacheDrop) {
+  ASSERT_EQ(mkdir(P("case").c_str(), 0755), 0);
+  const Bytes content = PatternBytes(100000, 5);
+  testing::WriteRaw(P("case/scan.stl"), content);
+  struct Handle {
+    file_handle header;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  };
+  Handle file{}, dir{};
+  file.header.handle_bytes = MAX_HANDLE_SZ;
+  dir.header.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  ASSERT_EQ(name_to_handle_at(AT_FDCWD, P("case/scan.stl").c_str(), &file.header, &mount_id, 0), 0)
+      << strerror(errno);
+  ASSERT_EQ(name_to_handle_at(AT_FDCWD, P("case").c_str(), &dir.header, &mount_id, 0), 0);
+  int mount_fd = open(mount_.mountpoint().c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(mount_fd, 0);
+
+  sync();
+  int drop = open("/proc/sys/vm/drop_caches", O_WRONLY);
+  ASSERT_GE(drop, 0);
+  ASSERT_EQ(write(drop, "2", 1), 1);  // dentries and inodes: the kernel sends FORGET
+  close(drop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  int fd = open_by_handle_at(mount_fd, &file.header, O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  Bytes back(content.size());
+  EXPECT_EQ(pread(fd, back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_EQ(back, content);
+  close(fd);
+  int dfd = open_by_handle_at(mount_fd, &dir.header, O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0) << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(fstatat(dfd, "scan.stl", &st, 0), 0);
+  EXPECT_EQ(st.st_size, static_cast<off_t>(content.size()));
+  // ".." of a directory reached through a handle.
+  ASSERT_EQ(fstatat(dfd, "..", &st, 0), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  close(dfd);
+
+  // A handle of a removed file is stale, never another file.
+  ASSERT_EQ(unlink(P("case/scan.stl").c_str()), 0);
+  EXPECT_EQ(open_by_handle_at(mount_fd, &file.header, O_RDONLY), -1);
+  EXPECT_EQ(errno, ESTALE);
+  close(mount_fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(CacheModes, Issue12MountTest,
