@@ -117,6 +117,13 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
     exit_code = Fail(vault.status(), Stage::kConfig);
     return nullptr;
   }
+  // A writer brings an older vault to the current format first.
+  if (lock != nullptr && !read_only_use) {
+    if (Status s = (*vault)->UpgradeFormat(); !s.ok()) {
+      exit_code = Fail(s.WithContext("cannot upgrade the vault format"), Stage::kData);
+      return nullptr;
+    }
+  }
   return std::move(vault).value();
 }
 

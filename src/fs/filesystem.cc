@@ -401,9 +401,6 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
-  if (inode->type == ObjectType::kSymlink && StoreParent(existing) != child.parent_path) {
-    return CopySymlinkInto(*inode, existing, child);
-  }
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
@@ -411,32 +408,8 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
 
 Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {
   CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
-                            vault_->names().EncryptSymlinkTarget(child.dir, target));
+                            vault_->names().EncryptSymlinkTarget(target));
   return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
-}
-
-// A symlink's target is sealed to its directory's id (vault-format.md §4), so one
-// stored target cannot serve names in two directories. Rather than a second name
-// whose target no longer decrypts, the new directory gets its own symlink with the
-// same target and owner: everything but st_ino and st_nlink looks as after link(2).
-Result<Entry> FileSystem::CopySymlinkInto(Inode& link, const std::string& existing,
-                                          const ChildPath& child) {
-  std::shared_ptr<Inode> old_parent;
-  {
-    std::lock_guard lock(link.mu);
-    old_parent = link.links.front().parent;  // the link `existing` was built from
-  }
-  CADCANFS_ASSIGN_OR_RETURN(DirId old_dir, DirIdOf(*old_parent));
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(existing));
-  CADCANFS_ASSIGN_OR_RETURN(std::string target,
-                            vault_->names().DecryptSymlinkTarget(old_dir, stored));
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo original, store_.Stat(existing));
-  CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
-  if (store_.capabilities().posix_attributes) {
-    CADCANFS_RETURN_IF_ERROR(store_.SetOwner(child.path, original.uid, original.gid));
-  }
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  return RecordEntry(child, info);
 }
 
 Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {

@@ -125,7 +125,7 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
     ssize_t n = readlink(source.c_str(), target.data(), target.size());
     if (n < 0) return Status::FromErrno(errno, "readlink source");
     target.resize(static_cast<size_t>(n));
-    CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault.names().EncryptSymlinkTarget(dir, target));
+    CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault.names().EncryptSymlinkTarget(target));
     (void)vault.store().Remove(cipher_path);
     CADCANFS_RETURN_IF_ERROR(vault.store().Symlink(stored, cipher_path));
     stats.symlinks++;

@@ -207,7 +207,8 @@ Result<VaultConfig> ParseConfig(std::string_view text) {
   // Only a non-negative integer is a version at all; compare it as 64 bits, never narrowed.
   if (!j.contains("version") || !j["version"].is_number_unsigned()) return Corrupt("no version");
   uint64_t version = j["version"].get<uint64_t>();
-  if (version != static_cast<uint64_t>(kFormatVersion)) {
+  if (version < static_cast<uint64_t>(kOldestFormatVersion) ||
+      version > static_cast<uint64_t>(kFormatVersion)) {
     return Status::Error(Code::kUnsupported, "vault format version " + std::to_string(version) +
                                                  " is not supported by this build");
   }
@@ -220,6 +221,7 @@ Result<VaultConfig> ParseConfig(std::string_view text) {
     return Corrupt("unsupported cipher suite");
   }
   VaultConfig config;
+  config.version = static_cast<int>(version);  // in range: checked above
   if (!DecodeFixedHex(j["vault_id"], config.vault_id)) return Corrupt("bad vault id");
   auto block_size = UnsignedAtMost(j["block_size"], kMaxBlockSize);
   if (!block_size || *block_size < kMinBlockSize || !IsPowerOfTwo(*block_size)) {

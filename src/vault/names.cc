@@ -12,7 +12,8 @@ namespace cadcanfs {
 namespace {
 
 constexpr char kConfigName[] = "cadcanfs.conf";
-constexpr std::string_view kSymlinkDomain = "cadcanfs v1 symlink";
+constexpr std::string_view kSymlinkDomain = "cadcanfs v2 symlink";
+constexpr std::string_view kBoundSymlinkDomain = "cadcanfs v1 symlink";
 constexpr size_t kSymlinkNonceSize = 16;
 constexpr std::string_view kXattrNameDomain = "cadcanfs v1 xattr name";
 constexpr std::string_view kXattrValueDomain = "cadcanfs v1 xattr value";
@@ -99,32 +100,34 @@ Result<std::string> NameCipher::Decrypt(const DirId& dir, std::string_view encod
   return name;
 }
 
-Result<std::string> NameCipher::EncryptSymlinkTarget(const DirId& dir,
-                                                     std::string_view target) const {
+Result<std::string> NameCipher::EncryptSymlinkTarget(std::string_view target) const {
   if (target.empty()) return Status::Error(Code::kNotFound, "empty symlink target");
   if (target.size() > kMaxSymlinkTargetLength) {
     return Status::Error(Code::kNameTooLong, "symlink target is too long to encrypt");
   }
   Bytes nonce(kSymlinkNonceSize);
   CADCANFS_RETURN_IF_ERROR(FillRandom(nonce));
-  CADCANFS_ASSIGN_OR_RETURN(
-      Bytes sealed, SivEncrypt(key_, {AsBytes(kSymlinkDomain), dir, nonce}, AsBytes(target)));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed,
+                            SivEncrypt(key_, {AsBytes(kSymlinkDomain), nonce}, AsBytes(target)));
   nonce.insert(nonce.end(), sealed.begin(), sealed.end());
   return Base32Encode(nonce);
 }
 
-Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir,
-                                                     std::string_view stored) const {
+Result<std::string> NameCipher::DecryptSymlinkTarget(const DirId& dir, std::string_view stored,
+                                                     bool* directory_bound) const {
   auto raw = Base32Decode(stored);
   if (!raw || raw->size() <= kSymlinkNonceSize + kSivTagSize) {
     return Status::Error(Code::kAuthenticationFailed, "symlink target is not valid");
   }
   ByteSpan all(*raw);
-  CADCANFS_ASSIGN_OR_RETURN(
-      Bytes plain,
-      SivDecrypt(key_, {AsBytes(kSymlinkDomain), dir, all.subspan(0, kSymlinkNonceSize)},
-                 all.subspan(kSymlinkNonceSize)));
-  return std::string(AsChars(plain));
+  ByteSpan nonce = all.subspan(0, kSymlinkNonceSize);
+  ByteSpan sealed = all.subspan(kSymlinkNonceSize);
+  // SIV authenticates its associated data, so at most one of the two forms opens.
+  auto plain = SivDecrypt(key_, {AsBytes(kSymlinkDomain), nonce}, sealed);
+  if (directory_bound != nullptr) *directory_bound = !plain.ok();
+  if (!plain.ok()) plain = SivDecrypt(key_, {AsBytes(kBoundSymlinkDomain), dir, nonce}, sealed);
+  if (!plain.ok()) return plain.status();
+  return std::string(AsChars(*plain));
 }
 
 uint64_t SymlinkTargetLengthOfStored(uint64_t stored_length) {

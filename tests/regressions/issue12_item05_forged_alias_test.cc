@@ -41,7 +41,7 @@ void MakeDirWithPayload(Vault& vault, const std::string& stored) {
 // Makes symlink `stored` in the vault root pointing at `target`.
 void MakeSymlink(Vault& vault, const std::string& stored, const std::string& target) {
   auto root = vault.ReadDirId("");
-  auto sealed = vault.names().EncryptSymlinkTarget(*root, target);
+  auto sealed = vault.names().EncryptSymlinkTarget(target);
   ASSERT_TRUE(sealed.ok());
   ASSERT_TRUE(vault.store().Symlink(*sealed, stored).ok());
 }

@@ -79,9 +79,9 @@ class Issue12Item07RealConfigTest : public ::testing::Test {
 };
 
 TEST_F(Issue12Item07RealConfigTest, VersionIsNotNarrowed) {
-  auto parsed = ParseConfig(Replace(text_, "\"version\": 1", "\"version\": 4294967297"));
+  auto parsed = ParseConfig(Replace(text_, "\"version\": 2", "\"version\": 4294967298"));
   EXPECT_FALSE(parsed.ok());
-  EXPECT_FALSE(ParseConfig(Replace(text_, "\"version\": 1", "\"version\": -4294967295")).ok());
+  EXPECT_FALSE(ParseConfig(Replace(text_, "\"version\": 2", "\"version\": -4294967294")).ok());
   EXPECT_TRUE(ParseConfig(text_).ok());
 }
 

@@ -91,6 +91,52 @@ class Issue12MountTest : public ::testing::TestWithParam<CacheMode> {
   Mount mount_;
 };
 
+// Item 1: a symlink keeps working after every kind of rename, exchange and link into
+// another directory, read back through a fresh daemon (no kernel cache); fsck stays clean.
+TEST_P(Issue12MountTest, Item01SymlinksSurviveMovesBetweenDirectories) {
+  ASSERT_EQ(mkdir(P("a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(P("b").c_str(), 0755), 0);
+  ASSERT_EQ(symlink("target-one", P("a/l1").c_str()), 0);
+  ASSERT_EQ(symlink("target-two", P("a/l2").c_str()), 0);
+  ASSERT_EQ(symlink("target-three", P("b/l3").c_str()), 0);
+  ASSERT_EQ(symlink("target-four", P("a/l4").c_str()), 0);
+  ASSERT_EQ(rename(P("a/l1").c_str(), P("b/moved").c_str()), 0);
+  ASSERT_EQ(renameat2(AT_FDCWD, P("a/l2").c_str(), AT_FDCWD, P("b/l3").c_str(), RENAME_EXCHANGE),
+            0);
+  ASSERT_EQ(link(P("a/l4").c_str(), P("b/linked").c_str()), 0);
+  ASSERT_EQ(rename(P("a").c_str(), P("b/a-moved").c_str()), 0);
+
+  mount_.Remount();
+  ASSERT_TRUE(mount_.mounted());
+  auto target = [&](const std::string& rel) {
+    char buf[256] = {};
+    ssize_t n = readlink(P(rel).c_str(), buf, sizeof(buf) - 1);
+    return n < 0 ? std::string("error: ") + strerror(errno) : std::string(buf, n);
+  };
+  EXPECT_EQ(target("b/moved"), "target-one");
+  EXPECT_EQ(target("b/l3"), "target-two");
+  EXPECT_EQ(target("b/a-moved/l2"), "target-three");
+  EXPECT_EQ(target("b/linked"), "target-four");
+  EXPECT_EQ(target("b/a-moved/l4"), "target-four");
+  struct stat st;
+  ASSERT_EQ(lstat(P("b/linked").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u) << "a hard link, not a copy";
+  mount_.Unmount();
+
+  pid_t child = fork();
+  if (child == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    execl(CADCANFS_BINARY, "cadcanfs", "fsck", mount_.vault().root().c_str(), "--key-file",
+          mount_.vault().key_file().c_str(), nullptr);
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "fsck status " << status;
+}
+
 // Item 9: one request must not make the daemon seal a terabyte of zeros. Past the file
 // size limit (256 GiB by default) writes and truncates fail with EFBIG; a long growth
 // stops when its caller is killed, is undone, and never blocks readers of other files.

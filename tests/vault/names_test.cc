@@ -10,10 +10,13 @@ namespace {
 
 class NamesTest : public ::testing::Test {
  protected:
-  NamesTest() : cipher_(RandomSecret(kSivKeySize).value()) {
+  NamesTest()
+      : key_copy_(RandomSecret(kSivKeySize).value()),
+        cipher_(SecretBytes::CopyOf(key_copy_.span())) {
     EXPECT_TRUE(FillRandom(dir_a_).ok());
     EXPECT_TRUE(FillRandom(dir_b_).ok());
   }
+  SecretBytes key_copy_;  // the cipher's key, to build format v1 targets by hand
   NameCipher cipher_;
   DirId dir_a_{};
   DirId dir_b_{};
@@ -82,14 +85,35 @@ TEST_F(NamesTest, InvalidNamesAreRefusedLikeExt4) {
 }
 
 TEST_F(NamesTest, SymlinkTargetsRoundTripAndAreRandomised) {
-  auto t1 = cipher_.EncryptSymlinkTarget(dir_a_, "../Smith/scan.stl");
-  auto t2 = cipher_.EncryptSymlinkTarget(dir_a_, "../Smith/scan.stl");
+  auto t1 = cipher_.EncryptSymlinkTarget("../Smith/scan.stl");
+  auto t2 = cipher_.EncryptSymlinkTarget("../Smith/scan.stl");
   ASSERT_TRUE(t1.ok() && t2.ok());
   EXPECT_NE(*t1, *t2);
-  EXPECT_EQ(*cipher_.DecryptSymlinkTarget(dir_a_, *t1), "../Smith/scan.stl");
-  EXPECT_FALSE(cipher_.DecryptSymlinkTarget(dir_b_, *t1).ok());
-  EXPECT_EQ(cipher_.EncryptSymlinkTarget(dir_a_, std::string(3000, 'a')).status().code(),
+  bool bound = true;
+  EXPECT_EQ(*cipher_.DecryptSymlinkTarget(dir_a_, *t1, &bound), "../Smith/scan.stl");
+  EXPECT_FALSE(bound);
+  // Not bound to a directory: the link may move anywhere (issue 12, item 1).
+  EXPECT_EQ(*cipher_.DecryptSymlinkTarget(dir_b_, *t1), "../Smith/scan.stl");
+  EXPECT_EQ(cipher_.EncryptSymlinkTarget(std::string(3000, 'a')).status().code(),
             Code::kNameTooLong);
+  std::string flipped = *t1;
+  flipped[5] = flipped[5] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(cipher_.DecryptSymlinkTarget(dir_a_, flipped).status().code(),
+            Code::kAuthenticationFailed);
+}
+
+// Format v1 sealed a target to its directory's id; such targets still open there.
+TEST_F(NamesTest, DirectoryBoundTargetsOfFormatV1StillOpen) {
+  Bytes nonce(16, 7);
+  auto sealed = SivEncrypt(key_copy_, {AsBytes("cadcanfs v1 symlink"), dir_a_, nonce},
+                           AsBytes(std::string_view("cbct/scan.stl")));
+  ASSERT_TRUE(sealed.ok());
+  nonce.insert(nonce.end(), sealed->begin(), sealed->end());
+  const std::string stored = Base32Encode(nonce);
+  bool bound = false;
+  EXPECT_EQ(*cipher_.DecryptSymlinkTarget(dir_a_, stored, &bound), "cbct/scan.stl");
+  EXPECT_TRUE(bound);
+  EXPECT_FALSE(cipher_.DecryptSymlinkTarget(dir_b_, stored).ok());
 }
 
 TEST(ClassifyTest, ReservedNames) {

@@ -163,9 +163,6 @@ class FileSystem {
   Status MakeEntry(const ChildPath& child, const std::function<Status()>& make);
   // REQUIRES: namespace_mu_ held. Creates a symlink entry `child` pointing at `target`.
   Status MakeSymlinkEntry(const ChildPath& child, std::string_view target);
-  // REQUIRES: namespace_mu_ held. Link() for a symlink whose existing name sits in
-  // another directory: a copy of the symlink, with the original's owner.
-  Result<Entry> CopySymlinkInto(Inode& link, const std::string& existing, const ChildPath& child);
   struct stat AttrOf(const ObjectInfo& info) const;
   // Gives a new object to the calling user when the daemon runs as root.
   Status AssignOwner(const std::string& path, const Caller& caller);

@@ -88,9 +88,19 @@ class Vault {
   Result<std::string> PlainPathOf(std::string_view cipher_path);
 
   Result<std::unique_ptr<EncryptedFile>> CreateFile(std::string_view cipher_path, uint32_t mode);
+
+  // Brings an older vault to the current format version before anything writes to it
+  // (re-seals format v1 symlink targets, then rewrites the config). REQUIRES: the
+  // caller holds the vault's writer lock. A no-op for a current vault.
+  Status UpgradeFormat();
   Result<std::unique_ptr<EncryptedFile>> OpenFile(std::string_view cipher_path, bool writable);
 
  private:
+  // UpgradeFormat's walk: re-seals the directory-bound symlink targets below `cipher_dir`.
+  Status UnbindSymlinkTargets(const std::string& cipher_dir);
+  Status UnbindSymlinkTarget(const DirId& dir, const std::string& cipher_dir,
+                             const std::string& path);
+
   Vault(std::unique_ptr<Store> store, VaultConfig config, LoadedKey key,
         std::vector<MasterKey> extra_keys, SecretBytes name_key);
 

@@ -23,7 +23,11 @@
 namespace cadcanfs {
 
 inline constexpr char kConfigFileName[] = "cadcanfs.conf";
-inline constexpr int kFormatVersion = 1;
+// Version 2: symlink targets are no longer bound to their directory, and file headers
+// may carry a pending resize (docs/vault-format.md §8). Version 1 vaults are read, and
+// upgraded in place by the first writer (Vault::UpgradeFormat).
+inline constexpr int kFormatVersion = 2;
+inline constexpr int kOldestFormatVersion = 1;
 inline constexpr size_t kVaultIdSize = 16;
 inline constexpr size_t kNameKeySize = 64;  // AES-256-SIV
 inline constexpr uint32_t kDefaultBlockSize = 32 * 1024;

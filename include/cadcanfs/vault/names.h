@@ -82,9 +82,15 @@ class NameCipher {
   Result<std::string> Decrypt(const DirId& dir, std::string_view encoded) const;
 
   // Symlink targets use SIV with a random nonce component (so equal targets do not
-  // show), bound to the link's directory. kNameTooLong past kMaxSymlinkTargetLength.
-  Result<std::string> EncryptSymlinkTarget(const DirId& dir, std::string_view target) const;
-  Result<std::string> DecryptSymlinkTarget(const DirId& dir, std::string_view stored) const;
+  // show). They are not bound to the link's directory (format v2), so a symlink can be
+  // renamed, exchanged and hard-linked into any directory. kNameTooLong past
+  // kMaxSymlinkTargetLength.
+  Result<std::string> EncryptSymlinkTarget(std::string_view target) const;
+  // Opens a stored target. Format v1 bound targets to the id of the directory holding
+  // the link; such a target is opened with `dir`, and `directory_bound` (if given) says
+  // so, for the upgrade that re-seals them.
+  Result<std::string> DecryptSymlinkTarget(const DirId& dir, std::string_view stored,
+                                           bool* directory_bound = nullptr) const;
 
   // Extended attributes: "user.<a>" is stored as "user.cc." + base32(SIV(a)),
   // deterministic so a get can find it; kUnsupported for other namespaces. Values use
