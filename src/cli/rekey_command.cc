@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "cadcanfs/fs/offline.h"
-#include "cadcanfs/store/local_store.h"
+#include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
 #include "support.h"
 
@@ -20,18 +20,16 @@ int RunRekey(const std::vector<std::string>& argv) {
   if (!new_keys.key_file && !new_keys.passphrase_file) {
     return UsageError("rekey needs --new-key-file or --new-passphrase-file");
   }
-  auto store = OpenLocalStore(args.positional()[0]);
-  if (!store.ok()) {
-    return Fail(Status::Error(Code::kNotFound, "the vault directory does not exist"),
-                Stage::kVault);
-  }
-  if (auto config = Vault::ReadConfig(**store); !config.ok()) {
+  int code = exit_code::kOk;
+  std::unique_ptr<Store> store = OpenStoreOrReport(args.positional()[0], code);
+  if (!store) return code;
+  if (auto config = Vault::ReadConfig(*store); !config.ok()) {
     return Fail(config.status(), Stage::kVault);
   }
   // A rekey under a live mount moves every header away from the key the daemon keeps
   // wrapping new files with: only one writer at a time.
   std::optional<VaultLock> lock;
-  if (int code = exit_code::kOk; !LockVaultOrReport(args.positional()[0], lock, code)) return code;
+  if (!LockVaultOrReport(args.positional()[0], lock, code)) return code;
   RekeyHooks hooks;
   // Test hook: simulate a crash after N files have their new key slot on disk.
   if (const char* crash = std::getenv("CADCANFS_TEST_REKEY_CRASH_AFTER")) {
@@ -40,7 +38,7 @@ int RunRekey(const std::vector<std::string>& argv) {
       if (done >= limit) _exit(99);
     };
   }
-  auto stats = RotateMasterKey(**store, KeyOptionsFrom(args), new_keys, hooks);
+  auto stats = RotateMasterKey(*store, KeyOptionsFrom(args), new_keys, hooks);
   if (!stats.ok()) {
     // An entry the walk could not classify may be a file under the old key, which
     // therefore stayed in the config.

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <iostream>
 
-#include "cadcanfs/store/local_store.h"
+#include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
 
 namespace cadcanfs::cli {
@@ -68,9 +68,36 @@ std::set<std::string> WithKeyFlags(std::set<std::string> extra) {
 // enough that a refusal on a mounted vault still comes at once to a person.
 constexpr std::chrono::milliseconds kLockPatience{2000};
 
-bool LockVaultOrReport(const std::string& path, std::optional<VaultLock>& lock, int& exit_code,
+std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code) {
+  auto store = OpenStore(location);
+  if (store.ok()) return std::move(store).value();
+  switch (store.status().code()) {
+    case Code::kInvalidArgument:  // a location that names no store we know
+      exit_code = UsageError(store.status().message());
+      break;
+    case Code::kNotFound:
+      exit_code = Fail(
+          Status::Error(Code::kNotFound, "the vault directory does not exist or cannot be opened"),
+          Stage::kVault);
+      break;
+    default:  // a kind of store this build cannot open: there is no vault for it here
+      std::cerr << "cadcanfs: " << store.status().message() << "\n";
+      exit_code = exit_code::kNoVault;
+      break;
+  }
+  return nullptr;
+}
+
+bool LockVaultOrReport(const std::string& location, std::optional<VaultLock>& lock, int& exit_code,
                        bool read_only_use) {
-  auto acquired = VaultLock::Acquire(path, kLockPatience);
+  auto local = LocalPathOfStore(location);
+  if (!local.ok() || !*local) {
+    exit_code = Fail(Status::Error(Code::kUnsupported,
+                                   "this store has no writer lock yet, so it cannot be written"),
+                     Stage::kVault);
+    return false;
+  }
+  auto acquired = VaultLock::Acquire(**local, kLockPatience);
   if (acquired.ok()) {
     lock.emplace(std::move(acquired).value());
     return true;
@@ -85,15 +112,9 @@ bool LockVaultOrReport(const std::string& path, std::optional<VaultLock>& lock, 
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
                                          int& exit_code, std::optional<VaultLock>* lock,
                                          bool read_only_use) {
-  auto store = OpenLocalStore(path);
-  if (!store.ok()) {
-    exit_code = Fail(Status::Error(Code::kNotFound,
-                                   "the vault directory does not exist or "
-                                   "cannot be opened"),
-                     Stage::kVault);
-    return nullptr;
-  }
-  auto config = Vault::ReadConfig(**store);
+  std::unique_ptr<Store> store = OpenStoreOrReport(path, exit_code);
+  if (!store) return nullptr;
+  auto config = Vault::ReadConfig(*store);
   if (!config.ok()) {
     exit_code = Fail(config.status(), Stage::kVault);
     return nullptr;
@@ -101,7 +122,7 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
   if (lock != nullptr) {
     if (!LockVaultOrReport(path, *lock, exit_code, read_only_use)) return nullptr;
     // The previous holder (a rekey) may have changed the config before it let go.
-    config = Vault::ReadConfig(**store);
+    config = Vault::ReadConfig(*store);
     if (!config.ok()) {
       exit_code = Fail(config.status(), Stage::kVault);
       return nullptr;
@@ -112,7 +133,7 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
     exit_code = Fail(key.status(), Stage::kKey);
     return nullptr;
   }
-  auto vault = Vault::Open(std::move(store).value(), std::move(key).value());
+  auto vault = Vault::Open(std::move(store), std::move(key).value());
   if (!vault.ok()) {
     exit_code = Fail(vault.status(), Stage::kConfig);
     return nullptr;

@@ -39,6 +39,10 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
                                          int& exit_code, std::optional<VaultLock>* lock = nullptr,
                                          bool read_only_use = false);
 
+// Opens the store at `location` (a path or URI, see cadcanfs/store/open_store.h). On
+// failure prints the error, sets `exit_code` and returns nullptr.
+std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code);
+
 // Takes the writer lock of the vault at `path` into `lock`. On failure prints the
 // error, sets `exit_code` and returns false. With `read_only_use`, a vault on a
 // read-only filesystem is accepted without a lock: no writer can exist there.

@@ -3,7 +3,7 @@
 
 #include <iostream>
 
-#include "cadcanfs/store/local_store.h"
+#include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
 #include "support.h"
 
@@ -33,16 +33,16 @@ int RunInit(const std::vector<std::string>& argv) {
     }
     block_size = static_cast<uint32_t>(*parsed);
   }
-  const std::string& path = args.positional()[0];
-  mkdir(path.c_str(), 0700);  // an existing empty directory is fine too
-  auto store = OpenLocalStore(path);
-  if (!store.ok()) {
-    return Fail(Status::Error(Code::kNotFound, "cannot create or open the vault directory"),
-                Stage::kVault);
+  const std::string& location = args.positional()[0];
+  if (auto local = LocalPathOfStore(location); local.ok() && *local) {
+    mkdir((*local)->c_str(), 0700);  // an existing empty directory is fine too
   }
+  int code = exit_code::kOk;
+  std::unique_ptr<Store> store = OpenStoreOrReport(location, code);
+  if (!store) return code;
   auto key = LoadKeyForNewVault(KeyOptionsFrom(args));
   if (!key.ok()) return Fail(key.status(), Stage::kKey);
-  Status s = Vault::Initialize(**store, *key, block_size);
+  Status s = Vault::Initialize(*store, *key, block_size);
   if (!s.ok()) return Fail(s, Stage::kData);
   std::cout << "created vault (key id " << key->master.id_hex() << ", block size " << block_size
             << ")\n";
@@ -53,12 +53,10 @@ int RunInfo(const std::vector<std::string>& argv) {
   Args args({}, {});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("info takes exactly one VAULT");
-  auto store = OpenLocalStore(args.positional()[0]);
-  if (!store.ok()) {
-    return Fail(Status::Error(Code::kNotFound, "the vault directory does not exist"),
-                Stage::kVault);
-  }
-  auto config = Vault::ReadConfig(**store);
+  int code = exit_code::kOk;
+  std::unique_ptr<Store> store = OpenStoreOrReport(args.positional()[0], code);
+  if (!store) return code;
+  auto config = Vault::ReadConfig(*store);
   if (!config.ok()) return Fail(config.status(), Stage::kVault);
   std::cout << "format version: " << config->version << "\n"
             << "vault id:       " << config->vault_id_hex() << "\n"

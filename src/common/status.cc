@@ -12,6 +12,12 @@ std::string_view CodeName(Code code) {
       return "not found";
     case Code::kFileTooLarge:
       return "file too large";
+    case Code::kRetryLater:
+      return "store busy, retry later";
+    case Code::kChangedElsewhere:
+      return "changed elsewhere";
+    case Code::kQuotaExceeded:
+      return "quota exceeded";
     case Code::kInterrupted:
       return "interrupted";
     case Code::kAlreadyExists:
@@ -84,6 +90,8 @@ Code CodeFromErrno(int e) {
       return Code::kStale;
     case ENOTSUP:
       return Code::kUnsupported;
+    case EFBIG:
+      return Code::kFileTooLarge;
     default:
       return Code::kIoError;
   }

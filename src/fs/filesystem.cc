@@ -23,7 +23,7 @@ Status Stale() { return Status::Error(Code::kStale, "unknown inode", ESTALE); }
 
 Status ReadOnly() { return Status::Error(Code::kPermissionDenied, "read-only mount", EROFS); }
 
-BackendKey KeyOf(const ObjectInfo& info) { return BackendKey{info.device, info.backend_id}; }
+const ObjectId& KeyOf(const ObjectInfo& info) { return info.id; }
 
 // The path-addressed metadata calls of a store, shaped like an open object's.
 struct StorePathMetadata {
@@ -184,7 +184,7 @@ Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::
 
 struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
   struct stat st {};
-  st.st_ino = info.backend_id;
+  st.st_ino = info.inode_hint;
   st.st_mode = FileTypeBits(info.type) | (info.mode & 07777);
   st.st_nlink = info.nlink;
   st.st_rdev = static_cast<dev_t>(info.rdev);
@@ -203,6 +203,10 @@ struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
 
 Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(path));
+  return PlainInfoOf(path, std::move(info));
+}
+
+Result<ObjectInfo> FileSystem::PlainInfoOf(const std::string& path, ObjectInfo info) {
   if (info.type != ObjectType::kFile) return info;
   auto plain_size = vault_->layout().PlainSizeOfCipherSize(info.size);
   if (!plain_size.ok()) {
@@ -269,7 +273,7 @@ std::optional<ObjectInfo> FileSystem::OrphanInfo(Inode& inode) {
   return inode.orphan;
 }
 
-void FileSystem::MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
+void FileSystem::MoveLink(const ObjectId& key, const std::shared_ptr<Inode>& from_parent,
                           const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
                           const std::string& to_stored) {
   std::shared_ptr<Inode> inode = inodes_.FindByKey(key);
@@ -328,7 +332,9 @@ Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& 
   CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
   child.name.stored = entry.stored_name;
   child.path = JoinStorePath(child.parent_path, entry.stored_name);
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  // The listing's attributes, when it has them, spare a store call per entry.
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info)
+                                                        : StatPlain(child.path));
   return RecordEntry(child, info);
 }
 

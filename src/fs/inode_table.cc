@@ -5,7 +5,7 @@
 namespace cadcanfs {
 
 InodeTable::InodeTable()
-    : root_(std::make_shared<Inode>(kRootInode, ObjectType::kDirectory, BackendKey{})) {
+    : root_(std::make_shared<Inode>(kRootInode, ObjectType::kDirectory, ObjectId{})) {
   root_->lookups = 1;  // the kernel never forgets the root
   by_number_.emplace(kRootInode, root_);
 }
@@ -16,7 +16,7 @@ std::shared_ptr<Inode> InodeTable::Find(InodeNumber number) {
   return it == by_number_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Inode> InodeTable::FindByKey(const BackendKey& key) {
+std::shared_ptr<Inode> InodeTable::FindByKey(const ObjectId& key) {
   std::lock_guard lock(mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return nullptr;
@@ -24,7 +24,7 @@ std::shared_ptr<Inode> InodeTable::FindByKey(const BackendKey& key) {
   return inode == by_number_.end() ? nullptr : inode->second;
 }
 
-std::shared_ptr<Inode> InodeTable::Record(const BackendKey& key, ObjectType type, InodeLink link) {
+std::shared_ptr<Inode> InodeTable::Record(const ObjectId& key, ObjectType type, InodeLink link) {
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard lock(mu_);

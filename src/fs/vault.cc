@@ -204,7 +204,8 @@ Result<DirListing> Vault::ListDirectory(std::string_view cipher_dir) {
       listing.damaged.push_back({e.name, name.status()});
       continue;
     }
-    listing.entries.push_back({std::move(name).value(), std::move(e.name), e.type, e.backend_id});
+    listing.entries.push_back(
+        {std::move(name).value(), std::move(e.name), e.type, std::move(e.info)});
   }
   return listing;
 }

@@ -4,6 +4,15 @@
 
 namespace cadcanfs {
 
+ObjectId ObjectId::OfLocalInode(uint64_t device, uint64_t inode) {
+  std::string bytes(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    bytes[7 - i] = static_cast<char>(device >> (8 * i));
+    bytes[15 - i] = static_cast<char>(inode >> (8 * i));
+  }
+  return ObjectId(std::move(bytes));
+}
+
 std::string JoinStorePath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string out(dir);

@@ -40,6 +40,9 @@ enum class Code : unsigned char {
   kBusy,
   kStale,
   kFileTooLarge,  // past the mount's file size limit (EFBIG)
+  kRetryLater,        // the store is throttling or unavailable for now (429, 503)
+  kChangedElsewhere,  // the object changed since it was read (eTag mismatch, 412)
+  kQuotaExceeded,     // the store's quota is used up (507)
   kInterrupted,   // the caller gave up (FUSE_INTERRUPT): the work was stopped and undone
   kInternal,
 };

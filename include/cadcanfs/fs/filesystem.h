@@ -154,6 +154,8 @@ class FileSystem {
   Result<ChildPath> ResolveChild(InodeNumber parent, std::string_view name);
   // Store Stat with a file's size turned into its plaintext size.
   Result<ObjectInfo> StatPlain(const std::string& path);
+  // `info` of the object at `path` with a file's size turned into its plaintext size.
+  Result<ObjectInfo> PlainInfoOf(const std::string& path, ObjectInfo info);
   // Records a new or found object as an inode (counting one kernel lookup).
   std::shared_ptr<Inode> RecordInode(const ChildPath& child, const ObjectInfo& info);
   // RecordInode plus the reply.
@@ -171,7 +173,7 @@ class FileSystem {
   // st_nlink 0) once the last name is gone.
   void DropLink(const ObjectInfo& info, const std::shared_ptr<Inode>& parent,
                 const std::string& stored, bool last);
-  void MoveLink(const BackendKey& key, const std::shared_ptr<Inode>& from_parent,
+  void MoveLink(const ObjectId& key, const std::shared_ptr<Inode>& from_parent,
                 const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
                 const std::string& to_stored);
   // The open file of an inode, opened on first use; writable unless the mount or the

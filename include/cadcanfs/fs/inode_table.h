@@ -1,7 +1,6 @@
 // InodeTable: the mounted filesystem's inodes, as libfuse's passthrough_hp keeps them,
 // with three changes: numbers come from a 64-bit counter and are never reused; a
-// separate index maps backend keys (device, backend id) to numbers, so hard links
-// share one inode; and an unknown number is reported, never dereferenced.
+// separate index maps store object ids to numbers, so hard links share one inode; and an unknown number is reported, never dereferenced.
 //
 // An inode remembers the names it was reached by (parent inode + stored ciphertext
 // name), because stores are path-addressed; the first link is the one paths use.
@@ -35,12 +34,6 @@ namespace cadcanfs {
 using InodeNumber = uint64_t;
 inline constexpr InodeNumber kRootInode = 1;  // FUSE_ROOT_ID
 
-struct BackendKey {
-  uint64_t device = 0;
-  uint64_t id = 0;
-  bool operator==(const BackendKey&) const = default;
-};
-
 struct Inode;
 
 struct InodeLink {
@@ -49,11 +42,11 @@ struct InodeLink {
 };
 
 struct Inode {
-  Inode(InodeNumber n, ObjectType t, BackendKey k) : number(n), type(t), key(k) {}
+  Inode(InodeNumber n, ObjectType t, ObjectId k) : number(n), type(t), key(std::move(k)) {}
 
   const InodeNumber number;
   const ObjectType type;
-  const BackendKey key;
+  const ObjectId key;  // the store object's identity (empty for the root)
   std::atomic<uint64_t> lookups{0};  // the kernel's lookup count
 
   std::mutex mu;
@@ -73,27 +66,22 @@ class InodeTable {
   std::shared_ptr<Inode> root() const { return root_; }
   // The inode with this number, or nullptr if the kernel holds no reference to it.
   std::shared_ptr<Inode> Find(InodeNumber number);
-  // The inode currently mapped to a backend key, or nullptr.
-  std::shared_ptr<Inode> FindByKey(const BackendKey& key);
+  // The inode currently mapped to a store object, or nullptr.
+  std::shared_ptr<Inode> FindByKey(const ObjectId& key);
   // Finds or makes the inode for `key`, makes `link` its first name and counts one
   // kernel lookup.
-  std::shared_ptr<Inode> Record(const BackendKey& key, ObjectType type, InodeLink link);
+  std::shared_ptr<Inode> Record(const ObjectId& key, ObjectType type, InodeLink link);
   // The inode with this number, counting one kernel lookup, even if the kernel had
   // forgotten it (a file handle being opened); nullptr if it is not known any more.
   std::shared_ptr<Inode> Revive(InodeNumber number);
   // Drops `n` kernel lookups; at zero the inode is retired (or dropped if it has no name).
   void Forget(InodeNumber number, uint64_t n);
-  // The backend object lost its last name: unmap its key, so that a backend id the
+  // The store object lost its last name: unmap its key, so that an id the
   // store reuses gets a fresh inode.
   void Detach(const Inode& inode);
   size_t size();
 
  private:
-  struct KeyHash {
-    size_t operator()(const BackendKey& k) const {
-      return std::hash<uint64_t>()(k.id ^ (k.device << 32));
-    }
-  };
 
   // REQUIRES: mu_ held. Takes `number` off the retired list, if it is on it.
   void UnretireLocked(InodeNumber number);
@@ -107,7 +95,7 @@ class InodeTable {
   std::list<InodeNumber> retired_;  // guarded by mu_; oldest first
   std::unordered_map<InodeNumber, std::list<InodeNumber>::iterator> retired_at_;  // guarded by mu_
   std::unordered_map<InodeNumber, std::shared_ptr<Inode>> by_number_;             // guarded by mu_
-  std::unordered_map<BackendKey, InodeNumber, KeyHash> by_key_;                   // guarded by mu_
+  std::unordered_map<ObjectId, InodeNumber, ObjectIdHash> by_key_;                   // guarded by mu_
   InodeNumber next_number_ = kRootInode + 1;                                      // guarded by mu_
 };
 

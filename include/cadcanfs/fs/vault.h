@@ -25,7 +25,7 @@ struct PlainDirEntry {
   std::string name;         // decrypted
   std::string stored_name;  // the entry in the ciphertext directory
   ObjectType type = ObjectType::kOther;
-  uint64_t backend_id = 0;  // from the store listing (0 if it does not say)
+  std::optional<ObjectInfo> info;  // from the store listing, if it carries attributes
 };
 
 // What a listing could not decrypt, for fsck and for the tamper log.

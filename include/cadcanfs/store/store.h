@@ -6,8 +6,8 @@
 // Shaped for the weakest backend (OneDrive): reads are ranged; a StoreFile that
 // cannot write in place (capabilities().partial_writes == false) stages its
 // ciphertext in memory and commits the whole object on Sync(), by upload session;
-// every object reports a backend id and an eTag. The local store can do more and
-// says so in its capabilities.
+// every object reports an opaque ObjectId and an eTag, and listings carry attributes.
+// The local store can do more and says so in its capabilities.
 //
 // Thread safety: Store methods may be called concurrently. A StoreFile may be used
 // by several threads at once for ReadAt/WriteAt on distinct ranges.
@@ -18,7 +18,9 @@
 #include <time.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +49,27 @@ inline bool IsSpecialType(ObjectType type) {
          type == ObjectType::kCharDevice || type == ObjectType::kBlockDevice;
 }
 
+// An object's identity in its store: opaque bytes, compared whole (local: device and
+// inode number; OneDrive: the item id). Never a hash, so two objects never share one.
+class ObjectId {
+ public:
+  ObjectId() = default;
+  explicit ObjectId(std::string bytes) : bytes_(std::move(bytes)) {}
+  // The identity of a local object: its device and inode number.
+  static ObjectId OfLocalInode(uint64_t device, uint64_t inode);
+
+  bool empty() const { return bytes_.empty(); }
+  const std::string& bytes() const { return bytes_; }
+  bool operator==(const ObjectId&) const = default;
+
+ private:
+  std::string bytes_;
+};
+
+struct ObjectIdHash {
+  size_t operator()(const ObjectId& id) const { return std::hash<std::string>()(id.bytes()); }
+};
+
 struct ObjectInfo {
   ObjectType type = ObjectType::kOther;
   uint64_t size = 0;
@@ -57,8 +80,8 @@ struct ObjectInfo {
   struct timespec atime {};
   struct timespec mtime {};
   struct timespec ctime {};
-  uint64_t backend_id = 0;  // local: st_ino; OneDrive: hash of the item id
-  uint64_t device = 0;      // local: st_dev
+  ObjectId id;              // identity in the store (may be empty for the store root)
+  uint64_t inode_hint = 0;  // what st_ino shows: local st_ino; remote stores derive one
   uint64_t rdev = 0;        // device number of a kCharDevice or kBlockDevice
   std::string etag;         // changes whenever the object changes
 };
@@ -66,7 +89,10 @@ struct ObjectInfo {
 struct DirEntry {
   std::string name;
   ObjectType type = ObjectType::kOther;
-  uint64_t backend_id = 0;  // as ObjectInfo::backend_id, or 0 if the listing does not say
+  // The entry's attributes when the listing carries them (a remote listing always does,
+  // the local store reads them relative to the open directory), so that `ls -l` and
+  // readdirplus need no store call per entry.
+  std::optional<ObjectInfo> info;
 };
 
 struct StoreSpace {

@@ -47,6 +47,16 @@ int ErrnoOf(const Status& status) {
       return ESTALE;
     case Code::kFileTooLarge:
       return EFBIG;
+    // A store that is still busy after the retries: the operation failed, and EIO is
+    // what applications handle (EAGAIN would make a blocking read look non-blocking).
+    case Code::kRetryLater:
+      return EIO;
+    // Someone else changed the object first; like NFS, say the handle is stale.
+    case Code::kChangedElsewhere:
+      return ESTALE;
+    // What a full disk says: applications handle it (OneDrive's 507 is a full drive).
+    case Code::kQuotaExceeded:
+      return ENOSPC;
     case Code::kInterrupted:
       return EINTR;
     default:

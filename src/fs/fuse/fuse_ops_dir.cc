@@ -51,7 +51,7 @@ void ServeReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_f
         if (need > room) Fs(req).Forget(found->ino, 1);
       } else {
         struct stat st {};
-        st.st_ino = entry.backend_id != 0 ? entry.backend_id : index + 1;
+        st.st_ino = entry.info ? entry.info->inode_hint : index + 1;
         st.st_mode = FileTypeBits(entry.type);
         need = fuse_add_direntry(req, at, room, entry.name.c_str(), &st, next);
       }

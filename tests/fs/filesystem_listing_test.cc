@@ -1,0 +1,95 @@
+// Listings that carry attributes: readdirplus (and so `ls -l`) costs no store call per
+// entry, which on OneDrive is one HTTP round trip each (issue 10, §2).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+
+#include "cadcanfs/fs/filesystem.h"
+#include "testing/forwarding_store.h"
+#include "testing/temp_vault.h"
+
+namespace cadcanfs {
+namespace {
+
+struct OwnedStore {
+  std::unique_ptr<Store> owned;
+};
+
+// Counts the calls that reach the store, by kind.
+class CountingStore final : private OwnedStore, public testing::ForwardingStore {
+ public:
+  explicit CountingStore(std::unique_ptr<Store> base)
+      : OwnedStore{std::move(base)}, ForwardingStore(*owned) {}
+  Result<ObjectInfo> Stat(std::string_view path) override {
+    ++stats;
+    return ForwardingStore::Stat(path);
+  }
+  Result<std::vector<DirEntry>> List(std::string_view dir) override {
+    ++lists;
+    return ForwardingStore::List(dir);
+  }
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    ++opens;
+    return ForwardingStore::Open(path, options);
+  }
+  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
+    ++small_reads;
+    return ForwardingStore::ReadSmall(path, max_size);
+  }
+  std::atomic<int> stats{0}, lists{0}, opens{0}, small_reads{0};
+};
+
+// Opens the vault of `tv` on `store` (the local store of its root, or a decorator of it).
+std::unique_ptr<Vault> OpenVaultOn(const testing::TempVault& tv, std::unique_ptr<Store> store) {
+  auto config = Vault::ReadConfig(*store);
+  EXPECT_TRUE(config.ok());
+  auto key = LoadKeyForVault(KeyOptions{tv.key_file(), std::nullopt}, *config);
+  auto vault = Vault::Open(std::move(store), std::move(key).value());
+  EXPECT_TRUE(vault.ok());
+  return std::move(vault).value();
+}
+
+TEST(FileSystemListingTest, ReaddirPlusOfManyEntriesCostsNoStorePerEntry) {
+  testing::TempVault tv(4096);
+  constexpr int kEntries = 300;
+  {
+    FileSystem writer(OpenVaultOn(tv, std::move(OpenLocalStore(tv.root())).value()), FsOptions{});
+    for (int i = 0; i < kEntries; ++i) {
+      auto created =
+          writer.Create(kRootInode, "scan-" + std::to_string(i) + ".stl", 0644, O_RDWR, Caller{});
+      ASSERT_TRUE(created.ok());
+      ASSERT_TRUE(writer.Write(created->second, 0, testing::PatternBytes(i, i)).ok());
+      writer.Release(created->second);
+    }
+    ASSERT_TRUE(writer.MakeDir(kRootInode, "case", 0755, Caller{}).ok());
+  }
+
+  auto counting = std::make_unique<CountingStore>(std::move(OpenLocalStore(tv.root())).value());
+  CountingStore& store = *counting;
+  FileSystem fs(OpenVaultOn(tv, std::move(counting)), FsOptions{});
+  store.stats = store.lists = store.opens = store.small_reads = 0;
+  auto dir = fs.OpenDir(kRootInode);
+  ASSERT_TRUE(dir.ok());
+  auto listing = fs.ReadDir(*dir, 0);
+  ASSERT_TRUE(listing.ok());
+  ASSERT_EQ((*listing)->size(), kEntries + 1u);
+  std::map<std::string, off_t> sizes;
+  for (const PlainDirEntry& entry : **listing) {
+    auto looked_up = fs.LookupListed(kRootInode, entry);
+    ASSERT_TRUE(looked_up.ok()) << looked_up.status().ToString();
+    sizes[entry.name] = looked_up->attr.st_size;
+  }
+  fs.ReleaseDir(*dir);
+  EXPECT_EQ(store.lists, 1);
+  EXPECT_EQ(store.stats, 0) << "a Stat per listed entry";
+  EXPECT_EQ(store.opens, 0);
+  EXPECT_LE(store.small_reads, 1);  // the root's directory id, once
+  EXPECT_EQ(sizes["scan-17.stl"], 17);
+  EXPECT_EQ(sizes["scan-299.stl"], 299);
+}
+
+}  // namespace
+}  // namespace cadcanfs
