@@ -112,6 +112,24 @@ class FileSystem::HandleTable {
   HandleId next_ = 1;
 };
 
+bool AccessTimeUpdateDue(const struct stat& attr, const struct timespec& now) {
+  constexpr time_t kDay = 24 * 60 * 60;
+  auto not_after = [](const struct timespec& a, const struct timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+  };
+  return not_after(attr.st_atim, attr.st_mtim) || not_after(attr.st_atim, attr.st_ctim) ||
+         now.tv_sec - attr.st_atim.tv_sec >= kDay;
+}
+
+uint32_t PrivilegeBitsToClear(const struct stat& attr, uid_t caller_uid, bool in_file_group) {
+  if (caller_uid == 0 || !S_ISREG(attr.st_mode)) return 0;
+  uint32_t clear = attr.st_mode & S_ISUID;
+  if ((attr.st_mode & S_ISGID) != 0 && ((attr.st_mode & S_IXGRP) != 0 || !in_file_group)) {
+    clear |= S_ISGID;
+  }
+  return clear;
+}
+
 namespace {
 Status BadHandle() { return Status::Error(Code::kInvalidArgument, "unknown handle", EBADF); }
 }  // namespace
@@ -233,9 +251,21 @@ Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status(
   return s;
 }
 
-Status FileSystem::AssignOwner(const std::string& path, const Caller& caller) {
+Status FileSystem::AssignOwner(const ChildPath& child, const Caller& caller, uint32_t mode,
+                               bool is_dir) {
   if (!options_.owner_is_caller) return Status::Ok();
-  return store_.SetOwner(path, caller.uid, caller.gid);
+  // As ext4 does (inode_init_owner): what is made in a setgid directory gets the
+  // directory's group, and a directory made there is setgid itself. The kernel has
+  // already dropped a setgid bit the caller may not set.
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo parent, store_.Stat(child.parent_path));
+  const bool inherit = (parent.mode & S_ISGID) != 0;
+  CADCANFS_RETURN_IF_ERROR(
+      store_.SetOwner(child.path, caller.uid, inherit ? parent.gid : caller.gid));
+  uint32_t wanted = mode & 07777;
+  if (is_dir && inherit) wanted |= S_ISGID;
+  // chown(2) cleared the setuid and setgid bits the caller created the object with.
+  if ((wanted & (S_ISUID | S_ISGID)) != 0) return store_.SetMode(child.path, wanted);
+  return Status::Ok();
 }
 
 Status FileSystem::CheckWritable() const { return options_.read_only ? ReadOnly() : Status::Ok(); }
@@ -345,7 +375,7 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
     if (made.ok()) id = *made;
     return made.status();
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/true));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   std::shared_ptr<Inode> inode = RecordInode(child, info);
   {
@@ -361,7 +391,7 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, 0777, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
 }
@@ -387,7 +417,7 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
     if (type == ObjectType::kFile) return vault_->CreateFile(child.path, mode & 07777).status();
     return store_.MakeNode(child.path, type, mode & 07777, rdev);
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
 }
@@ -699,7 +729,7 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
     if (created.ok()) file = std::move(created).value();
     return created.status();
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
   std::shared_ptr<Inode> inode = RecordInode(child, info);
   {
