@@ -12,6 +12,12 @@ std::string_view CodeName(Code code) {
       return "not found";
     case Code::kFileTooLarge:
       return "file too large";
+    case Code::kReadOnly:
+      return "read-only";
+    case Code::kNotPermitted:
+      return "operation not permitted";
+    case Code::kBadHandle:
+      return "bad handle";
     case Code::kInterrupted:
       return "interrupted";
     case Code::kAlreadyExists:

@@ -40,6 +40,9 @@ enum class Code : unsigned char {
   kBusy,
   kStale,
   kFileTooLarge,  // past the mount's file size limit (EFBIG)
+  kReadOnly,      // the mount or store refuses every change (EROFS)
+  kNotPermitted,  // not allowed for anyone, whatever the permissions (EPERM)
+  kBadHandle,     // an open handle that is unknown or not open for this (EBADF)
   kInterrupted,   // the caller gave up (FUSE_INTERRUPT): the work was stopped and undone
   kInternal,
 };

@@ -47,6 +47,12 @@ int ErrnoOf(const Status& status) {
       return ESTALE;
     case Code::kFileTooLarge:
       return EFBIG;
+    case Code::kReadOnly:
+      return EROFS;
+    case Code::kNotPermitted:
+      return EPERM;
+    case Code::kBadHandle:
+      return EBADF;
     case Code::kInterrupted:
       return EINTR;
     default:
