@@ -18,6 +18,12 @@ std::string_view CodeName(Code code) {
       return "changed elsewhere";
     case Code::kQuotaExceeded:
       return "quota exceeded";
+    case Code::kReadOnly:
+      return "read-only";
+    case Code::kNotPermitted:
+      return "operation not permitted";
+    case Code::kBadHandle:
+      return "bad handle";
     case Code::kInterrupted:
       return "interrupted";
     case Code::kAlreadyExists:

@@ -305,7 +305,7 @@ Status EncryptedFile::WriteRangeLocked(uint64_t offset, uint64_t length, const u
 
 Status EncryptedFile::RecordPendingLocked(uint64_t cipher_size) {
   if (cipher_size > kMaxPendingSize) {
-    return Status::Error(Code::kInvalidArgument, "file is too large for this format", EFBIG);
+    return Status::Error(Code::kFileTooLarge, "file is too large for this format");
   }
   return object_->WriteAt(kPendingSizeOffset, EncodePendingSize(cipher_size));
 }
@@ -320,7 +320,7 @@ Status EncryptedFile::WriteBlocksLocked(const WriteSpan& span, uint64_t first, u
 
   for (uint64_t batch_first = first; batch_first <= last; batch_first += batch_blocks) {
     if (batch_first != first && CancelScope::Cancelled()) {
-      return Status::Error(Code::kInterrupted, "the write was interrupted", EINTR);
+      return Status::Error(Code::kInterrupted, "the write was interrupted");
     }
     const uint64_t batch_last = std::min(last, batch_first + batch_blocks - 1);
     const uint64_t cipher_begin = layout_.CipherOffsetOfBlock(batch_first);

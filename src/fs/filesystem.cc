@@ -19,9 +19,9 @@ constexpr size_t kMaxPathDepth = 4096;
 constexpr std::string_view kUserPrefix = "user.";
 constexpr std::string_view kCapabilityXattr = "security.capability";
 
-Status Stale() { return Status::Error(Code::kStale, "unknown inode", ESTALE); }
+Status Stale() { return Status::Error(Code::kStale, "unknown inode"); }
 
-Status ReadOnly() { return Status::Error(Code::kPermissionDenied, "read-only mount", EROFS); }
+Status ReadOnly() { return Status::Error(Code::kReadOnly, "read-only mount"); }
 
 const ObjectId& KeyOf(const ObjectInfo& info) { return info.id; }
 
@@ -112,8 +112,26 @@ class FileSystem::HandleTable {
   HandleId next_ = 1;
 };
 
+bool AccessTimeUpdateDue(const struct stat& attr, const struct timespec& now) {
+  constexpr time_t kDay = 24 * 60 * 60;
+  auto not_after = [](const struct timespec& a, const struct timespec& b) {
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec <= b.tv_nsec);
+  };
+  return not_after(attr.st_atim, attr.st_mtim) || not_after(attr.st_atim, attr.st_ctim) ||
+         now.tv_sec - attr.st_atim.tv_sec >= kDay;
+}
+
+uint32_t PrivilegeBitsToClear(const struct stat& attr, uid_t caller_uid, bool in_file_group) {
+  if (caller_uid == 0 || !S_ISREG(attr.st_mode)) return 0;
+  uint32_t clear = attr.st_mode & S_ISUID;
+  if ((attr.st_mode & S_ISGID) != 0 && ((attr.st_mode & S_IXGRP) != 0 || !in_file_group)) {
+    clear |= S_ISGID;
+  }
+  return clear;
+}
+
 namespace {
-Status BadHandle() { return Status::Error(Code::kInvalidArgument, "unknown handle", EBADF); }
+Status BadHandle() { return Status::Error(Code::kBadHandle, "unknown handle"); }
 }  // namespace
 
 FileSystem::FileSystem(std::unique_ptr<Vault> vault, FsOptions options)
@@ -141,7 +159,7 @@ Result<std::string> FileSystem::PathOf(Inode& inode) {
     if (parts.size() > kMaxPathDepth) return Stale();
     Inode& node = *current;
     std::lock_guard lock(node.mu);
-    if (node.links.empty()) return Status::Error(Code::kNotFound, "object has no name", ENOENT);
+    if (node.links.empty()) return Status::Error(Code::kNotFound, "object has no name");
     parts.push_back(node.links.front().stored);
     hold = node.links.front().parent;
     current = hold.get();
@@ -158,7 +176,7 @@ Result<std::string> FileSystem::PathOfNumber(InodeNumber ino) {
 
 Result<DirId> FileSystem::DirIdOf(Inode& dir) {
   if (dir.type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+    return Status::Error(Code::kNotADirectory, "not a directory");
   }
   {
     std::lock_guard lock(dir.mu);
@@ -237,16 +255,28 @@ Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status(
   return s;
 }
 
-Status FileSystem::AssignOwner(const std::string& path, const Caller& caller) {
+Status FileSystem::AssignOwner(const ChildPath& child, const Caller& caller, uint32_t mode,
+                               bool is_dir) {
   if (!options_.owner_is_caller) return Status::Ok();
-  return store_.SetOwner(path, caller.uid, caller.gid);
+  // As ext4 does (inode_init_owner): what is made in a setgid directory gets the
+  // directory's group, and a directory made there is setgid itself. The kernel has
+  // already dropped a setgid bit the caller may not set.
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo parent, store_.Stat(child.parent_path));
+  const bool inherit = (parent.mode & S_ISGID) != 0;
+  CADCANFS_RETURN_IF_ERROR(
+      store_.SetOwner(child.path, caller.uid, inherit ? parent.gid : caller.gid));
+  uint32_t wanted = mode & 07777;
+  if (is_dir && inherit) wanted |= S_ISGID;
+  // chown(2) cleared the setuid and setgid bits the caller created the object with.
+  if ((wanted & (S_ISUID | S_ISGID)) != 0) return store_.SetMode(child.path, wanted);
+  return Status::Ok();
 }
 
 Status FileSystem::CheckWritable() const { return options_.read_only ? ReadOnly() : Status::Ok(); }
 
 Status FileSystem::CheckFileSize(uint64_t offset, uint64_t length) const {
   if (offset > options_.max_file_size || length > options_.max_file_size - offset) {
-    return Status::Error(Code::kFileTooLarge, "past the mount's file size limit", EFBIG);
+    return Status::Error(Code::kFileTooLarge, "past the mount's file size limit");
   }
   return Status::Ok();
 }
@@ -312,7 +342,7 @@ Result<Entry> FileSystem::LookupByNumber(InodeNumber ino) {
 Result<Entry> FileSystem::LookupParentOf(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (inode->type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+    return Status::Error(Code::kNotADirectory, "not a directory");
   }
   InodeNumber parent = kRootInode;
   {
@@ -351,7 +381,7 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
     if (made.ok()) id = *made;
     return made.status();
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/true));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   std::shared_ptr<Inode> inode = RecordInode(child, info);
   {
@@ -367,7 +397,7 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, 0777, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
 }
@@ -381,10 +411,10 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
                           : S_ISBLK(mode)  ? ObjectType::kBlockDevice
                                            : ObjectType::kFile;
   if (type == ObjectType::kFile && !S_ISREG(mode) && (mode & S_IFMT) != 0) {
-    return Status::Error(Code::kInvalidArgument, "unknown file type", EINVAL);
+    return Status::Error(Code::kInvalidArgument, "unknown file type");
   }
   if (type != ObjectType::kFile && !store_.capabilities().special_files) {
-    return Status::Error(Code::kPermissionDenied, "the store keeps no special files", EPERM);
+    return Status::Error(Code::kNotPermitted, "the store keeps no special files");
   }
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -393,7 +423,7 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
     if (type == ObjectType::kFile) return vault_->CreateFile(child.path, mode & 07777).status();
     return store_.MakeNode(child.path, type, mode & 07777, rdev);
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   return RecordEntry(child, info);
 }
@@ -403,7 +433,7 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (inode->type == ObjectType::kDirectory) {
-    return Status::Error(Code::kPermissionDenied, "hard link to a directory", EPERM);
+    return Status::Error(Code::kNotPermitted, "hard link to a directory");
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
@@ -424,7 +454,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
   if (info.type == ObjectType::kDirectory) {
-    return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+    return Status::Error(Code::kIsADirectory, "is a directory");
   }
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
   (void)vault_->CleanupEntry(child.parent_path, child.name);
@@ -438,7 +468,7 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
   if (info.type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+    return Status::Error(Code::kNotADirectory, "not a directory");
   }
   CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(child.path));
   CADCANFS_RETURN_IF_ERROR(vault_->RemoveDirectory(child.path, id));
@@ -466,7 +496,7 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
     return Status::Ok();
   }
   if (target_exists && mode == RenameMode::kNoReplace) {
-    return Status::Error(Code::kAlreadyExists, "target exists", EEXIST);
+    return Status::Error(Code::kAlreadyExists, "target exists");
   }
   // Renaming one name of an object onto another name of the same object does nothing.
   if (target_exists && KeyOf(*to_info) == KeyOf(from_info)) return Status::Ok();
@@ -475,8 +505,8 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
   if (target_exists) {
     const bool from_dir = from_info.type == ObjectType::kDirectory;
     const bool to_dir = to_info->type == ObjectType::kDirectory;
-    if (from_dir && !to_dir) return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
-    if (!from_dir && to_dir) return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+    if (from_dir && !to_dir) return Status::Error(Code::kNotADirectory, "not a directory");
+    if (!from_dir && to_dir) return Status::Error(Code::kIsADirectory, "is a directory");
     if (to_dir) {
       CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(to.path));
       CADCANFS_RETURN_IF_ERROR(vault_->ReleaseEmptyDirectory(to.path));
@@ -503,7 +533,7 @@ Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
   std::shared_ptr<Inode> parent;
   {
     std::lock_guard lock(inode->mu);
-    if (inode->links.empty()) return Status::Error(Code::kNotFound, "no name", ENOENT);
+    if (inode->links.empty()) return Status::Error(Code::kNotFound, "no name");
     parent = inode->links.front().parent;
   }
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*parent));
@@ -531,14 +561,14 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
   if (ino != kRootInode && KeyOf(info) != inode->key) {
-    return Status::Error(Code::kNotFound, "name now refers to another object", ENOENT);
+    return Status::Error(Code::kNotFound, "name now refers to another object");
   }
   return AttrOf(info);
 }
 
 Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh) {
   if (inode.type == ObjectType::kDirectory) {
-    return Status::Error(Code::kIsADirectory, "is a directory", EISDIR);
+    return Status::Error(Code::kIsADirectory, "is a directory");
   }
   if (fh) {
     if (auto handle = files_->Get(*fh); handle && handle->file->writable()) {
@@ -615,7 +645,7 @@ Result<struct statvfs> FileSystem::StatFs() {
 
 Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, bool need_write) {
   if (inode.type != ObjectType::kFile) {
-    return Status::Error(Code::kIsADirectory, "not a regular file", EISDIR);
+    return Status::Error(Code::kIsADirectory, "not a regular file");
   }
   if (need_write) CADCANFS_RETURN_IF_ERROR(CheckWritable());
   auto usable = [&] { return inode.file && (!need_write || inode.file->writable()); };
@@ -659,7 +689,7 @@ Status FileSystem::UpgradeToWritable(Inode& inode, const std::string& path) {
                             store_.Open(path, OpenOptions{.write = true}));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, object->Stat());
   if (KeyOf(info) != inode.key) {
-    return Status::Error(Code::kNotFound, "name now refers to another object", ENOENT);
+    return Status::Error(Code::kNotFound, "name now refers to another object");
   }
   return inode.file->UpgradeToWritable(std::move(object));
 }
@@ -705,7 +735,7 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
     if (created.ok()) file = std::move(created).value();
     return created.status();
   }));
-  CADCANFS_RETURN_IF_ERROR(AssignOwner(child.path, caller));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
   std::shared_ptr<Inode> inode = RecordInode(child, info);
   {
@@ -729,7 +759,7 @@ Result<size_t> FileSystem::Read(HandleId fh, uint64_t offset, std::span<uint8_t>
 Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();
-  if (!handle->file->writable()) return Status::Error(Code::kInvalidArgument, "read-only", EBADF);
+  if (!handle->file->writable()) return Status::Error(Code::kBadHandle, "not open for writing");
   const uint64_t end_offset = handle->append ? handle->file->size() : offset;
   CADCANFS_RETURN_IF_ERROR(CheckFileSize(end_offset, data.size()));
   Status s =
@@ -752,7 +782,7 @@ Status FileSystem::Allocate(HandleId fh, int mode, uint64_t offset, uint64_t len
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();
   if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0) {
-    return Status::Error(Code::kUnsupported, "fallocate mode", EOPNOTSUPP);
+    return Status::Error(Code::kUnsupported, "fallocate mode");
   }
   if ((mode & FALLOC_FL_KEEP_SIZE) == 0) CADCANFS_RETURN_IF_ERROR(CheckFileSize(offset, length));
   return handle->file->Allocate(offset, length, (mode & FALLOC_FL_KEEP_SIZE) != 0);
@@ -771,7 +801,7 @@ void FileSystem::Release(HandleId fh) {
 Result<HandleId> FileSystem::OpenDir(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (inode->type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory", ENOTDIR);
+    return Status::Error(Code::kNotADirectory, "not a directory");
   }
   auto handle = std::make_shared<DirHandle>();
   handle->inode = std::move(inode);

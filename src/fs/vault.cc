@@ -34,7 +34,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }  // namespace
 
 Status NoSuchVaultPath() {
-  return Status::Error(Code::kNotFound, "no such file or directory in the vault", ENOENT);
+  return Status::Error(Code::kNotFound, "no such file or directory in the vault");
 }
 
 Status Vault::Initialize(Store& store, const LoadedKey& key, uint32_t block_size) {
@@ -120,7 +120,7 @@ Status Vault::ReleaseEmptyDirectory(std::string_view cipher_path) {
   CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store_->List(cipher_path));
   for (const DirEntry& e : entries) {
     if (e.name != kDirIdFileName) {
-      return Status::Error(Code::kNotEmpty, "directory is not empty", ENOTEMPTY);
+      return Status::Error(Code::kNotEmpty, "directory is not empty");
     }
   }
   Status s = store_->Remove(JoinStorePath(cipher_path, kDirIdFileName));

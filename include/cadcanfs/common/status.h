@@ -39,11 +39,14 @@ enum class Code : unsigned char {
   kCrossDevice,
   kBusy,
   kStale,
-  kFileTooLarge,  // past the mount's file size limit (EFBIG)
+  kFileTooLarge,      // past the mount's file size limit (EFBIG)
   kRetryLater,        // the store is throttling or unavailable for now (429, 503)
   kChangedElsewhere,  // the object changed since it was read (eTag mismatch, 412)
   kQuotaExceeded,     // the store's quota is used up (507)
-  kInterrupted,   // the caller gave up (FUSE_INTERRUPT): the work was stopped and undone
+  kReadOnly,          // the mount or store refuses every change (EROFS)
+  kNotPermitted,      // not allowed for anyone, whatever the permissions (EPERM)
+  kBadHandle,         // an open handle that is unknown or not open for this (EBADF)
+  kInterrupted,       // the caller gave up (FUSE_INTERRUPT): the work was stopped and undone
   kInternal,
 };
 

@@ -45,6 +45,16 @@ struct Caller {
   gid_t gid = 0;
 };
 
+// relatime, as ext4 applies it: an access updates atime only when atime is not newer
+// than mtime or ctime, or is more than a day old (at `now`).
+bool AccessTimeUpdateDue(const struct stat& attr, const struct timespec& now);
+
+// The setuid and setgid bits ext4 clears when a caller without CAP_FSETID writes or
+// truncates a regular file (setattr_should_drop_suidgid): setuid always, setgid when the
+// group may execute or the caller is outside the file's group. `in_file_group` says
+// whether the caller is in the file's group. Root keeps them.
+uint32_t PrivilegeBitsToClear(const struct stat& attr, uid_t caller_uid, bool in_file_group);
+
 struct Entry {
   InodeNumber ino = 0;
   struct stat attr {};
@@ -166,8 +176,9 @@ class FileSystem {
   // REQUIRES: namespace_mu_ held. Creates a symlink entry `child` pointing at `target`.
   Status MakeSymlinkEntry(const ChildPath& child, std::string_view target);
   struct stat AttrOf(const ObjectInfo& info) const;
-  // Gives a new object to the calling user when the daemon runs as root.
-  Status AssignOwner(const std::string& path, const Caller& caller);
+  // Gives a new object to the calling user when the daemon runs as root, with the
+  // group and mode ext4 would give it (`mode` as requested; `is_dir` for directories).
+  Status AssignOwner(const ChildPath& child, const Caller& caller, uint32_t mode, bool is_dir);
   // The object at `key` lost the name `link`; `last` when it has no name left.
   // `info` describes the object as it was; an fd still open on it reports that (with
   // st_nlink 0) once the last name is gone.

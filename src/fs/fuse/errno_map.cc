@@ -57,6 +57,12 @@ int ErrnoOf(const Status& status) {
     // What a full disk says: applications handle it (OneDrive's 507 is a full drive).
     case Code::kQuotaExceeded:
       return ENOSPC;
+    case Code::kReadOnly:
+      return EROFS;
+    case Code::kNotPermitted:
+      return EPERM;
+    case Code::kBadHandle:
+      return EBADF;
     case Code::kInterrupted:
       return EINTR;
     default:

@@ -64,6 +64,11 @@ void Guarded(fuse_req_t req, Body&& body) {
 }
 
 Caller CallerOf(fuse_req_t req);
+// Whether the caller of `req` is in group `gid` (primary or supplementary).
+bool InGroup(fuse_req_t req, gid_t gid);
+// The setuid and setgid bits a write or truncate by the caller of `req` clears on a
+// file with attributes `before`, as on ext4 (PrivilegeBitsToClear).
+uint32_t PrivilegeBitsToClearFor(fuse_req_t req, const struct stat& before);
 fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry);
 void ReplyEntry(fuse_req_t req, const Result<Entry>& entry);
 

@@ -67,11 +67,16 @@ void ServeReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_f
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("opendir ino={}", ino);
   Guarded(req, [&] {
+    // relatime for listings: when this one is due to update atime, the kernel drops its
+    // cached listing and asks us, and listing the store records the access.
+    const Result<struct stat> before = Fs(req).GetAttr(ino);
     auto handle = Fs(req).OpenDir(ino);
     if (!handle.ok()) return ReplyStatus(req, handle.status());
     fi->fh = *handle;
     fi->cache_readdir = 1;
-    fi->keep_cache = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    fi->keep_cache = !before.ok() || !AccessTimeUpdateDue(*before, now);
     if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).ReleaseDir(*handle);
   });
 }

@@ -12,6 +12,25 @@ Caller CallerOf(fuse_req_t req) {
   return Caller{ctx->uid, ctx->gid};
 }
 
+bool InGroup(fuse_req_t req, gid_t gid) {
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  gid_t groups[256];
+  const int n = fuse_req_getgroups(req, 256, groups);
+  for (int i = 0; i < n && i < 256; ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
+}
+
+uint32_t PrivilegeBitsToClearFor(fuse_req_t req, const struct stat& before) {
+  const uid_t uid = fuse_req_ctx(req)->uid;
+  if (uid == 0 || (before.st_mode & (S_ISUID | S_ISGID)) == 0) return 0;
+  // Group membership matters only for setgid without group-execute; asking for the
+  // supplementary groups reads /proc, so only then.
+  const bool needs_groups = (before.st_mode & (S_ISGID | S_IXGRP)) == S_ISGID;
+  return PrivilegeBitsToClear(before, uid, !needs_groups || InGroup(req, before.st_gid));
+}
+
 fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry) {
   fuse_entry_param e;
   std::memset(&e, 0, sizeof(e));
@@ -89,6 +108,13 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     }
     std::optional<HandleId> fh;
     if (fi != nullptr) fh = fi->fh;
+    if (changes.size && !changes.mode) {
+      // The kernel asks for a mode change with a truncate only when setgid goes with
+      // group-execute; ext4 also clears setgid for a truncater outside the file's group.
+      auto before = Fs(req).GetAttr(ino);
+      const uint32_t clear = before.ok() ? PrivilegeBitsToClearFor(req, *before) : 0;
+      if (clear != 0) changes.mode = before->st_mode & 07777 & ~clear;
+    }
     auto result = Fs(req).SetAttr(ino, changes, fh);
     if (!result.ok()) return ReplyStatus(req, result.status());
     fuse_reply_attr(req, &*result, Ctx(req).attr_timeout);

@@ -15,6 +15,28 @@ void SetOpenFlags(fuse_file_info* fi) {
   fi->noflush = 1;
 }
 
+// relatime: when the next read is due to update atime, drop the cached pages so that
+// the read reaches us and the store records the access (the kernel never tells us about
+// reads it serves from its cache). Otherwise cached pages stay, as their reads would
+// change nothing on ext4 either.
+bool KeepCache(const Result<struct stat>& before, int flags) {
+  if (!before.ok() || (flags & O_NOATIME) != 0) return true;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return !AccessTimeUpdateDue(*before, now);
+}
+
+// open(O_TRUNC) truncates inside OPEN (atomic_o_trunc), and the kernel then sends no
+// mode change: clear the setuid and setgid bits ext4 would clear for this caller.
+Status ClearPrivilegesOnTruncate(fuse_req_t req, fuse_ino_t ino, const struct stat& before,
+                                 HandleId fh) {
+  const uint32_t clear = PrivilegeBitsToClearFor(req, before);
+  if (clear == 0) return Status::Ok();
+  AttrChanges changes;
+  changes.mode = before.st_mode & 07777 & ~clear;
+  return Fs(req).SetAttr(ino, changes, fh).status();
+}
+
 std::vector<uint8_t>& ReadBuffer(size_t size) {
   thread_local std::vector<uint8_t> buffer;
   if (buffer.size() < size) buffer.resize(size);
@@ -26,10 +48,21 @@ std::vector<uint8_t>& ReadBuffer(size_t size) {
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("open ino={} flags={:#o}", ino, fi->flags);
   Guarded(req, [&] {
+    // The attributes before the open decide the relatime refresh and what O_TRUNC
+    // clears; the open itself reads the header, which would already count as an access.
+    const Result<struct stat> before = Fs(req).GetAttr(ino);
     auto handle = Fs(req).Open(ino, OpenFlagsOf(req, fi));
     if (!handle.ok()) return ReplyStatus(req, handle.status());
+    if ((fi->flags & O_TRUNC) != 0 && before.ok()) {
+      Status cleared = ClearPrivilegesOnTruncate(req, ino, *before, *handle);
+      if (!cleared.ok()) {
+        Fs(req).Release(*handle);
+        return ReplyStatus(req, cleared);
+      }
+    }
     fi->fh = *handle;
     SetOpenFlags(fi);
+    fi->keep_cache = KeepCache(before, fi->flags);
     if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).Release(*handle);  // interrupted
   });
 }

@@ -27,6 +27,10 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_CACHE_SYMLINKS);
   // File handles (name_to_handle_at, NFS re-export) resolve through LOOKUP of ".".
   want(FUSE_CAP_EXPORT_SUPPORT);
+  // The kernel works out which setuid and setgid bits a write, truncate or chown clears
+  // and sends them as a mode change (libfuse would otherwise leave that to us, and a
+  // write tells us neither who wrote nor whether they hold CAP_FSETID).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   if (ctx->options->writeback_cache) want(FUSE_CAP_WRITEBACK_CACHE);
   ctx->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
   conn->max_background = 64;
