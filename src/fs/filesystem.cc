@@ -363,8 +363,8 @@ Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& 
   child.name.stored = entry.stored_name;
   child.path = JoinStorePath(child.parent_path, entry.stored_name);
   // The listing's attributes, when it has them, spare a store call per entry.
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info)
-                                                        : StatPlain(child.path));
+  CADCANFS_ASSIGN_OR_RETURN(
+      ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info) : StatPlain(child.path));
   return RecordEntry(child, info);
 }
 
