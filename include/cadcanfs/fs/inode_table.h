@@ -1,6 +1,7 @@
 // InodeTable: the mounted filesystem's inodes, as libfuse's passthrough_hp keeps them,
 // with three changes: numbers come from a 64-bit counter and are never reused; a
-// separate index maps store object ids to numbers, so hard links share one inode; and an unknown number is reported, never dereferenced.
+// separate index maps store object ids to numbers, so hard links share one inode;
+// and an unknown number is reported, never dereferenced.
 //
 // An inode remembers the names it was reached by (parent inode + stored ciphertext
 // name), because stores are path-addressed; the first link is the one paths use.
