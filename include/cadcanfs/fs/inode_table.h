@@ -47,7 +47,7 @@ struct Inode {
 
   const InodeNumber number;
   const ObjectType type;
-  const ObjectId key;  // the store object's identity (empty for the root)
+  const ObjectId key;                // the store object's identity (empty for the root)
   std::atomic<uint64_t> lookups{0};  // the kernel's lookup count
 
   std::mutex mu;
@@ -83,7 +83,6 @@ class InodeTable {
   size_t size();
 
  private:
-
   // REQUIRES: mu_ held. Takes `number` off the retired list, if it is on it.
   void UnretireLocked(InodeNumber number);
   // REQUIRES: mu_ held. Removes the inode from both indexes.
@@ -96,7 +95,7 @@ class InodeTable {
   std::list<InodeNumber> retired_;  // guarded by mu_; oldest first
   std::unordered_map<InodeNumber, std::list<InodeNumber>::iterator> retired_at_;  // guarded by mu_
   std::unordered_map<InodeNumber, std::shared_ptr<Inode>> by_number_;             // guarded by mu_
-  std::unordered_map<ObjectId, InodeNumber, ObjectIdHash> by_key_;                   // guarded by mu_
+  std::unordered_map<ObjectId, InodeNumber, ObjectIdHash> by_key_;                // guarded by mu_
   InodeNumber next_number_ = kRootInode + 1;                                      // guarded by mu_
 };
 
