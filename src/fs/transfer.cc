@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "cadcanfs/common/unique_fd.h"
 #include "cadcanfs/fs/offline.h"
 
 namespace cadcanfs {
@@ -162,31 +163,6 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
   return Status::Ok();
 }
 
-// Owns one output descriptor.
-class OutFd {
- public:
-  OutFd() = default;
-  explicit OutFd(int fd) : fd_(fd) {}
-  OutFd(OutFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  OutFd& operator=(OutFd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) close(fd_);
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  OutFd(const OutFd&) = delete;
-  OutFd& operator=(const OutFd&) = delete;
-  ~OutFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
-
 // Output directories are opened like this: never through a symlink, and always as a
 // real descriptor (not O_PATH) so that fchmod works on it.
 constexpr int kOutDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -200,7 +176,7 @@ Status NotADirectoryOnOutput() {
 
 // Opens the output directory `name` in `parent`, creating it (0700 until its mode is
 // restored) if missing.
-Result<OutFd> OpenOutputDirectory(int parent, const std::string& name) {
+Result<UniqueFd> OpenOutputDirectory(int parent, const std::string& name) {
   if (mkdirat(parent, name.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create output directory");
   }
@@ -209,7 +185,7 @@ Result<OutFd> OpenOutputDirectory(int parent, const std::string& name) {
     if (errno == ELOOP || errno == ENOTDIR) return NotADirectoryOnOutput();
     return Status::FromErrno(errno, "open output directory");
   }
-  return OutFd(fd);
+  return UniqueFd(fd);
 }
 
 // Makes room for a new non-directory output entry `name` in `dirfd`: an existing file,
@@ -243,7 +219,7 @@ Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
   int raw = openat(out_dir, out_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                    info.mode & 07777);
   if (raw < 0) return Status::FromErrno(errno, "create output file");
-  OutFd fd(raw);
+  UniqueFd fd(raw);
   std::vector<uint8_t> buffer(kCopyChunk);
   uint64_t offset = 0;
   for (;;) {
@@ -319,7 +295,7 @@ Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& pa
                    TransferStats& stats) {
   switch (type) {
     case ObjectType::kDirectory: {
-      CADCANFS_ASSIGN_OR_RETURN(OutFd child, OpenOutputDirectory(out_dir, out_name));
+      CADCANFS_ASSIGN_OR_RETURN(UniqueFd child, OpenOutputDirectory(out_dir, out_name));
       return ExportDirectory(vault, cipher_path, child.get(), stats);
     }
     case ObjectType::kFile:
@@ -382,7 +358,7 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
   }
   int raw = open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (raw < 0) return Status::FromErrno(errno, "open output directory");
-  OutFd out(raw);
+  UniqueFd out(raw);
   if (cipher_path.empty()) {
     CADCANFS_RETURN_IF_ERROR(ExportDirectory(vault, cipher_path, out.get(), stats));
     return stats;
@@ -401,9 +377,9 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
     parts.emplace_back(part);
   }
   if (parts.empty()) return NoSuchVaultPath();
-  OutFd parent = std::move(out);
+  UniqueFd parent = std::move(out);
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    CADCANFS_ASSIGN_OR_RETURN(OutFd next, OpenOutputDirectory(parent.get(), parts[i]));
+    CADCANFS_ASSIGN_OR_RETURN(UniqueFd next, OpenOutputDirectory(parent.get(), parts[i]));
     parent = std::move(next);
   }
   CADCANFS_ASSIGN_OR_RETURN(DirId parent_id, vault.ReadDirId(StoreParent(cipher_path)));

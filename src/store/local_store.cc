@@ -16,6 +16,7 @@
 #include <random>
 
 #include "cadcanfs/common/bytes.h"
+#include "cadcanfs/common/unique_fd.h"
 
 namespace cadcanfs {
 
@@ -27,55 +28,6 @@ Result<ObjectType> DirentType(int dirfd, const char* name, unsigned char d_type)
 }  // namespace internal
 
 namespace {
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-  int get() const { return fd_; }
-  // Gives up ownership (for APIs such as fdopendir that take the descriptor over).
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
-
-Status ValidateStorePath(std::string_view path) {
-  if (path.empty()) return Status::Ok();
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string_view part = path.substr(
-        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part.empty() || part == "." || part == "..") {
-      return Status::Error(Code::kInvalidArgument, "malformed store path");
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return Status::Ok();
-}
 
 ObjectType TypeOfMode(mode_t mode) {
   if (S_ISREG(mode)) return ObjectType::kFile;

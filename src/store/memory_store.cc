@@ -95,28 +95,6 @@ Status XattrErrno(int e, const char* what) {
   return Status::FromErrno(e, what);
 }
 
-// As LocalStore's: the same structural rules, so that a path one store refuses the
-// other refuses too. A NUL byte is refused as well: LocalStore would silently cut the
-// name there.
-Status ValidateStorePath(std::string_view path) {
-  if (path.empty()) return Status::Ok();
-  if (path.find('\0') != std::string_view::npos) {
-    return Status::Error(Code::kInvalidArgument, "malformed store path");
-  }
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string_view part = path.substr(
-        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part.empty() || part == "." || part == "..") {
-      return Status::Error(Code::kInvalidArgument, "malformed store path");
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return Status::Ok();
-}
-
 // Whether `ancestor` names `path` itself or a directory above it. Store paths hold no
 // "." or "..", symlinks are never followed and a directory has exactly one name, so
 // the names alone decide it.

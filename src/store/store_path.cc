@@ -13,6 +13,25 @@ ObjectId ObjectId::OfLocalInode(uint64_t device, uint64_t inode) {
   return ObjectId(std::move(bytes));
 }
 
+Status ValidateStorePath(std::string_view path) {
+  if (path.empty()) return Status::Ok();
+  if (path.find('\0') != std::string_view::npos) {
+    return Status::Error(Code::kInvalidArgument, "malformed store path");
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string_view part = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty() || part == "." || part == "..") {
+      return Status::Error(Code::kInvalidArgument, "malformed store path");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return Status::Ok();
+}
+
 std::string JoinStorePath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string out(dir);

@@ -62,23 +62,7 @@ class Issue12Item04RekeySkippedEntry : public ::testing::Test {
 
   // The config and every file open with `keys` alone.
   ::testing::AssertionResult EverythingOpensWith(const KeyOptions& keys) {
-    auto store = OpenLocalStore(vault_.root());
-    auto config = Vault::ReadConfig(**store);
-    if (!config.ok()) return ::testing::AssertionFailure() << config.status().ToString();
-    auto key = LoadKeyForVault(keys, *config);
-    if (!key.ok()) return ::testing::AssertionFailure() << key.status().ToString();
-    auto vault = Vault::Open(std::move(store).value(), std::move(key).value());
-    if (!vault.ok()) return ::testing::AssertionFailure() << vault.status().ToString();
-    for (const auto& [path, bytes] : contents_) {
-      auto cipher = (*vault)->CipherPathOf(path);
-      if (!cipher.ok()) return ::testing::AssertionFailure() << cipher.status().ToString();
-      auto file = (*vault)->OpenFile(*cipher, false);
-      if (!file.ok()) return ::testing::AssertionFailure() << file.status().ToString();
-      Bytes out((*file)->size());
-      auto n = (*file)->Read(0, out);
-      if (!n.ok() || out != bytes) return ::testing::AssertionFailure() << "content differs";
-    }
-    return ::testing::AssertionSuccess();
+    return testing::AllFilesReadBackWith(vault_.root(), keys, contents_);
   }
 
   std::string StoredNameOf(const std::string& plain) {

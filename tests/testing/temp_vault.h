@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "cadcanfs/fs/vault.h"
@@ -92,6 +93,30 @@ class TempVault {
   std::string root_;
   std::unique_ptr<Vault> vault_;
 };
+
+// Whether the vault at `root` opens with `keys` alone, and every file of `contents`
+// (plaintext path -> bytes) reads back exactly with it.
+inline ::testing::AssertionResult AllFilesReadBackWith(
+    const std::string& root, const KeyOptions& keys, const std::map<std::string, Bytes>& contents) {
+  auto store = OpenLocalStore(root);
+  if (!store.ok()) return ::testing::AssertionFailure() << store.status().ToString();
+  auto config = Vault::ReadConfig(**store);
+  if (!config.ok()) return ::testing::AssertionFailure() << config.status().ToString();
+  auto key = LoadKeyForVault(keys, *config);
+  if (!key.ok()) return ::testing::AssertionFailure() << key.status().ToString();
+  auto vault = Vault::Open(std::move(store).value(), std::move(key).value());
+  if (!vault.ok()) return ::testing::AssertionFailure() << vault.status().ToString();
+  for (const auto& [path, bytes] : contents) {
+    auto cipher = (*vault)->CipherPathOf(path);
+    if (!cipher.ok()) return ::testing::AssertionFailure() << cipher.status().ToString();
+    auto file = (*vault)->OpenFile(*cipher, false);
+    if (!file.ok()) return ::testing::AssertionFailure() << file.status().ToString();
+    Bytes out((*file)->size());
+    auto n = (*file)->Read(0, out);
+    if (!n.ok() || out != bytes) return ::testing::AssertionFailure() << "content differs";
+  }
+  return ::testing::AssertionSuccess();
+}
 
 inline Bytes PatternBytes(size_t n, uint32_t seed) {
   Bytes out(n);

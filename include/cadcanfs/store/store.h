@@ -199,6 +199,10 @@ class Store {
 // The S_IF* file-type bits for an object type (regular file for kOther).
 uint32_t FileTypeBits(ObjectType type);
 
+// kInvalidArgument unless `path` is "" (the root) or '/'-separated components that are
+// neither empty, "." nor "..", and hold no NUL.
+Status ValidateStorePath(std::string_view path);
+
 // Joins a directory path and a child name ("" + "x" = "x").
 std::string JoinStorePath(std::string_view dir, std::string_view name);
 // The parent directory of a store path ("a/b" -> "a", "a" -> "").
