@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto config = cadcanfs::ParseConfig(text);
   if (config.ok()) {
-    if (config->version != cadcanfs::kFormatVersion || config->keys.empty() ||
+    if (config->version < cadcanfs::kOldestFormatVersion ||
+        config->version > cadcanfs::kFormatVersion || config->keys.empty() ||
         config->keys.size() > 8) {
       __builtin_trap();
     }
