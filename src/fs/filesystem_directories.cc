@@ -1,0 +1,56 @@
+// FileSystem: directories (opendir, readdir, fsyncdir).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+#include "cadcanfs/fs/filesystem.h"
+#include "filesystem_internal.h"
+
+namespace cadcanfs {
+
+using namespace fs_internal;  // NOLINT: the core's own helpers
+
+Result<HandleId> FileSystem::OpenDir(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory");
+  }
+  auto handle = std::make_shared<DirHandle>();
+  handle->inode = std::move(inode);
+  return dirs_->Add(std::move(handle));
+}
+
+Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint64_t offset) {
+  std::shared_ptr<DirHandle> handle = dirs_->Get(dh);
+  if (!handle) return BadHandle();
+  std::lock_guard lock(handle->mu);
+  if (OrphanInfo(*handle->inode)) {
+    // A removed directory lists nothing, as on ext4.
+    handle->snapshot = std::make_shared<const DirSnapshot>();
+  } else if (offset == 0 || !handle->snapshot) {
+    std::shared_lock ns(namespace_mu_);
+    CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*handle->inode));
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault_->ListDirectory(path));
+    if (!listing.damaged.empty()) {
+      spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
+                    listing.damaged.size());
+    }
+    handle->snapshot = std::make_shared<const DirSnapshot>(std::move(listing.entries));
+  }
+  return handle->snapshot;
+}
+
+Status FileSystem::FsyncDir(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  return store_.SyncDir(path);
+}
+
+void FileSystem::ReleaseDir(HandleId dh) { (void)dirs_->Take(dh); }
+
+}  // namespace cadcanfs

@@ -1,0 +1,243 @@
+// FileSystem: names (lookup, create, link, unlink, rename, symlinks).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+#include "cadcanfs/fs/filesystem.h"
+#include "filesystem_internal.h"
+
+namespace cadcanfs {
+
+using namespace fs_internal;  // NOLINT: the core's own helpers
+
+Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
+  // The kernel asks for "." and ".." only to open a file handle whose inode it no
+  // longer caches (open_by_handle_at, NFS re-export).
+  if (name == ".") return LookupByNumber(parent);
+  if (name == "..") return LookupParentOf(parent);
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::LookupByNumber(InodeNumber ino) {
+  std::shared_ptr<Inode> inode = inodes_.Revive(ino);
+  if (!inode) return Stale();
+  auto attr = GetAttr(ino);
+  if (!attr.ok()) {
+    inodes_.Forget(ino, 1);
+    return attr.status().code() == Code::kNotFound ? Stale() : attr.status();
+  }
+  return Entry{ino, *attr};
+}
+
+Result<Entry> FileSystem::LookupParentOf(InodeNumber ino) {
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory");
+  }
+  InodeNumber parent = kRootInode;
+  {
+    std::lock_guard lock(inode->mu);
+    if (ino != kRootInode) {
+      if (inode->links.empty()) return Stale();
+      parent = inode->links.front().parent->number;
+    }
+  }
+  return LookupByNumber(parent);
+}
+
+Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& entry) {
+  std::shared_lock ns(namespace_mu_);
+  ChildPath child;
+  CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
+  CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
+  child.name.stored = entry.stored_name;
+  child.path = JoinStorePath(child.parent_path, entry.stored_name);
+  // The listing's attributes, when it has them, spare a store call per entry.
+  CADCANFS_ASSIGN_OR_RETURN(
+      ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info) : StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, count); }
+
+Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
+                                  const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  DirId id{};
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
+    auto made = vault_->MakeDirectory(child.path, mode & 07777);
+    if (made.ok()) id = *made;
+    return made.status();
+  }));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/true));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  std::shared_ptr<Inode> inode = RecordInode(child, info);
+  {
+    std::lock_guard lock(inode->mu);
+    inode->dir_id = id;
+  }
+  return Entry{inode->number, AttrOf(info)};
+}
+
+Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
+                                  std::string_view target, const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, 0777, /*is_dir=*/false));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, uint32_t mode,
+                                   uint64_t rdev, const Caller& caller) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  const ObjectType type = S_ISFIFO(mode)   ? ObjectType::kFifo
+                          : S_ISSOCK(mode) ? ObjectType::kSocket
+                          : S_ISCHR(mode)  ? ObjectType::kCharDevice
+                          : S_ISBLK(mode)  ? ObjectType::kBlockDevice
+                                           : ObjectType::kFile;
+  if (type == ObjectType::kFile && !S_ISREG(mode) && (mode & S_IFMT) != 0) {
+    return Status::Error(Code::kInvalidArgument, "unknown file type");
+  }
+  if (type != ObjectType::kFile && !store_.capabilities().special_files) {
+    return Status::Error(Code::kNotPermitted, "the store keeps no special files");
+  }
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
+    // A regular file from mknod is an empty encrypted file: it needs its header.
+    if (type == ObjectType::kFile) return vault_->CreateFile(child.path, mode & 07777).status();
+    return store_.MakeNode(child.path, type, mode & 07777, rdev);
+  }));
+  CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  if (inode->type == ObjectType::kDirectory) {
+    return Status::Error(Code::kNotPermitted, "hard link to a directory");
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
+  CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  return RecordEntry(child, info);
+}
+
+Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
+                            vault_->names().EncryptSymlinkTarget(target));
+  return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
+}
+
+Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  if (info.type == ObjectType::kDirectory) {
+    return Status::Error(Code::kIsADirectory, "is a directory");
+  }
+  CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
+  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
+  return Status::Ok();
+}
+
+Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  if (info.type != ObjectType::kDirectory) {
+    return Status::Error(Code::kNotADirectory, "not a directory");
+  }
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(child.path));
+  CADCANFS_RETURN_IF_ERROR(vault_->RemoveDirectory(child.path, id));
+  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  DropLink(info, child.parent, child.name.stored, true);
+  return Status::Ok();
+}
+
+Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber new_parent,
+                          std::string_view new_name, RenameMode mode) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  std::unique_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath to, ResolveChild(new_parent, new_name));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo from_info, store_.Stat(from.path));
+  auto to_info = store_.Stat(to.path);
+  if (!to_info.ok() && to_info.status().code() != Code::kNotFound) return to_info.status();
+  const bool target_exists = to_info.ok();
+
+  if (mode == RenameMode::kExchange) {
+    if (!target_exists) return to_info.status();
+    CADCANFS_RETURN_IF_ERROR(store_.Rename(from.path, to.path, RenameMode::kExchange));
+    MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
+    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored);
+    return Status::Ok();
+  }
+  if (target_exists && mode == RenameMode::kNoReplace) {
+    return Status::Error(Code::kAlreadyExists, "target exists");
+  }
+  // Renaming one name of an object onto another name of the same object does nothing.
+  if (target_exists && KeyOf(*to_info) == KeyOf(from_info)) return Status::Ok();
+
+  std::optional<DirId> released_dir;
+  if (target_exists) {
+    const bool from_dir = from_info.type == ObjectType::kDirectory;
+    const bool to_dir = to_info->type == ObjectType::kDirectory;
+    if (from_dir && !to_dir) return Status::Error(Code::kNotADirectory, "not a directory");
+    if (!from_dir && to_dir) return Status::Error(Code::kIsADirectory, "is a directory");
+    if (to_dir) {
+      CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(to.path));
+      CADCANFS_RETURN_IF_ERROR(vault_->ReleaseEmptyDirectory(to.path));
+      released_dir = id;
+    }
+  }
+  Status s = vault_->PrepareEntry(to.parent_path, to.name);
+  if (s.ok()) s = store_.Rename(from.path, to.path, mode);
+  if (!s.ok()) {
+    if (released_dir) (void)vault_->RestoreDirId(to.path, *released_dir);
+    return s;
+  }
+  if (from.name.is_long()) (void)vault_->CleanupEntry(from.parent_path, from.name);
+  if (target_exists) {
+    DropLink(*to_info, to.parent, to.name.stored, released_dir.has_value() || to_info->nlink <= 1);
+  }
+  MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
+  return Status::Ok();
+}
+
+Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  std::shared_ptr<Inode> parent;
+  {
+    std::lock_guard lock(inode->mu);
+    if (inode->links.empty()) return Status::Error(Code::kNotFound, "no name");
+    parent = inode->links.front().parent;
+  }
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*parent));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(path));
+  return vault_->names().DecryptSymlinkTarget(dir, stored);
+}
+
+}  // namespace cadcanfs

@@ -1,0 +1,63 @@
+// FileSystem: extended attributes (user.* only, encrypted).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+
+#include "cadcanfs/fs/filesystem.h"
+#include "filesystem_internal.h"
+
+namespace cadcanfs {
+
+using namespace fs_internal;  // NOLINT: the core's own helpers
+
+Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
+  // The kernel asks for this on every write; answer from memory. Only user.* is stored.
+  if (name == kCapabilityXattr || name.substr(0, kUserPrefix.size()) != kUserPrefix) {
+    return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
+  }
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
+  return vault_->names().OpenXattrValue(stored, sealed);
+}
+
+Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan value, int flags) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, vault_->names().SealXattrValue(stored, value));
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  return store_.SetXattr(path, stored, sealed, flags);
+}
+
+Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  auto stored = store_.ListXattrs(path);
+  if (!stored.ok()) {
+    if (stored.status().code() == Code::kUnsupported) return std::vector<std::string>{};
+    return stored.status();
+  }
+  std::vector<std::string> names;
+  for (const std::string& s : *stored) {
+    // Attributes that are not ours, or fail to decrypt, are not shown.
+    if (auto plain = vault_->names().DecryptXattrName(s); plain.ok()) names.push_back(*plain);
+  }
+  return names;
+}
+
+Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  std::shared_lock ns(namespace_mu_);
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  return store_.RemoveXattr(path, stored);
+}
+
+}  // namespace cadcanfs
