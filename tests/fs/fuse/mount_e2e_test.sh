@@ -223,7 +223,8 @@ PY
   done
   check "$label: in-flight files never return wrong bytes" 0 "$wrong"
   "$BIN" unmount mnt; wait_gone "$pid"
-  "$BIN" fsck "$v" --key-file key >fsck.out 2>&1
+  # --show-names: the checks below tell fsynced and in-flight files apart by name.
+  "$BIN" fsck "$v" --key-file key --show-names >fsck.out 2>&1
   grep -q "synced-" fsck.out; check "$label: fsck: fsynced files are clean" 1 $?
   grep -v "flight-" fsck.out | grep -qi "damaged\|failed\|tamper"
   check "$label: fsck: damage only in in-flight files" 1 $?
