@@ -161,14 +161,7 @@ class LocalStore final : public Store {
  public:
   explicit LocalStore(UniqueFd root) : root_(std::move(root)) {}
 
-  StoreCapabilities capabilities() const override {
-    return StoreCapabilities{.partial_writes = true,
-                             .symlinks = true,
-                             .hard_links = true,
-                             .posix_attributes = true,
-                             .xattrs = true,
-                             .special_files = true};
-  }
+  StoreCapabilities capabilities() const override { return StoreCapabilities::Full(); }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
     CADCANFS_ASSIGN_OR_RETURN(auto parent, OpenParent(path));

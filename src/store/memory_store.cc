@@ -498,14 +498,7 @@ class MemoryStore final : public Store {
     }
   }
 
-  StoreCapabilities capabilities() const override {
-    return StoreCapabilities{.partial_writes = true,
-                             .symlinks = true,
-                             .hard_links = true,
-                             .posix_attributes = true,
-                             .xattrs = true,
-                             .special_files = true};
-  }
+  StoreCapabilities capabilities() const override { return StoreCapabilities::Full(); }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
     std::shared_lock tree(mu_);

@@ -111,6 +111,16 @@ struct StoreCapabilities {
   bool posix_attributes = false;  // mode, owner and times are kept
   bool xattrs = false;            // extended attributes on files and directories
   bool special_files = false;     // MakeNode: FIFOs, sockets and device nodes
+
+  // Everything a POSIX filesystem offers (the local and in-memory stores).
+  static constexpr StoreCapabilities Full() {
+    return StoreCapabilities{.partial_writes = true,
+                             .symlinks = true,
+                             .hard_links = true,
+                             .posix_attributes = true,
+                             .xattrs = true,
+                             .special_files = true};
+  }
 };
 
 struct OpenOptions {
