@@ -6,7 +6,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev python3
   libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  fio attr git passwd util-linux
+  fio attr git passwd util-linux rsync systemd libsystemd-dev dpkg-dev file
 )
 missing=()
 for p in "${packages[@]}"; do
