@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "cadcanfs/common/log.h"
 #include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
 
@@ -109,6 +110,23 @@ bool LockVaultOrReport(const std::string& location, std::optional<VaultLock>& lo
   return false;
 }
 
+// A writer that died holding the lock may have left resizes half done; they are
+// settled before anything else reads the vault through this process.
+bool SettleAfterCrashOrReport(Vault& vault, VaultLock& lock, int& exit_code) {
+  const std::optional<struct timespec>& since = lock.interrupted_session_start();
+  if (!since) return true;
+  auto settled = vault.SettleInterruptedWrites(*since);
+  if (!settled.ok()) {
+    exit_code =
+        Fail(settled.status().WithContext("cannot settle the writes an earlier crash interrupted"),
+             Stage::kData);
+    return false;
+  }
+  spdlog::warn("recovered after an unclean stop: {} interrupted writes settled", *settled);
+  lock.MarkRecovered();
+  return true;
+}
+
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
                                          int& exit_code, std::optional<VaultLock>* lock,
                                          bool read_only_use) {
@@ -144,6 +162,7 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
       exit_code = Fail(s.WithContext("cannot upgrade the vault format"), Stage::kData);
       return nullptr;
     }
+    if (!SettleAfterCrashOrReport(**vault, **lock, exit_code)) return nullptr;
   }
   return std::move(vault).value();
 }

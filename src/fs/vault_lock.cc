@@ -77,12 +77,21 @@ Status InUse(int fd) {
   return Status::Error(Code::kBusy, "the vault is in use by another process: unmount it first");
 }
 
-// Best effort: the pid only improves the refusal message, so a failed write is ignored.
+// Best effort: the pid improves the refusal message and marks the session open (see
+// the header), so it is made durable; a failed write only costs those two.
 void RecordPid(int fd) {
   std::string line = std::to_string(getpid()) + "\n";
   if (pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size())) {
     (void)!ftruncate(fd, static_cast<off_t>(line.size()));
+    (void)fdatasync(fd);
   }
+}
+
+// Called with the lock held, before our own pid goes in: a non-empty file is the mark
+// of a holder that never released the lock cleanly.
+std::optional<struct timespec> InterruptedSessionStart(const struct stat& lock_file) {
+  if (lock_file.st_size == 0) return std::nullopt;
+  return lock_file.st_mtim;
 }
 
 }  // namespace
@@ -123,25 +132,53 @@ Result<VaultLock> VaultLock::Acquire(const std::string& vault_root,
     struct timespec pause = {0, kLockRetryNanos};
     nanosleep(&pause, nullptr);
   }
+  // The state as the previous holder left it, now that it cannot change under us.
+  if (fstat(file.get(), &st) != 0)
+    return Status::FromErrno(errno, "cannot stat the vault lock file");
+  std::optional<struct timespec> interrupted = InterruptedSessionStart(st);
   // A lock file with other links may be a hard link planted to a file elsewhere;
   // locking it is harmless, writing into it is not.
-  if (writable && st.st_nlink == 1) RecordPid(file.get());
-  return VaultLock(file.release());
+  writable = writable && st.st_nlink == 1;
+  if (writable) {
+    RecordPid(file.get());
+    // Keep the interrupted session's start: it bounds what needs settling.
+    if (interrupted) {
+      const struct timespec times[2] = {{0, UTIME_OMIT}, *interrupted};
+      (void)futimens(file.get(), times);
+    }
+  }
+  return VaultLock(file.release(), writable, interrupted);
 }
 
-VaultLock::VaultLock(VaultLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+VaultLock::VaultLock(VaultLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      writable_(other.writable_),
+      interrupted_session_start_(other.interrupted_session_start_) {}
 
 VaultLock& VaultLock::operator=(VaultLock&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) close(fd_);
+    Release();
     fd_ = std::exchange(other.fd_, -1);
+    writable_ = other.writable_;
+    interrupted_session_start_ = other.interrupted_session_start_;
   }
   return *this;
 }
 
-// Closing the last descriptor of the open file description releases the flock.
-VaultLock::~VaultLock() {
-  if (fd_ >= 0) close(fd_);
+VaultLock::~VaultLock() { Release(); }
+
+void VaultLock::MarkRecovered() {
+  interrupted_session_start_.reset();
+  // Should this session die too, only what it changes needs settling.
+  if (fd_ >= 0 && writable_) (void)futimens(fd_, nullptr);
+}
+
+// Emptying the file marks the release clean; closing the last descriptor of the open
+// file description releases the flock.
+void VaultLock::Release() {
+  if (fd_ < 0) return;
+  if (writable_ && !interrupted_session_start_) (void)!ftruncate(fd_, 0);
+  close(std::exchange(fd_, -1));
 }
 
 }  // namespace cadcanfs

@@ -137,6 +137,47 @@ TEST(Issue12Item02VaultLock, AHolderKilledWithSigkillLeavesItsFileButNoLock) {
   EXPECT_EQ(AcquireInChild(vault.path()), InUseBy(getpid()));
 }
 
+// The lock also tells the next writer whether its predecessor let go cleanly: a writer
+// that died holding it may have left resizes half done (Vault::SettleInterruptedWrites).
+TEST(Issue12Item02VaultLock, ACleanReleaseLeavesNoMarkOfAnInterruptedSession) {
+  TempDir vault;
+  { ASSERT_TRUE(VaultLock::Acquire(vault.path()).ok()); }
+  EXPECT_TRUE(ReadRaw(LockPath(vault)).empty());
+  auto lock = VaultLock::Acquire(vault.path());
+  ASSERT_TRUE(lock.ok());
+  EXPECT_FALSE(lock->interrupted_session_start().has_value());
+}
+
+TEST(Issue12Item02VaultLock, AHolderKilledWithSigkillLeavesTheStartOfItsSession) {
+  TempDir vault;
+  Holder holder(vault.path());
+  ASSERT_TRUE(holder.locked());
+  struct stat before;
+  ASSERT_EQ(stat(LockPath(vault).c_str(), &before), 0);
+  holder.Kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a later clock reading
+  {
+    auto lock = VaultLock::Acquire(vault.path());
+    ASSERT_TRUE(lock.ok());
+    ASSERT_TRUE(lock->interrupted_session_start().has_value());
+    EXPECT_EQ(lock->interrupted_session_start()->tv_sec, before.st_mtim.tv_sec);
+    EXPECT_EQ(lock->interrupted_session_start()->tv_nsec, before.st_mtim.tv_nsec);
+    // Not marked recovered (a read-only holder settles nothing): the mark must stay,
+    // still dated from the dead session, for the next writer.
+  }
+  {
+    auto lock = VaultLock::Acquire(vault.path());
+    ASSERT_TRUE(lock.ok());
+    ASSERT_TRUE(lock->interrupted_session_start().has_value());
+    EXPECT_EQ(lock->interrupted_session_start()->tv_nsec, before.st_mtim.tv_nsec);
+    lock->MarkRecovered();
+    EXPECT_FALSE(lock->interrupted_session_start().has_value());
+  }
+  auto lock = VaultLock::Acquire(vault.path());
+  ASSERT_TRUE(lock.ok());
+  EXPECT_FALSE(lock->interrupted_session_start().has_value());
+}
+
 // `cadcanfs unmount` returns before the daemon has exited: a writer that follows at
 // once waits for it rather than fail.
 TEST(Issue12Item02VaultLock, PatienceOutlastsAHolderThatIsGoingAway) {

@@ -7,6 +7,8 @@
 #ifndef CADCANFS_FS_VAULT_H_
 #define CADCANFS_FS_VAULT_H_
 
+#include <time.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,9 +95,17 @@ class Vault {
   // (re-seals format v1 symlink targets, then rewrites the config). REQUIRES: the
   // caller holds the vault's writer lock. A no-op for a current vault.
   Status UpgradeFormat();
+  // Settles the resizes a writer that died holding the vault lock left half done, in
+  // files changed since `since` (the dead session's start, by the vault's clock), so
+  // that every file's stored length again gives its size. Returns how many it settled.
+  // REQUIRES: the caller holds the vault's writer lock.
+  Result<uint64_t> SettleInterruptedWrites(const struct timespec& since);
   Result<std::unique_ptr<EncryptedFile>> OpenFile(std::string_view cipher_path, bool writable);
 
  private:
+  Status SettleInterruptedWritesBelow(const std::string& cipher_dir, const struct timespec& since,
+                                      uint64_t& settled);
+  Result<bool> HasPendingResize(const std::string& cipher_path);
   // UpgradeFormat's walk: re-seals the directory-bound symlink targets below `cipher_dir`.
   Status UnbindSymlinkTargets(const std::string& cipher_dir);
   Status UnbindSymlinkTarget(const DirId& dir, const std::string& cipher_dir,

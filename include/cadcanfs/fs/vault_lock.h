@@ -11,7 +11,12 @@
 // kernel drops it when the holder exits, however it exits, so a lock file left behind
 // by `kill -9` or a power cut never blocks the next writer. The holder writes its pid
 // into the file only so a refused writer can say who holds the vault; the file's
-// content carries no meaning for locking.
+// content carries no meaning for locking, with one exception: a holder that lets go
+// cleanly empties the file, so a pid still there when the next writer takes the lock
+// means its holder died while holding it. Work it had under way may be half done
+// (a resize torn by the crash, docs/vault-format.md §6), and the next writer settles
+// it before serving (Vault::SettleInterruptedWrites). Until a holder says it has
+// (MarkRecovered), the mark stays, with the dead session's start as the file's mtime.
 //
 // Only local vaults exist today. A remote store (OneDrive) has no flock: it will need
 // a lease object in the store instead (created with a conditional write, renewed while
@@ -21,7 +26,10 @@
 #ifndef CADCANFS_FS_VAULT_LOCK_H_
 #define CADCANFS_FS_VAULT_LOCK_H_
 
+#include <time.h>
+
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "cadcanfs/common/status.h"
@@ -44,12 +52,26 @@ class VaultLock {
   VaultLock& operator=(VaultLock&& other) noexcept;
   VaultLock(const VaultLock&) = delete;
   VaultLock& operator=(const VaultLock&) = delete;
-  // Releases the lock (the lock file stays; see above).
+  // Releases the lock, marking the release clean unless an interrupted session is
+  // still unsettled (the lock file stays; see above).
   ~VaultLock();
 
+  // Set when the previous holder died holding the lock: the time it took the lock,
+  // by the vault filesystem's clock (the lock file's mtime), so that only objects
+  // changed since then need settling.
+  const std::optional<struct timespec>& interrupted_session_start() const {
+    return interrupted_session_start_;
+  }
+  // The interrupted session's work is settled: a clean release may clear the mark.
+  void MarkRecovered();
+
  private:
-  explicit VaultLock(int fd) : fd_(fd) {}
+  VaultLock(int fd, bool writable, std::optional<struct timespec> interrupted)
+      : fd_(fd), writable_(writable), interrupted_session_start_(interrupted) {}
+  void Release();
   int fd_ = -1;
+  bool writable_ = false;
+  std::optional<struct timespec> interrupted_session_start_;
 };
 
 }  // namespace cadcanfs
