@@ -78,7 +78,7 @@ check "log without its unmount line" 43 "$(run audit verify open.log --key-file 
 # Rotation: the chain runs on across files given oldest first.
 "$WRITER" k1 rot.log mount "read:$code:$fid" rotate "read:$code:$fid" rotate unmount
 check "writer with rotations" 0 $?
-mapfile -t rotated < <(ls rot.log.* | sort)
+mapfile -t rotated < <(printf '%s\n' rot.log.* | sort)
 check "two rotated files" 2 "${#rotated[@]}"
 check "verify across files" 0 "$(run audit verify "${rotated[@]}" rot.log --key-file k1)"
 check "verify a missing middle file" 40 "$(run audit verify "${rotated[0]}" rot.log --key-file k1)"
@@ -101,6 +101,15 @@ run audit show audit.log --key-file k1 >/dev/null
 if grep -qa "$PLANTED" out err; then check "no name in show without --resolve" 0 1; fi
 run audit verify edited.log --key-file k1 >/dev/null
 if grep -qa "$PLANTED" out err; then check "no name in verify output" 0 1; fi
+
+# After a master-key rotation: case codes stay (they come from the name key), while old
+# audit logs need the old key (the audit key comes from the master key).
+"$BIN" keygen k3 >/dev/null
+check "rekey" 0 "$(run rekey vault --key-file k1 --new-key-file k3)"
+check "case-code after rekey" 0 "$(run case-code vault "SmithDental/$CASE" --key-file k3)"
+check "case code survives a key rotation" "$code" "$(cat out)"
+check "old log with the new key" 5 "$(run audit verify audit.log --key-file k3)"
+check "old log with the old key" 0 "$(run audit verify audit.log --key-file k1)"
 
 # policy check.
 cat >policy.json <<'JSON'
