@@ -214,9 +214,9 @@ Status AuditLog::Append(const AuditEvent& event) {
   CADCANFS_RETURN_IF_ERROR(ValidateEvent(event));
   const std::string process = ProcessName(event.pid);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (options_.rotate_bytes > 0 &&
-      (rotate_requested_.exchange(false) ||
-       (size_ >= options_.rotate_bytes && size_ >= next_rotation_attempt_))) {
+  const bool full = options_.rotate_bytes > 0 && size_ >= options_.rotate_bytes &&
+                    size_ >= next_rotation_attempt_;
+  if (rotate_requested_.exchange(false) || full) {
     // A failed rotation keeps the current file (a long log beats a lost line) and is
     // retried after another sixteenth of the limit.
     if (!RotateLocked().ok()) next_rotation_attempt_ = size_ + options_.rotate_bytes / 16;
@@ -251,13 +251,14 @@ Status AuditLog::AppendLocked(const AuditEvent& event, std::string_view process)
   const Digest mac = AuditLineMac(key_, body);
   std::string line = body + ",\"mac\":\"" + HexEncode(mac) + "\"}\n";
   CADCANFS_RETURN_IF_ERROR(WriteLineLocked(line));
+  // The line is in the file: the chain moves on even if the sync below fails.
   seq_ += 1;
   prev_mac_ = mac;
   if (options_.mirror) {
     line.pop_back();
     options_.mirror(line);
   }
-  return Status::Ok();
+  return SyncIfDueLocked();
 }
 
 // One write(2) of the whole line. A short write is undone, so the file never keeps
@@ -277,13 +278,14 @@ Status AuditLog::WriteLineLocked(const std::string& line) {
                          std::string("cannot write the audit log: ") + std::strerror(err), err);
   }
   size_ += line.size();
-  int64_t now = NowMillis();
-  if (options_.sync_every_line || now - last_sync_ms_ >= kSyncIntervalMs) {
-    if (fdatasync(fd_.get()) != 0) {
-      return Status::FromErrno(errno, "syncing the audit log");
-    }
-    last_sync_ms_ = now;
-  }
+  return Status::Ok();
+}
+
+Status AuditLog::SyncIfDueLocked() {
+  const int64_t now = NowMillis();
+  if (!options_.sync_every_line && now - last_sync_ms_ < kSyncIntervalMs) return Status::Ok();
+  if (fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "syncing the audit log");
+  last_sync_ms_ = now;
   return Status::Ok();
 }
 

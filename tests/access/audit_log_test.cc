@@ -307,6 +307,23 @@ TEST_F(AuditLogTest, RotationContinuesTheChainAcrossFiles) {
   EXPECT_EQ(missing.line, 1u);
 }
 
+TEST_F(AuditLogTest, ARequestedRotationHappensEvenWithoutASizeLimit) {
+  AuditLogOptions options;
+  options.rotate_bytes = 0;
+  {
+    auto log = OpenLog(options);
+    ASSERT_TRUE(log->Append(Event(AuditOp::kMount)).ok());
+    log->RequestRotate();
+    ASSERT_TRUE(log->Append(Event(AuditOp::kUnmount)).ok());
+  }
+  std::vector<std::string> paths = LogFiles(dir_.path());
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(Lines(ReadFile(paths[0])).size(), 2u);  // mount, rotate
+  EXPECT_EQ(Lines(ReadFile(paths[1])).size(), 2u);  // rotate, unmount
+  std::vector<std::string> texts = {ReadFile(paths[0]), ReadFile(paths[1])};
+  EXPECT_EQ(Verify(texts).outcome, VerifyOutcome::kIntact);
+}
+
 // RLIMIT_FSIZE makes the next write short, then fail: a disk that filled up.
 class FileSizeLimit {
  public:

@@ -70,7 +70,7 @@ struct AuditEvent {
 };
 
 struct AuditLogOptions {
-  // Rotate when the file reaches this size; 0 never.
+  // Rotate when the file reaches this size; 0 only on request.
   uint64_t rotate_bytes = uint64_t{64} << 20;
   // false: a line that cannot be written is counted (dropped_lines()) and Append
   // returns OK, for non-clinical use only.
@@ -119,6 +119,7 @@ class AuditLog {
   Status OpenFileLocked();
   Status AppendLocked(const AuditEvent& event, std::string_view process);
   Status WriteLineLocked(const std::string& line);
+  Status SyncIfDueLocked();
   Status RotateLocked();
   std::string UserNameLocked(uint32_t uid);
 
