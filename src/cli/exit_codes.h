@@ -22,6 +22,13 @@ inline constexpr int kVaultInUse = 13;   // another process holds the vault's wr
 inline constexpr int kDamageFound = 20;  // fsck found damaged or tampered items
 inline constexpr int kIncomplete = 21;   // a vault walk skipped entries it could not handle
 
+// The access layer (docs/access-policy.md).
+inline constexpr int kAuditTampered = 40;    // audit log: lines edited, removed, moved or added
+inline constexpr int kBadPolicy = 41;        // the access policy file is invalid or unsafe
+inline constexpr int kAuditTruncated = 42;   // audit log: last line cut off, or the log emptied
+inline constexpr int kAuditOpenEnd = 43;     // audit log: intact, but no unmount line at its end
+inline constexpr int kAuditUnwritable = 44;  // the audit log cannot be opened, continued or written
+
 }  // namespace cadcanfs::exit_code
 
 #endif  // CADCANFS_CLI_EXIT_CODES_H_

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "access_commands.h"
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/common/process.h"
 #include "exit_codes.h"
@@ -27,6 +28,14 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   mount VAULT MOUNTPOINT KEYOPTS [-f] [-o OPTS] [--read-only] [--uid N] [--gid N]
         [--debug] [--writeback-cache]  serve the vault as a directory (detaches once live)
   unmount MOUNTPOINT [--lazy]          unmount a vault (also clears a stale mount)
+  audit verify LOG [LOG...] KEYOPTS [--vault VAULT]
+                                       check an audit log's chain; exit 40-43 on problems
+  audit show LOG [LOG...] KEYOPTS [--resolve VAULT] [--case-depth N]
+                                       print an audit log (names only with --resolve)
+  case-code VAULT PATH KEYOPTS         print a case folder's pseudonym code
+  case-code VAULT --reverse CODE KEYOPTS [--case-depth N]
+                                       find the case folder(s) with this code
+  policy check FILE                    validate an access policy file; exit 41 if invalid
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
 Exit codes are listed in docs/cli.md.
@@ -54,6 +63,8 @@ int main(int argc, char** argv) {
       {"decrypt", cadcanfs::cli::RunDecrypt}, {"map", cadcanfs::cli::RunMap},
       {"fsck", cadcanfs::cli::RunFsck},       {"rekey", cadcanfs::cli::RunRekey},
       {"mount", cadcanfs::cli::RunMount},     {"unmount", cadcanfs::cli::RunUnmount},
+      {"audit", cadcanfs::cli::RunAudit},     {"case-code", cadcanfs::cli::RunCaseCode},
+      {"policy", cadcanfs::cli::RunPolicy},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {
