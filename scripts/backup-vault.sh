@@ -41,22 +41,17 @@ usage() {
 
 # Every entry of the tree below DIR except the writer lock and temporary files, one
 # line each: "<path><TAB><type> <inode> <size> <mtime> <ctime>", sorted by path. Any
-# write through the mount changes ctime, which no program can set back.
+# write through the mount changes ctime, which no program can set back. Directories
+# are listed by type only: their times change with every entry added, and only their
+# existence matters to the copy.
 list_state() {
   (cd "$1" && find . -mindepth 1 \( -path ./cadcanfs.lock -o -name '.cadcanfs-tmp-*' \) -prune \
-    -o -printf '%p\t%y %i %s %T@ %C@\n') | LC_ALL=C sort
+    -o -printf '%p\t%y %i %s %T@ %C@\n') |
+    awk -F'\t' '{ if (substr($2, 1, 1) == "d") print $1 "\td"; else print }' | LC_ALL=C sort
 }
 
 # Paths whose line differs between two state listings (changed, new or gone).
 changed_paths() { LC_ALL=C comm -3 "$1" "$2" | sed 's/^\t//' | cut -f1 | LC_ALL=C sort -u; }
-
-# The paths in $1 plus, for those that are directories in state listing $2, every path
-# below them in $2 (so a directory that changed is copied with its entries).
-with_subtrees() {
-  awk -F'\t' 'NR == FNR { want[$1] = 1; next }
-    { p = $1; keep = ($1 in want); while (!keep && sub(/\/[^\/]*$/, "", p)) keep = (p in want)
-      if (keep) print $1 }' "$1" "$2" | LC_ALL=C sort -u
-}
 
 # "yes" on success and on rsync's 24 (a file vanished during the copy: the before and
 # after listings catch it, and the next round removes it).
@@ -74,16 +69,21 @@ run_rsync() {  # run_rsync STATS_FILE RSYNC_ARGS...
 readonly kRsyncBase=(-aHX --numeric-ids --exclude=/cadcanfs.lock '--exclude=.cadcanfs-tmp-*')
 
 # Copies SRC into STAGE/vault until every file copied was unchanged during its copy.
-# Sets copy_rounds_retried (files copied again) and still_changing (count).
+# Each retry copies again only what changed during the previous pass (files created
+# later belong to the next snapshot), so a busy vault still converges: only a file
+# rewritten through every round stays "still changing". Sets copy_rounds_retried
+# (files copied again) and still_changing (how many remain).
 copy_consistently() {  # copy_consistently SRC STAGE PREVIOUS_SNAPSHOT_OR_EMPTY
   local src=$1 stage=$2 prev=$3 work=$2/.work
   mkdir -p "$work" "$stage/vault"
   list_state "$src" >"$work/before"
   cp "$work/before" "$stage/source.state"
   local link=()
-  [ -n "$prev" ] && link=(--link-dest="$prev/vault")
+  if [ -n "$prev" ]; then link=(--link-dest="$prev/vault"); fi
   echo "== main pass" >>"$stage/rsync-stats.txt"
   run_rsync "$stage/rsync-stats.txt" "${kRsyncBase[@]}" "${link[@]}" "$src/" "$stage/vault/"
+  # Test hook only (tests/ops): a command that changes the vault at the worst moment.
+  if [ -n "${CADCANFS_TEST_BACKUP_AFTER_COPY:-}" ]; then bash -c "$CADCANFS_TEST_BACKUP_AFTER_COPY"; fi
   list_state "$src" >"$work/after"
   changed_paths "$work/before" "$work/after" >"$work/changed"
   copy_rounds_retried=0
@@ -92,18 +92,15 @@ copy_consistently() {  # copy_consistently SRC STAGE PREVIOUS_SNAPSHOT_OR_EMPTY
     round=$((round + 1))
     copy_rounds_retried=$((copy_rounds_retried + $(wc -l <"$work/changed")))
     sleep 1  # let a writer finish the file it is in
-    mv "$work/after" "$work/before"
+    list_state "$src" >"$work/before"
     # Files first seen now were copied in this round: record their pre-copy state.
     awk -F'\t' 'NR == FNR { seen[$1] = 1; print; next } !($1 in seen)' \
       "$stage/source.state" "$work/before" | LC_ALL=C sort >"$work/state" &&
       mv "$work/state" "$stage/source.state"
-    with_subtrees "$work/changed" "$work/before" >"$work/round"
-    echo "== retry $round: changed during the copy (forced)" >>"$stage/rsync-stats.txt"
+    cp "$work/changed" "$work/round"
+    echo "== retry $round: changed during the previous pass (forced)" >>"$stage/rsync-stats.txt"
     # -I: a file caught mid-write may keep its size and mtime; copy it whatever they say.
     run_rsync "$stage/rsync-stats.txt" "${kRsyncBase[@]}" -I --delete-missing-args --force \
-      --files-from="$work/changed" "$src/" "$stage/vault/"
-    echo "== retry $round: entries of changed directories" >>"$stage/rsync-stats.txt"
-    run_rsync "$stage/rsync-stats.txt" "${kRsyncBase[@]}" --delete-missing-args --force \
       --files-from="$work/round" "$src/" "$stage/vault/"
     list_state "$src" >"$work/after"
     changed_paths "$work/before" "$work/after" | LC_ALL=C comm -12 - "$work/round" >"$work/changed"
@@ -218,7 +215,7 @@ latest_snapshot() {
     { grep -E '/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z(-[0-9]+)?$' || true; } | LC_ALL=C sort | tail -n1
 }
 
-human_bytes() { numfmt --to=iec --suffix=B "$1"; }
+human_bytes() { numfmt --to=iec-i --suffix=B "$1"; }
 
 summarize() {  # summarize STAGE NAME
   local stage=$1 name=$2 files bytes copied
@@ -269,6 +266,7 @@ backup_snapshot() {  # backup_snapshot SRC DEST
   finish_status "$dest/$name"
 }
 
+tar_stage=""  # removed on exit, however the script ends
 backup_tar() {  # backup_tar SRC FILE
   local src out stage
   src=$(realpath "$1")
@@ -276,7 +274,8 @@ backup_tar() {  # backup_tar SRC FILE
   out=$(realpath -m "$2")
   mkdir -p "$(dirname "$out")"
   stage=$(mktemp -d "$(dirname "$out")/.incomplete-tar-XXXXXX")
-  trap 'rm -rf "$stage"' EXIT
+  tar_stage=$stage
+  trap 'rm -rf "$tar_stage"' EXIT
   copy_consistently "$src" "$stage" ""
   write_manifest "$stage" ""
   summarize "$stage" "$(basename "$out")"
