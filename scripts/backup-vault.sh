@@ -116,12 +116,15 @@ copy_consistently() {  # copy_consistently SRC STAGE PREVIOUS_SNAPSHOT_OR_EMPTY
 # ctime: rsync's quick check would keep the old copy, so compare their contents.
 recheck_same_size_and_mtime() {  # recheck_same_size_and_mtime SRC STAGE PREVIOUS
   local src=$1 stage=$2 prev=$3 work=$2/.work
+  rechecked=0
   if [ -z "$prev" ] || [ ! -f "$prev/source.state" ]; then return 0; fi
   awk -F'\t' 'NR == FNR { old[$1] = $2; next }
     ($1 in old) { split(old[$1], o, " "); split($2, n, " ")
       if (n[1] == "f" && o[1] == "f" && o[3] == n[3] && o[4] == n[4] &&
           (o[2] != n[2] || o[5] != n[5])) print $1 }' \
     "$prev/source.state" "$stage/source.state" >"$work/suspects"
+  rechecked=$(wc -l <"$work/suspects")
+  if [ "$rechecked" = 0 ]; then return 0; fi
   echo "== same size and mtime as the previous snapshot, new ctime (checksummed)" \
     >>"$stage/rsync-stats.txt"
   run_rsync "$stage/rsync-stats.txt" "${kRsyncBase[@]}" -c --delete-missing-args \
@@ -229,6 +232,7 @@ summarize() {  # summarize STAGE NAME
     echo "bytes=$bytes"
     echo "copied=$copied"
     echo "recopied_after_change=$copy_rounds_retried"
+    echo "rechecked_by_content=$rechecked"
     echo "still_changing=$still_changing"
   } >"$stage/backup.info"
   say "snapshot $name: $files files ($(human_bytes "$bytes")), $copied copied," \
@@ -277,6 +281,7 @@ backup_tar() {  # backup_tar SRC FILE
   tar_stage=$stage
   trap 'rm -rf "$tar_stage"' EXIT
   copy_consistently "$src" "$stage" ""
+  rechecked=0
   write_manifest "$stage" ""
   summarize "$stage" "$(basename "$out")"
   rm -rf "$stage/.work"
