@@ -53,17 +53,24 @@ list_state() {
 # Paths whose line differs between two state listings (changed, new or gone).
 changed_paths() { LC_ALL=C comm -3 "$1" "$2" | sed 's/^\t//' | cut -f1 | LC_ALL=C sort -u; }
 
-# "yes" on success and on rsync's 24 (a file vanished during the copy: the before and
-# after listings catch it, and the next round removes it).
+# Runs rsync, appending its statistics to STATS_FILE. Succeeds on rsync's 0 and 24 (a
+# file vanished during the copy: the before and after listings catch it, and the next
+# round removes it).
 run_rsync() {  # run_rsync STATS_FILE RSYNC_ARGS...
-  local stats=$1 rc=0
+  local stats=$1 rc=0 errors
+  errors=$(dirname "$1")/rsync-errors.txt
   shift
+  # rsync's complaints go beside its statistics: files that vanish mid-copy are expected
+  # on a live vault, and handled by the next round.
   if [ "$progress" = yes ]; then
-    rsync --info=progress2 --stats "$@" | tee -a "$stats" || rc=${PIPESTATUS[0]}
+    rsync --info=progress2 --stats "$@" 2>>"$errors" | tee -a "$stats" || rc=${PIPESTATUS[0]}
   else
-    rsync --stats "$@" >>"$stats" || rc=$?
+    rsync --stats "$@" >>"$stats" 2>>"$errors" || rc=$?
   fi
-  [ "$rc" = 0 ] || [ "$rc" = 24 ] || die "$kExitCopyFailed" "rsync failed with exit code $rc (see $stats)"
+  if [ "$rc" != 0 ] && [ "$rc" != 24 ]; then
+    tail -n 5 "$errors" >&2
+    die "$kExitCopyFailed" "rsync failed with exit code $rc"
+  fi
 }
 
 readonly kRsyncBase=(-aHX --numeric-ids --exclude=/cadcanfs.lock '--exclude=.cadcanfs-tmp-*')

@@ -160,4 +160,20 @@ grep -rqa "$MARKER" backups backup1.out backup1.err backup2.out backup2.err tar
 check "no plaintext name in backups or their output" 1 $?
 
 check "unmount" 0 "$(run unmount mnt)"
+daemon=""
+
+# ---- a file rewritten through every retry is reported, not passed off as consistent ----
+(for _ in $(seq 1 80); do
+  printf 'x' | dd of="vault/$unchanged" bs=1 seek=300 conv=notrunc status=none
+  sleep 0.05
+done) &
+writer=$!
+"$SCRIPTS/backup-vault.sh" --retries 1 vault busy >/dev/null 2>busy.err
+check "a file that never settles: exit 41" 41 $?
+kill "$writer" 2>/dev/null
+wait "$writer" 2>/dev/null
+writer=""
+check "it is listed by its ciphertext path" "./$unchanged" "$(cat busy/latest/still-changing.txt)"
+check "in one sentence" 1 "$(wc -l <busy.err)"
+
 report backup_restore_drill
