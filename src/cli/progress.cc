@@ -153,6 +153,13 @@ bool ProgressBelongsOnStderr(const OutputOptions& options) {
   return !options.quiet && isatty(STDERR_FILENO) == 1;
 }
 
+void ShowCounting(const std::string& verb, int terminal_fd) {
+  std::string line(1, '\r');
+  line.append(verb);
+  line.append(": counting files...\033[K");
+  WriteAll(terminal_fd, line);
+}
+
 double Stopwatch::Seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }

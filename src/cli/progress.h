@@ -79,12 +79,17 @@ class ProgressMeter : public ProgressObserver {
 // A meter on stderr when it is a terminal and --quiet is not given; otherwise null
 // (then nothing is drawn, and the totals walk is not even made).
 bool ProgressBelongsOnStderr(const OutputOptions& options);
+// Shows "<verb>: counting files..." while the totals walk runs (it reads no content,
+// but lists every directory of a large tree).
+void ShowCounting(const std::string& verb, int terminal_fd);
 
 template <typename MeasureFn>
 std::unique_ptr<ProgressMeter> MeterIfTerminal(const std::string& verb,
                                                const OutputOptions& options, MeasureFn measure) {
   if (!ProgressBelongsOnStderr(options)) return nullptr;
-  return std::make_unique<ProgressMeter>(verb, 2, measure());
+  constexpr int kStderr = 2;
+  ShowCounting(verb, kStderr);
+  return std::make_unique<ProgressMeter>(verb, kStderr, measure());
 }
 
 // Times a command for its summary.
