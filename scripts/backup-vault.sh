@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Backs up a cadcanfs vault's ciphertext, without the key and without mounting anything.
 #
-#   backup-vault.sh [--quiet] [--retries N] SRC DEST   a dated snapshot in DEST
+#   backup-vault.sh [--quiet] [--retries N] [--full] SRC DEST   a dated snapshot in DEST
 #   backup-vault.sh [--quiet] [--retries N] --tar SRC FILE.tar
 #   backup-vault.sh [--quiet] --verify SNAPSHOT        check a snapshot (or tar) without the key
 #
 # A snapshot is DEST/<UTC date>/ with the ciphertext in vault/, SHA-256 sums of every
 # regular file in manifest.sha256 (sha256sum format), every entry in manifest.tree, the
 # source's state in source.state and rsync's statistics in rsync-stats.txt. Unchanged
-# files are hard links into the previous snapshot (rsync --link-dest). DEST/latest
-# points at the newest complete snapshot.
+# files are hard links into the previous snapshot (rsync --link-dest), unless --full
+# asks for a fresh copy of everything. DEST/latest points at the newest complete
+# snapshot.
 #
 # The vault may be mounted and written meanwhile. Consistency is per file: the source
 # tree's state (inode, size, mtime, ctime) is listed before and after each copy pass,
@@ -26,6 +27,7 @@ readonly kExitMismatch=42 kExitNotSnapshot=43 kExitBusy=44
 
 quiet=no
 retries=5
+full=no
 mode=snapshot
 progress=no
 if [ -t 1 ]; then progress=yes; fi
@@ -36,7 +38,7 @@ die() {  # die CODE SENTENCE
 }
 say() { [ "$quiet" = yes ] || echo "backup-vault: $*"; }
 usage() {
-  die "$kExitUsage" "usage: backup-vault.sh [--quiet] [--retries N] [--tar] SRC DEST | --verify SNAPSHOT"
+  die "$kExitUsage" "usage: backup-vault.sh [--quiet] [--retries N] [--full] [--tar] SRC DEST | --verify SNAPSHOT"
 }
 
 # Every entry of the tree below DIR except the writer lock and temporary files, one
@@ -262,7 +264,10 @@ backup_snapshot() {  # backup_snapshot SRC DEST
   exec 9>"$dest/.backup.lock"
   flock -n 9 || die "$kExitBusy" "another backup into $dest is running"
   rm -rf "$dest"/.incomplete-*  # left by an interrupted run; never a snapshot
-  prev=$(latest_snapshot "$dest")
+  # A full copy shares nothing with earlier snapshots (after a failed --verify, say:
+  # a damaged file is shared by every snapshot that links to it).
+  prev=""
+  if [ "$full" = no ]; then prev=$(latest_snapshot "$dest"); fi
   name=$(date -u +%Y-%m-%dT%H%M%SZ)
   local n=1 base=$name
   while [ -e "$dest/$name" ]; do name=$base-$n; n=$((n + 1)); done
@@ -315,6 +320,7 @@ main() {
         shift
         ;;
       --tar) mode=tar ;;
+      --full) full=yes ;;
       --verify) mode=verify ;;
       --) shift; args+=("$@"); break ;;
       -*) usage ;;

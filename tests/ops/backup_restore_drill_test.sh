@@ -154,6 +154,15 @@ check "a missing file fails the check" 42 "$(verify shortened)"
 cp -a "$snap2" padded && cp "padded/vault/$unchanged" "padded/vault/$unchanged.extra"
 check "an extra file fails the check" 42 "$(verify padded)"
 check "not a snapshot" 43 "$(verify vault)"
+# Damage in the backup itself is shared by every snapshot that links to the file; a
+# --full run makes a copy that shares nothing with them.
+printf '\xff' | dd of="$snap2/vault/$unchanged" bs=1 seek=70000 conv=notrunc status=none
+check "damage shared through a hard link shows in snapshot 1" 42 "$(verify "$snap1")"
+sleep 1
+check "a full backup" 0 "$("$SCRIPTS/backup-vault.sh" --quiet --full vault backups >/dev/null 2>&1; echo $?)"
+check "the full backup copied every file" "$(wc -l <"$(realpath backups/latest)/manifest.sha256")" \
+  "$(transferred "$(realpath backups/latest)" "main pass")"
+check "and matches its manifest" 0 "$(verify backups/latest)"
 
 # ---- nothing the backup writes carries a plaintext name ----
 grep -rqa "$MARKER" backups backup1.out backup1.err backup2.out backup2.err tar
