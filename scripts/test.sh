@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 orphans=0
 while IFS= read -r f; do
   rel=${f#tests/}
-  if ! grep -q "$rel" tests/CMakeLists.txt tests/regressions/*.cmake; then
+  if ! grep -q "$rel" tests/CMakeLists.txt tests/regressions/*.cmake tests/ops/*.cmake; then
     echo "error: $f is not listed in tests/CMakeLists.txt or tests/regressions/*.cmake"
     orphans=1
   fi

@@ -2,12 +2,14 @@
 // translating paths between the plaintext and ciphertext views.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <string>
 
 #include "cadcanfs/fs/offline.h"
 #include "exit_codes.h"
+#include "progress.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
@@ -50,6 +52,24 @@ std::string SpecialFilesNote(const TransferStats& stats) {
   return ", " + std::to_string(stats.special_files) + " special files";
 }
 
+std::string TransferSummaryText(const char* verb, const TransferStats& stats) {
+  return std::string(verb) + " " + std::to_string(stats.files) + " files, " +
+         std::to_string(stats.directories) + " directories, " + std::to_string(stats.symlinks) +
+         " symlinks" + SpecialFilesNote(stats) + " (" + std::to_string(stats.bytes) + " bytes)\n";
+}
+
+nlohmann::json TransferSummaryJson(const char* command, const TransferStats& stats,
+                                   double seconds) {
+  return {{"command", command},
+          {"files", stats.files},
+          {"directories", stats.directories},
+          {"symlinks", stats.symlinks},
+          {"special_files", stats.special_files},
+          {"bytes", stats.bytes},
+          {"skipped", stats.skipped},
+          {"seconds", std::round(seconds * 1000) / 1000}};
+}
+
 // A copy that left entries out must not look like a success: a script that deletes the
 // source after a clean exit would lose them.
 int ReportSkipped(const TransferStats& stats, const char* what) {
@@ -62,8 +82,11 @@ int ReportSkipped(const TransferStats& stats, const char* what) {
 }  // namespace
 
 int RunEncrypt(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, {});
+  Args args(kKeyFlags, kOutputSwitches);
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  OutputOptions output;
+  if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
+  Stopwatch stopwatch;
   const auto& pos = args.positional();
   if (pos.size() < 2 || pos.size() > 3) return UsageError("usage: encrypt VAULT SRC [DEST]");
   int code = exit_code::kOk;
@@ -77,18 +100,25 @@ int RunEncrypt(const std::vector<std::string>& argv) {
   }
   // A source ending in '/' copies the directory's contents, as rsync does.
   bool contents_only = pos[1].back() == '/';
-  auto stats =
-      ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "", contents_only);
-  if (!stats.ok()) return Fail(stats.status(), Stage::kData);
-  std::cout << "encrypted " << stats->files << " files, " << stats->directories << " directories, "
-            << stats->symlinks << " symlinks" << SpecialFilesNote(*stats) << " (" << stats->bytes
-            << " bytes)\n";
+  auto meter = MeterIfTerminal("encrypting", output, [&] { return MeasureSourceTree(pos[1]); });
+  auto stats = ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "", contents_only,
+                          meter.get());
+  if (!stats.ok()) {
+    meter.reset();  // ends the progress line, so the error gets a line of its own
+    return Fail(stats.status(), Stage::kData);
+  }
+  if (meter) meter->Finish();
+  PrintSummary(output, TransferSummaryText("encrypted", *stats),
+               TransferSummaryJson("encrypt", *stats, stopwatch.Seconds()));
   return ReportSkipped(*stats, "the source");
 }
 
 int RunDecrypt(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, {});
+  Args args(kKeyFlags, kOutputSwitches);
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  OutputOptions output;
+  if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
+  Stopwatch stopwatch;
   const auto& pos = args.positional();
   if (pos.size() < 2) return UsageError("usage: decrypt VAULT OUTDIR [PATH...]");
   int code = exit_code::kOk;
@@ -100,10 +130,24 @@ int RunDecrypt(const std::vector<std::string>& argv) {
   }
   std::vector<std::string> paths(pos.begin() + 2, pos.end());
   if (paths.empty()) paths.push_back("");
+  auto meter = MeterIfTerminal("decrypting", output, [&] {
+    WorkTotals totals;
+    for (const std::string& p : paths) {
+      // A path that cannot be measured fails below, with its own error.
+      auto measured = MeasureVaultTree(*vault, TrimSlashes(p));
+      if (!measured.ok()) continue;
+      totals.files += measured->files;
+      totals.bytes += measured->bytes;
+    }
+    return totals;
+  });
   TransferStats total;
   for (const std::string& p : paths) {
-    auto stats = ExportTree(*vault, TrimSlashes(p), out_dir);
-    if (!stats.ok()) return Fail(stats.status(), Stage::kData);
+    auto stats = ExportTree(*vault, TrimSlashes(p), out_dir, meter.get());
+    if (!stats.ok()) {
+      meter.reset();  // ends the progress line, so the error gets a line of its own
+      return Fail(stats.status(), Stage::kData);
+    }
     total.files += stats->files;
     total.directories += stats->directories;
     total.symlinks += stats->symlinks;
@@ -111,9 +155,9 @@ int RunDecrypt(const std::vector<std::string>& argv) {
     total.bytes += stats->bytes;
     total.skipped += stats->skipped;
   }
-  std::cout << "decrypted " << total.files << " files, " << total.directories << " directories, "
-            << total.symlinks << " symlinks" << SpecialFilesNote(total) << " (" << total.bytes
-            << " bytes)\n";
+  if (meter) meter->Finish();
+  PrintSummary(output, TransferSummaryText("decrypted", total),
+               TransferSummaryJson("decrypt", total, stopwatch.Seconds()));
   return ReportSkipped(total, "the vault");
 }
 

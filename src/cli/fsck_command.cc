@@ -1,20 +1,55 @@
 // fsck: checking every byte of a vault.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
 #include "cadcanfs/fs/offline.h"
 #include "cadcanfs/store/local_store.h"
 #include "exit_codes.h"
+#include "progress.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
 
+namespace {
+
+// "damaged: <cipher path> [fid:<id>] [(<plain path>)]: <reason>"
+std::string ProblemLine(const FsckProblem& p, bool show_names) {
+  std::string line = "damaged: " + p.cipher_path;
+  if (!p.file_id.empty()) line += " " + p.file_id;
+  if (show_names && !p.plain_path.empty()) line += " (" + p.plain_path + ")";
+  return line + ": " + p.status.ToString();
+}
+
+nlohmann::json ReportJson(const FsckReport& report, bool show_names, double seconds) {
+  nlohmann::json damaged = nlohmann::json::array();
+  for (const FsckProblem& p : report.problems) {
+    nlohmann::json item = {{"cipher_path", p.cipher_path}, {"reason", p.status.ToString()}};
+    if (!p.file_id.empty()) item["file_id"] = p.file_id;
+    if (show_names && !p.plain_path.empty()) item["plain_path"] = p.plain_path;
+    damaged.push_back(std::move(item));
+  }
+  return {{"command", "fsck"},
+          {"files_checked", report.files_checked},
+          {"directories_checked", report.directories_checked},
+          {"problems", report.problems.size()},
+          {"damaged", std::move(damaged)},
+          {"seconds", std::round(seconds * 1000) / 1000}};
+}
+
+}  // namespace
+
 int RunFsck(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, {"show-names"});
+  std::set<std::string> switches = kOutputSwitches;
+  switches.insert("show-names");
+  Args args(kKeyFlags, switches);
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("usage: fsck VAULT [--show-names]");
+  OutputOptions output;
+  if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
+  Stopwatch stopwatch;
   // Plaintext paths are patient names: print them only when the admin at the terminal
   // asks. By default the output (which a timer sends to the journal) carries ciphertext
   // paths and file ids, which `cadcanfs map` translates on demand.
@@ -22,15 +57,21 @@ int RunFsck(const std::vector<std::string>& argv) {
   int code = exit_code::kOk;
   auto vault = OpenVaultOrReport(args.positional()[0], KeyOptionsFrom(args), code);
   if (!vault) return code;
-  FsckReport report = CheckVault(*vault);
-  for (const FsckProblem& p : report.problems) {
-    std::cout << "damaged: " << p.cipher_path;
-    if (!p.file_id.empty()) std::cout << " " << p.file_id;
-    if (show_names && !p.plain_path.empty()) std::cout << " (" << p.plain_path << ")";
-    std::cout << ": " << p.status.ToString() << "\n";
-  }
-  std::cout << "checked " << report.files_checked << " files in " << report.directories_checked
-            << " directories: " << report.problems.size() << " problems\n";
+  auto meter = MeterIfTerminal("checking", output, [&] {
+    auto totals = MeasureVaultTree(*vault, "");
+    return totals.ok() ? *totals : WorkTotals{};
+  });
+  FsckReport report = CheckVault(*vault, meter.get());
+  if (meter) meter->Finish();
+  // The damaged lines are findings, not a summary: --quiet keeps them; --json carries
+  // them inside its one object instead.
+  std::string text;
+  for (const FsckProblem& p : report.problems) text += ProblemLine(p, show_names) + "\n";
+  if (output.quiet) std::cout << text;
+  text += "checked " + std::to_string(report.files_checked) + " files in " +
+          std::to_string(report.directories_checked) +
+          " directories: " + std::to_string(report.problems.size()) + " problems\n";
+  PrintSummary(output, text, ReportJson(report, show_names, stopwatch.Seconds()));
   return report.problems.empty() ? exit_code::kOk : exit_code::kDamageFound;
 }
 

@@ -38,6 +38,8 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   policy check FILE                    validate an access policy file; exit 41 if invalid
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
+encrypt, decrypt, fsck and rekey show progress on a terminal and end with a summary:
+  --quiet prints neither, --json prints the summary as one JSON object.
 Exit codes are listed in docs/cli.md.
 )";
 

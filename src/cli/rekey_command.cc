@@ -1,6 +1,7 @@
 // rekey: rotating a vault's master key.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -8,13 +9,44 @@
 #include "cadcanfs/fs/offline.h"
 #include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
+#include "progress.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
 
+namespace {
+
+std::string RekeySummaryText(const RekeyStats& stats) {
+  if (stats.already_complete) return "the vault already uses the new key; nothing to do\n";
+  std::string text = "rewrapped " + std::to_string(stats.files_rewrapped) + " file keys (" +
+                     std::to_string(stats.files_already_done) +
+                     " were already done); the old key no longer opens this vault\n";
+  if (stats.foreign_entries != 0) {
+    text += "left alone " + std::to_string(stats.foreign_entries) +
+            " entries that are not cadcanfs entries (fsck lists them)\n";
+  }
+  return text;
+}
+
+nlohmann::json RekeySummaryJson(const RekeyStats& stats, double seconds) {
+  return {{"command", "rekey"},
+          {"already_complete", stats.already_complete},
+          {"files_rewrapped", stats.files_rewrapped},
+          {"files_already_done", stats.files_already_done},
+          {"symlinks", stats.symlinks},
+          {"special_nodes", stats.special_nodes},
+          {"foreign_entries", stats.foreign_entries},
+          {"seconds", std::round(seconds * 1000) / 1000}};
+}
+
+}  // namespace
+
 int RunRekey(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"new-key-file", "new-passphrase-file"}), {});
+  Args args(WithKeyFlags({"new-key-file", "new-passphrase-file"}), kOutputSwitches);
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  OutputOptions output;
+  if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
+  Stopwatch stopwatch;
   if (args.positional().size() != 1) return UsageError("usage: rekey VAULT");
   KeyOptions new_keys = KeyOptionsFrom(args, "new-key-file", "new-passphrase-file");
   if (!new_keys.key_file && !new_keys.passphrase_file) {
@@ -38,7 +70,14 @@ int RunRekey(const std::vector<std::string>& argv) {
       if (done >= limit) _exit(99);
     };
   }
+  auto meter = MeterIfTerminal("rekeying", output, [&] {
+    auto totals = CountCipherFiles(*store);
+    return totals.ok() ? *totals : WorkTotals{};
+  });
+  hooks.progress = meter.get();
   auto stats = RotateMasterKey(*store, KeyOptionsFrom(args), new_keys, hooks);
+  if (meter && stats.ok()) meter->Finish();
+  meter.reset();  // ends the progress line before any error sentence
   if (!stats.ok()) {
     // An entry the walk could not classify may be a file under the old key, which
     // therefore stayed in the config.
@@ -53,17 +92,7 @@ int RunRekey(const std::vector<std::string>& argv) {
     }
     return Fail(stats.status(), stage);
   }
-  if (stats->already_complete) {
-    std::cout << "the vault already uses the new key; nothing to do\n";
-  } else {
-    std::cout << "rewrapped " << stats->files_rewrapped << " file keys ("
-              << stats->files_already_done << " were already done); the old key no longer "
-              << "opens this vault\n";
-    if (stats->foreign_entries != 0) {
-      std::cout << "left alone " << stats->foreign_entries
-                << " entries that are not cadcanfs entries (fsck lists them)\n";
-    }
-  }
+  PrintSummary(output, RekeySummaryText(*stats), RekeySummaryJson(*stats, stopwatch.Seconds()));
   return exit_code::kOk;
 }
 

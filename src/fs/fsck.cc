@@ -10,7 +10,7 @@ namespace {
 
 class Checker {
  public:
-  explicit Checker(Vault& vault) : vault_(vault) {}
+  Checker(Vault& vault, ProgressObserver* progress) : vault_(vault), progress_(progress) {}
 
   FsckReport Run() {
     CheckDirectory("", "");
@@ -21,6 +21,12 @@ class Checker {
   void Problem(const std::string& cipher, const std::string& plain, Status status,
                std::string file_id = {}) {
     report_.problems.push_back({cipher, plain, std::move(file_id), std::move(status)});
+  }
+
+  void FileChecked(uint64_t plain_bytes) {
+    if (progress_ == nullptr) return;
+    progress_->OnBytes(plain_bytes);
+    progress_->OnFileDone();
   }
 
   void CheckDirectory(const std::string& cipher_dir, const std::string& plain_dir) {
@@ -97,10 +103,12 @@ class Checker {
         auto file = vault_.OpenFile(cipher_path, false);
         if (!file.ok()) {
           Problem(cipher_path, plain_path, file.status());
+          FileChecked(0);
           return;
         }
         Status s = (*file)->VerifyAllBlocks();
         if (!s.ok()) Problem(cipher_path, plain_path, s, (*file)->file_id_for_log());
+        FileChecked((*file)->size());
         return;
       }
       case ObjectType::kSymlink: {
@@ -126,11 +134,14 @@ class Checker {
   }
 
   Vault& vault_;
+  ProgressObserver* progress_;  // may be null
   FsckReport report_;
 };
 
 }  // namespace
 
-FsckReport CheckVault(Vault& vault) { return Checker(vault).Run(); }
+FsckReport CheckVault(Vault& vault, ProgressObserver* progress) {
+  return Checker(vault, progress).Run();
+}
 
 }  // namespace cadcanfs

@@ -162,7 +162,7 @@ Result<bool> ClearOtherSlots(Store& store, const std::string& path, const Master
 
 // Pass 0: the old key alone must open every file before another key's entry may go.
 Status RequireOldKeyOpensEverything(Store& store, const MasterKey& old_key,
-                                    const std::string& other_ids) {
+                                    const std::string& other_ids, ProgressObserver& progress) {
   const MasterKey* only_old[] = {&old_key};
   WalkCounts counts;
   CADCANFS_RETURN_IF_ERROR(
@@ -178,12 +178,23 @@ Status RequireOldKeyOpensEverything(Store& store, const MasterKey& old_key,
                                    " already moved files off the old key: finish it first by "
                                    "rerunning rekey with that key as the new key");
         }
+        progress.OnFileDone();
         return opened.WithContext("a file could not be checked");
       }));
   return RequireCompleteWalk(counts);
 }
 
 }  // namespace
+
+Result<WorkTotals> CountCipherFiles(Store& store) {
+  WorkTotals totals;
+  WalkCounts counts;
+  CADCANFS_RETURN_IF_ERROR(ForEachCipherFile(store, "", counts, [&](const std::string&) {
+    totals.files++;
+    return Status::Ok();
+  }));
+  return totals;
+}
 
 Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
                                    const KeyOptions& new_keys, const RekeyHooks& hooks) {
@@ -218,8 +229,14 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
       other_ids += (other_ids.empty() ? "" : ", ") + HexEncode(e.kek_id);
     }
   }
+  ProgressObserver no_progress;
+  ProgressObserver& progress = hooks.progress != nullptr ? *hooks.progress : no_progress;
+  const unsigned passes = other_ids.empty() ? 2 : 3;
+  unsigned pass = 0;
   if (!other_ids.empty()) {
-    CADCANFS_RETURN_IF_ERROR(RequireOldKeyOpensEverything(store, old_key->master, other_ids));
+    progress.OnPass(++pass, passes);
+    CADCANFS_RETURN_IF_ERROR(
+        RequireOldKeyOpensEverything(store, old_key->master, other_ids, progress));
   }
 
   // Step 1: the config becomes {old, new}.
@@ -238,6 +255,7 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
   if (changed) CADCANFS_RETURN_IF_ERROR(WriteConfig(store, config));
 
   // Pass A: add the new wrap to every file.
+  progress.OnPass(++pass, passes);
   uint64_t done = 0;
   WalkCounts counts;
   CADCANFS_RETURN_IF_ERROR(
@@ -250,6 +268,7 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
         } else {
           stats.files_already_done++;
         }
+        progress.OnFileDone();
         return Status::Ok();
       }));
   stats.symlinks = counts.symlinks;
@@ -259,6 +278,7 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
   CADCANFS_RETURN_IF_ERROR(RequireCompleteWalk(counts));
 
   // Pass B: remove every other wrap from every file.
+  progress.OnPass(++pass, passes);
   uint64_t cleared = 0;
   WalkCounts counts_b;
   CADCANFS_RETURN_IF_ERROR(
@@ -268,6 +288,7 @@ Result<RekeyStats> RotateMasterKey(Store& store, const KeyOptions& old_keys,
           return zeroed.status().WithContext("an old key slot could not be cleared");
         }
         if (*zeroed && hooks.after_old_slot_cleared) hooks.after_old_slot_cleared(++cleared);
+        progress.OnFileDone();
         return Status::Ok();
       }));
   CADCANFS_RETURN_IF_ERROR(RequireCompleteWalk(counts_b));

@@ -20,6 +20,42 @@ namespace {
 namespace stdfs = std::filesystem;
 constexpr size_t kCopyChunk = 1 << 20;
 
+ProgressObserver& NoProgress() {
+  static ProgressObserver none;
+  return none;
+}
+
+// The plaintext size a ciphertext file of this size holds, for display only: a file
+// whose size no valid file can have (to be reported as damaged later) counts as 0.
+uint64_t PlainSizeForDisplay(Vault& vault, const std::string& cipher_path,
+                             const std::optional<ObjectInfo>& listed) {
+  std::optional<ObjectInfo> info = listed;
+  if (!info) {
+    auto stat = vault.store().Stat(cipher_path);
+    if (!stat.ok()) return 0;
+    info = *stat;
+  }
+  auto plain = vault.layout().PlainSizeOfCipherSize(info->size);
+  return plain.ok() ? *plain : 0;
+}
+
+// Adds the regular files below the store directory `cipher_dir` to `totals`.
+Status MeasureCipherDirectory(Vault& vault, const std::string& cipher_dir, WorkTotals& totals) {
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, vault.store().List(cipher_dir));
+  for (const DirEntry& e : entries) {
+    StoredNameKind kind = ClassifyStoredName(e.name);
+    if (kind != StoredNameKind::kEncrypted && kind != StoredNameKind::kLongName) continue;
+    std::string path = JoinStorePath(cipher_dir, e.name);
+    if (e.type == ObjectType::kDirectory) {
+      CADCANFS_RETURN_IF_ERROR(MeasureCipherDirectory(vault, path, totals));
+    } else if (e.type == ObjectType::kFile) {
+      totals.files++;
+      totals.bytes += PlainSizeForDisplay(vault, path, e.info);
+    }
+  }
+  return Status::Ok();
+}
+
 // Returns the DirId of plaintext directory `plain_dir`, creating missing components.
 Result<std::pair<std::string, DirId>> EnsurePlainDirectory(Vault& vault,
                                                            std::string_view plain_dir) {
@@ -48,7 +84,7 @@ Result<std::pair<std::string, DirId>> EnsurePlainDirectory(Vault& vault,
 }
 
 Status ImportFile(Vault& vault, const std::string& source, const std::string& cipher_path,
-                  const struct stat& st, TransferStats& stats) {
+                  const struct stat& st, TransferStats& stats, ProgressObserver& progress) {
   int fd = open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Status::FromErrno(errno, "open source file");
   // Replace an existing file of the same name, like cp does.
@@ -75,6 +111,7 @@ Status ImportFile(Vault& vault, const std::string& source, const std::string& ci
     if (n == 0) break;
     s = (*file)->Write(offset, ByteSpan(buffer.data(), static_cast<size_t>(n)));
     offset += static_cast<uint64_t>(n);
+    progress.OnBytes(static_cast<uint64_t>(n));
   }
   close(fd);
   if (s.ok()) s = (*file)->Sync();
@@ -83,28 +120,31 @@ Status ImportFile(Vault& vault, const std::string& source, const std::string& ci
   CADCANFS_RETURN_IF_ERROR(vault.store().SetTimes(cipher_path, times));
   stats.files++;
   stats.bytes += offset;
+  progress.OnFileDone();
   return Status::Ok();
 }
 
 Status ImportEntry(Vault& vault, const std::string& source, const std::string& cipher_dir,
-                   const DirId& dir, std::string_view name, TransferStats& stats);
+                   const DirId& dir, std::string_view name, TransferStats& stats,
+                   ProgressObserver& progress);
 
 Status ImportDirectoryContents(Vault& vault, const std::string& source,
                                const std::string& cipher_dir, const DirId& dir,
-                               TransferStats& stats) {
+                               TransferStats& stats, ProgressObserver& progress) {
   std::error_code ec;
   stdfs::directory_iterator it(source, ec);
   if (ec) return Status::Error(Code::kIoError, "cannot list a source directory: " + ec.message());
   for (const auto& entry : it) {
     std::string child_name = entry.path().filename().string();
     CADCANFS_RETURN_IF_ERROR(
-        ImportEntry(vault, entry.path().string(), cipher_dir, dir, child_name, stats));
+        ImportEntry(vault, entry.path().string(), cipher_dir, dir, child_name, stats, progress));
   }
   return Status::Ok();
 }
 
 Status ImportEntry(Vault& vault, const std::string& source, const std::string& cipher_dir,
-                   const DirId& dir, std::string_view name, TransferStats& stats) {
+                   const DirId& dir, std::string_view name, TransferStats& stats,
+                   ProgressObserver& progress) {
   struct stat st;
   if (lstat(source.c_str(), &st) != 0) return Status::FromErrno(errno, "stat source");
   CADCANFS_ASSIGN_OR_RETURN(EncryptedName encrypted, vault.EncryptName(dir, name));
@@ -119,7 +159,7 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
       CADCANFS_ASSIGN_OR_RETURN(child_id, vault.MakeDirectory(cipher_path, st.st_mode & 07777));
     }
     stats.directories++;
-    return ImportDirectoryContents(vault, source, cipher_path, child_id, stats);
+    return ImportDirectoryContents(vault, source, cipher_path, child_id, stats, progress);
   }
   if (S_ISLNK(st.st_mode)) {
     std::string target(PATH_MAX, '\0');
@@ -132,7 +172,7 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
     stats.symlinks++;
     return Status::Ok();
   }
-  if (S_ISREG(st.st_mode)) return ImportFile(vault, source, cipher_path, st, stats);
+  if (S_ISREG(st.st_mode)) return ImportFile(vault, source, cipher_path, st, stats, progress);
   std::optional<ObjectType> special = S_ISFIFO(st.st_mode)   ? ObjectType::kFifo
                                       : S_ISSOCK(st.st_mode) ? ObjectType::kSocket
                                       : S_ISCHR(st.st_mode)  ? ObjectType::kCharDevice
@@ -209,10 +249,11 @@ Status ClearOutputName(int dirfd, const std::string& name) {
 }
 
 Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& parent_dir,
-                   ObjectType type, int out_dir, const std::string& out_name, TransferStats& stats);
+                   ObjectType type, int out_dir, const std::string& out_name, TransferStats& stats,
+                   ProgressObserver& progress);
 
 Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
-                  const std::string& out_name, TransferStats& stats) {
+                  const std::string& out_name, TransferStats& stats, ProgressObserver& progress) {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_path));
   CADCANFS_ASSIGN_OR_RETURN(auto file, vault.OpenFile(cipher_path, false));
   CADCANFS_RETURN_IF_ERROR(ClearOutputName(out_dir, out_name));
@@ -234,19 +275,21 @@ Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
       written += static_cast<size_t>(w);
     }
     offset += *n;
+    progress.OnBytes(*n);
   }
   if (fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync output file");
   struct timespec times[2] = {info.atime, info.mtime};
   futimens(fd.get(), times);
   stats.files++;
   stats.bytes += offset;
+  progress.OnFileDone();
   return Status::Ok();
 }
 
 // Exports the contents of vault directory `cipher_dir` into the open output directory
 // `out_dir`, then gives it the vault directory's mode.
 Status ExportDirectory(Vault& vault, const std::string& cipher_dir, int out_dir,
-                       TransferStats& stats) {
+                       TransferStats& stats, ProgressObserver& progress) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, vault.ReadDirId(cipher_dir));
   CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault.ListDirectory(cipher_dir));
   if (!listing.damaged.empty()) return listing.damaged.front().status;
@@ -260,7 +303,7 @@ Status ExportDirectory(Vault& vault, const std::string& cipher_dir, int out_dir,
   }
   for (const PlainDirEntry& e : listing.entries) {
     CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, JoinStorePath(cipher_dir, e.stored_name), dir,
-                                         e.type, out_dir, e.name, stats));
+                                         e.type, out_dir, e.name, stats, progress));
   }
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_dir));
   fchmod(out_dir, info.mode & 07777);
@@ -291,15 +334,15 @@ Status ExportSpecial(Vault& vault, const std::string& cipher_path, ObjectType ty
 }
 
 Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& parent_dir,
-                   ObjectType type, int out_dir, const std::string& out_name,
-                   TransferStats& stats) {
+                   ObjectType type, int out_dir, const std::string& out_name, TransferStats& stats,
+                   ProgressObserver& progress) {
   switch (type) {
     case ObjectType::kDirectory: {
       CADCANFS_ASSIGN_OR_RETURN(UniqueFd child, OpenOutputDirectory(out_dir, out_name));
-      return ExportDirectory(vault, cipher_path, child.get(), stats);
+      return ExportDirectory(vault, cipher_path, child.get(), stats, progress);
     }
     case ObjectType::kFile:
-      return ExportFile(vault, cipher_path, out_dir, out_name, stats);
+      return ExportFile(vault, cipher_path, out_dir, out_name, stats, progress);
     case ObjectType::kSymlink: {
       CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault.store().ReadLink(cipher_path));
       CADCANFS_ASSIGN_OR_RETURN(std::string target,
@@ -325,26 +368,68 @@ Status ExportEntry(Vault& vault, const std::string& cipher_path, const DirId& pa
 
 }  // namespace
 
+WorkTotals MeasureSourceTree(const std::string& source) {
+  WorkTotals totals;
+  std::error_code ec;
+  auto count = [&totals](const stdfs::directory_entry& entry) {
+    std::error_code type_ec;
+    if (entry.is_regular_file(type_ec) && !entry.is_symlink(type_ec)) {
+      totals.files++;
+      totals.bytes += entry.file_size(type_ec);
+    }
+  };
+  stdfs::directory_entry top(source, ec);
+  if (ec) return totals;
+  if (!top.is_directory(ec) || top.is_symlink(ec)) {
+    count(top);
+    return totals;
+  }
+  for (stdfs::recursive_directory_iterator it(source, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    count(*it);
+  }
+  return totals;
+}
+
+Result<WorkTotals> MeasureVaultTree(Vault& vault, std::string_view plain_path) {
+  WorkTotals totals;
+  CADCANFS_ASSIGN_OR_RETURN(std::string cipher_path, vault.CipherPathOf(plain_path));
+  auto info = vault.store().Stat(cipher_path);
+  if (!info.ok() && info.status().code() == Code::kNotFound) return NoSuchVaultPath();
+  if (!info.ok()) return info.status();
+  if (info->type == ObjectType::kDirectory) {
+    CADCANFS_RETURN_IF_ERROR(MeasureCipherDirectory(vault, cipher_path, totals));
+  } else if (info->type == ObjectType::kFile) {
+    totals.files = 1;
+    totals.bytes = PlainSizeForDisplay(vault, cipher_path, *info);
+  }
+  return totals;
+}
+
 Result<TransferStats> ImportTree(Vault& vault, const std::string& source,
-                                 std::string_view plain_dest, bool contents_only) {
+                                 std::string_view plain_dest, bool contents_only,
+                                 ProgressObserver* progress) {
   TransferStats stats;
+  ProgressObserver& observer = progress != nullptr ? *progress : NoProgress();
   CADCANFS_ASSIGN_OR_RETURN(auto dest, EnsurePlainDirectory(vault, plain_dest));
   struct stat st;
   if (lstat(source.c_str(), &st) != 0) return Status::FromErrno(errno, "stat source");
   if (contents_only && S_ISDIR(st.st_mode)) {
     CADCANFS_RETURN_IF_ERROR(
-        ImportDirectoryContents(vault, source, dest.first, dest.second, stats));
+        ImportDirectoryContents(vault, source, dest.first, dest.second, stats, observer));
   } else {
     std::string name = stdfs::path(source).lexically_normal().filename().string();
     if (name.empty()) name = stdfs::path(source).lexically_normal().parent_path().filename();
-    CADCANFS_RETURN_IF_ERROR(ImportEntry(vault, source, dest.first, dest.second, name, stats));
+    CADCANFS_RETURN_IF_ERROR(
+        ImportEntry(vault, source, dest.first, dest.second, name, stats, observer));
   }
   return stats;
 }
 
 Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
-                                 const std::string& out_dir) {
+                                 const std::string& out_dir, ProgressObserver* progress) {
   TransferStats stats;
+  ProgressObserver& observer = progress != nullptr ? *progress : NoProgress();
   CADCANFS_ASSIGN_OR_RETURN(std::string cipher_path, vault.CipherPathOf(plain_path));
   auto info = vault.store().Stat(cipher_path);
   if (!info.ok() && info.status().code() == Code::kNotFound) {
@@ -360,7 +445,7 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
   if (raw < 0) return Status::FromErrno(errno, "open output directory");
   UniqueFd out(raw);
   if (cipher_path.empty()) {
-    CADCANFS_RETURN_IF_ERROR(ExportDirectory(vault, cipher_path, out.get(), stats));
+    CADCANFS_RETURN_IF_ERROR(ExportDirectory(vault, cipher_path, out.get(), stats, observer));
     return stats;
   }
   // Recreate the vault-relative parents of the requested item, one component at a time.
@@ -383,8 +468,8 @@ Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
     parent = std::move(next);
   }
   CADCANFS_ASSIGN_OR_RETURN(DirId parent_id, vault.ReadDirId(StoreParent(cipher_path)));
-  CADCANFS_RETURN_IF_ERROR(
-      ExportEntry(vault, cipher_path, parent_id, info->type, parent.get(), parts.back(), stats));
+  CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, cipher_path, parent_id, info->type, parent.get(),
+                                       parts.back(), stats, observer));
   return stats;
 }
 

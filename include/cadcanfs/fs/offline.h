@@ -2,6 +2,10 @@
 // (restore) plaintext, check every byte (fsck), and rotate the master key.
 //
 // Thread safety: each function runs on one thread; do not run two against one vault.
+//
+// Progress: the long operations take an optional ProgressObserver, told counts only
+// (never a name). The totals to show them against come from the Measure* functions, a
+// walk of the tree that reads no content.
 #ifndef CADCANFS_FS_OFFLINE_H_
 #define CADCANFS_FS_OFFLINE_H_
 
@@ -14,6 +18,37 @@
 #include "cadcanfs/vault/key_source.h"
 
 namespace cadcanfs {
+
+// Observes an offline operation as it goes, for a progress display. It receives counts
+// only, never names or paths, on the operation's own thread. Every method is a no-op
+// by default.
+class ProgressObserver {
+ public:
+  virtual ~ProgressObserver() = default;
+  // A pass over the files starts (rekey makes two or three); counts restart from zero.
+  virtual void OnPass(unsigned /*pass*/, unsigned /*passes*/) {}
+  // `bytes` more plaintext bytes were copied or checked.
+  virtual void OnBytes(uint64_t /*bytes*/) {}
+  // One more regular file is done.
+  virtual void OnFileDone() {}
+};
+
+// The work ahead of an operation: regular files and their plaintext bytes.
+struct WorkTotals {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+};
+
+// Regular files below the local plaintext path `source` (itself if a file), by lstat.
+// Entries that cannot be read are left out: totals are only for display.
+WorkTotals MeasureSourceTree(const std::string& source);
+
+// Regular files below the vault path `plain_path` ("" for the whole vault), with
+// plaintext sizes computed from ciphertext sizes. Lists directories; reads no file.
+Result<WorkTotals> MeasureVaultTree(Vault& vault, std::string_view plain_path);
+
+// Regular files (ciphertext objects with a header) in the whole store; bytes stay 0.
+Result<WorkTotals> CountCipherFiles(Store& store);
 
 struct TransferStats {
   uint64_t files = 0;
@@ -30,7 +65,8 @@ struct TransferStats {
 // device node) into the vault directory `plain_dest` (created if missing) under its own
 // base name, or, for a directory, copies its contents when `contents_only` is set.
 Result<TransferStats> ImportTree(Vault& vault, const std::string& source,
-                                 std::string_view plain_dest, bool contents_only);
+                                 std::string_view plain_dest, bool contents_only,
+                                 ProgressObserver* progress = nullptr);
 
 // Writes plaintext for `plain_path` ("" for the whole vault) below local `out_dir`,
 // keeping the vault-relative structure. Stops at the first damaged item.
@@ -40,7 +76,7 @@ Result<TransferStats> ImportTree(Vault& vault, const std::string& source,
 // whatever already is in `out_dir`, nothing is written outside it. An existing
 // non-directory where a directory belongs is an error.
 Result<TransferStats> ExportTree(Vault& vault, std::string_view plain_path,
-                                 const std::string& out_dir);
+                                 const std::string& out_dir, ProgressObserver* progress = nullptr);
 
 struct FsckProblem {
   std::string cipher_path;
@@ -56,7 +92,7 @@ struct FsckReport {
 };
 
 // Authenticates every directory id, name, sidecar, header, block and symlink.
-FsckReport CheckVault(Vault& vault);
+FsckReport CheckVault(Vault& vault, ProgressObserver* progress = nullptr);
 
 struct RekeyHooks {
   // Called in pass A after each file's new key slot is durable (old slots are still there);
@@ -64,6 +100,8 @@ struct RekeyHooks {
   std::function<void(uint64_t files_done)> after_new_slot;
   // Called in pass B after each file's old slot was zeroed and synced.
   std::function<void(uint64_t files_done)> after_old_slot_cleared;
+  // Told of each pass and each file visited in it (not owned; may be null).
+  ProgressObserver* progress = nullptr;
 };
 
 struct RekeyStats {
