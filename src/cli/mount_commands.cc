@@ -18,6 +18,7 @@
 
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/vault_format.h"
 #include "cadcanfs/fs/fuse/mount.h"
 #include "exit_codes.h"
 #include "support.h"
@@ -199,7 +200,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
     return code;
   }
   LockDaemonMemory();
-  FileSystem fs(std::move(vault), request.fs);
+  FileSystem fs(std::make_unique<VaultFormat>(std::move(vault)), request.fs);
   MountOptions mount = request.mount;
   mount.after_init = [&mount] { RaiseReadahead(mount.mountpoint); };
   auto on_mounted = [&] {

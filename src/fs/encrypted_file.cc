@@ -150,7 +150,7 @@ uint64_t EncryptedFile::size() const {
   return plain_size_;
 }
 
-std::string EncryptedFile::file_id_for_log() const { return "fid:" + HexEncode(keys_.file_id); }
+std::string EncryptedFile::id_for_log() const { return "fid:" + HexEncode(keys_.file_id); }
 
 Result<uint32_t> EncryptedFile::ReadBlockLocked(uint64_t index, uint8_t* out) {
   const uint32_t len = layout_.PlainLengthOfBlock(index, plain_size_);

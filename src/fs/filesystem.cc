@@ -34,9 +34,9 @@ uint32_t PrivilegeBitsToClear(const struct stat& attr, uid_t caller_uid, bool in
   return clear;
 }
 
-FileSystem::FileSystem(std::unique_ptr<Vault> vault, FsOptions options)
-    : vault_(std::move(vault)),
-      store_(vault_->store()),
+FileSystem::FileSystem(std::unique_ptr<Format> format, FsOptions options)
+    : format_(std::move(format)),
+      store_(format_->store()),
       options_(options),
       files_(std::make_unique<HandleTable<FileHandle>>()),
       dirs_(std::make_unique<HandleTable<DirHandle>>()) {}
@@ -81,7 +81,7 @@ Result<DirId> FileSystem::DirIdOf(Inode& dir) {
     if (dir.dir_id) return *dir.dir_id;
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(dir));
-  CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(path));
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(path));
   std::lock_guard lock(dir.mu);
   dir.dir_id = id;
   return id;
@@ -93,7 +93,7 @@ Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::
   CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
   CADCANFS_ASSIGN_OR_RETURN(child.dir, DirIdOf(*child.parent));
   CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.name, vault_->EncryptName(child.dir, name));
+  CADCANFS_ASSIGN_OR_RETURN(child.name, format_->EncodeName(child.dir, name));
   child.path = JoinStorePath(child.parent_path, child.name.stored);
   return child;
 }
@@ -107,9 +107,9 @@ struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
   st.st_uid = options_.force_uid.value_or(info.uid);
   st.st_gid = options_.force_gid.value_or(info.gid);
   uint64_t size = info.size;
-  if (info.type == ObjectType::kSymlink) size = SymlinkTargetLengthOfStored(info.size);
+  if (info.type == ObjectType::kSymlink) size = format_->SymlinkLengthOfStored(info.size);
   st.st_size = static_cast<off_t>(size);
-  st.st_blksize = static_cast<blksize_t>(vault_->layout().block_size());
+  st.st_blksize = static_cast<blksize_t>(format_->preferred_io_size());
   st.st_blocks = static_cast<blkcnt_t>((size + 511) / 512);
   st.st_atim = info.atime;
   st.st_mtim = info.mtime;
@@ -124,11 +124,11 @@ Result<ObjectInfo> FileSystem::StatPlain(const std::string& path) {
 
 Result<ObjectInfo> FileSystem::PlainInfoOf(const std::string& path, ObjectInfo info) {
   if (info.type != ObjectType::kFile) return info;
-  auto plain_size = vault_->layout().PlainSizeOfCipherSize(info.size);
+  auto plain_size = format_->PlainSizeOfStored(info.size);
   if (!plain_size.ok()) {
     // A write the daemon died in can leave a size no file has; opening the file
-    // settles it (EncryptedFile::Open keeps the size whose last block authenticates).
-    CADCANFS_ASSIGN_OR_RETURN(auto file, vault_->OpenFile(path, !options_.read_only));
+    // settles it (FileContent::Open keeps the size whose last block authenticates).
+    CADCANFS_ASSIGN_OR_RETURN(auto file, format_->OpenFile(path, !options_.read_only));
     plain_size = file->size();
   }
   info.size = *plain_size;
@@ -144,11 +144,11 @@ Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {
 }
 
 Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status()>& make) {
-  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(child.parent_path, child.name));
+  CADCANFS_RETURN_IF_ERROR(format_->PrepareEntry(child.parent_path, child.name));
   Status s = make();
   // An existing entry of that name owns the sidecar; anything else leaves none behind.
   if (!s.ok() && s.code() != Code::kAlreadyExists) {
-    (void)vault_->CleanupEntry(child.parent_path, child.name);
+    (void)format_->CleanupEntry(child.parent_path, child.name);
   }
   return s;
 }

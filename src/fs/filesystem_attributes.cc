@@ -17,7 +17,7 @@ using namespace fs_internal;  // NOLINT: the core's own helpers
 
 Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  std::shared_ptr<EncryptedFile> file;
+  std::shared_ptr<FileContent> file;
   {
     std::lock_guard lock(inode->mu);
     file = inode->file;
@@ -46,7 +46,7 @@ Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<Hand
       return handle->file->Truncate(size);
     }
   }
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<EncryptedFile> file, AcquireFile(inode, true));
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<FileContent> file, AcquireFile(inode, true));
   Status s = file->Truncate(size);
   ReleaseFile(inode);
   return s;
@@ -63,7 +63,7 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
   if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
     // An open file is changed through its open object: that needs no path walk and
     // works after its last name was removed (fchmod on an open, unlinked file).
-    std::shared_ptr<EncryptedFile> file;
+    std::shared_ptr<FileContent> file;
     {
       std::lock_guard lock(inode->mu);
       file = inode->file;

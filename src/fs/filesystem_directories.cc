@@ -35,7 +35,7 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
   } else if (offset == 0 || !handle->snapshot) {
     std::shared_lock ns(namespace_mu_);
     CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*handle->inode));
-    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault_->ListDirectory(path));
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, format_->ListDirectory(path));
     if (!listing.damaged.empty()) {
       spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
                     listing.damaged.size());

@@ -15,7 +15,7 @@ namespace cadcanfs {
 
 using namespace fs_internal;  // NOLINT: the core's own helpers
 
-Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, bool need_write) {
+Result<std::shared_ptr<FileContent>> FileSystem::AcquireFile(Inode& inode, bool need_write) {
   if (inode.type != ObjectType::kFile) {
     return Status::Error(Code::kIsADirectory, "not a regular file");
   }
@@ -43,11 +43,11 @@ Result<std::shared_ptr<EncryptedFile>> FileSystem::AcquireFile(Inode& inode, boo
     // and that is stale, as on ext4.
     if (!path.ok() && inode.links.empty()) return Stale();
     if (!path.ok()) return path.status();
-    auto opened = vault_->OpenFile(*path, !options_.read_only);
+    auto opened = format_->OpenFile(*path, !options_.read_only);
     // A read-only backing object (chmod a-w) can still be read.
     if (!opened.ok() && !need_write && !options_.read_only &&
         opened.status().code() == Code::kPermissionDenied) {
-      opened = vault_->OpenFile(*path, false);
+      opened = format_->OpenFile(*path, false);
     }
     if (!opened.ok()) return opened.status();
     inode.file = std::move(opened).value();
@@ -67,7 +67,7 @@ Status FileSystem::UpgradeToWritable(Inode& inode, const std::string& path) {
 }
 
 void FileSystem::ReleaseFile(Inode& inode) {
-  std::shared_ptr<EncryptedFile> closing;
+  std::shared_ptr<FileContent> closing;
   std::lock_guard lock(inode.mu);
   if (inode.open_count > 0 && --inode.open_count == 0) closing = std::move(inode.file);
 }
@@ -75,7 +75,7 @@ void FileSystem::ReleaseFile(Inode& inode) {
 Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   const bool need_write = NeedsWrite(flags);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<EncryptedFile> file, AcquireFile(*inode, need_write));
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<FileContent> file, AcquireFile(*inode, need_write));
   if (flags & O_TRUNC) {
     Status s = file->Truncate(0);
     if (!s.ok()) {
@@ -87,7 +87,7 @@ Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
 }
 
 HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode,
-                                   std::shared_ptr<EncryptedFile> file, int flags) {
+                                   std::shared_ptr<FileContent> file, int flags) {
   auto handle = std::make_shared<FileHandle>();
   handle->inode = std::move(inode);
   handle->file = std::move(file);
@@ -101,9 +101,9 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
-  std::shared_ptr<EncryptedFile> file;
+  std::shared_ptr<FileContent> file;
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
-    auto created = vault_->CreateFile(child.path, mode & 07777);
+    auto created = format_->CreateFile(child.path, mode & 07777);
     if (created.ok()) file = std::move(created).value();
     return created.status();
   }));

@@ -54,9 +54,9 @@ inline Status ApplyMetadata(Target& target, const AttrChanges& changes) {
 
 inline bool NeedsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
-inline void LogIfTampered(const Status& s, const EncryptedFile& file) {
+inline void LogIfTampered(const Status& s, const FileContent& file) {
   if (s.code() == Code::kAuthenticationFailed || s.code() == Code::kCorrupt) {
-    spdlog::error("authentication failed in {}: {}", file.file_id_for_log(), s.message());
+    spdlog::error("authentication failed in {}: {}", file.id_for_log(), s.message());
   }
 }
 
@@ -66,7 +66,7 @@ inline Status BadHandle() { return Status::Error(Code::kBadHandle, "unknown hand
 
 struct FileSystem::FileHandle {
   std::shared_ptr<Inode> inode;
-  std::shared_ptr<EncryptedFile> file;
+  std::shared_ptr<FileContent> file;
   bool append = false;  // O_APPEND: every write lands at the end of file
 };
 

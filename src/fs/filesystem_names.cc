@@ -75,7 +75,7 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   DirId id{};
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
-    auto made = vault_->MakeDirectory(child.path, mode & 07777);
+    auto made = format_->MakeDirectory(child.path, mode & 07777);
     if (made.ok()) id = *made;
     return made.status();
   }));
@@ -118,7 +118,7 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     // A regular file from mknod is an empty encrypted file: it needs its header.
-    if (type == ObjectType::kFile) return vault_->CreateFile(child.path, mode & 07777).status();
+    if (type == ObjectType::kFile) return format_->CreateFile(child.path, mode & 07777).status();
     return store_.MakeNode(child.path, type, mode & 07777, rdev);
   }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
@@ -142,7 +142,7 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
 
 Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {
   CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
-                            vault_->names().EncryptSymlinkTarget(target));
+                            format_->EncodeSymlinkTarget(target));
   return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
 }
 
@@ -155,7 +155,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
     return Status::Error(Code::kIsADirectory, "is a directory");
   }
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
-  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  (void)format_->CleanupEntry(child.parent_path, child.name);
   DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
   return Status::Ok();
 }
@@ -168,9 +168,9 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   if (info.type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory");
   }
-  CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(child.path));
-  CADCANFS_RETURN_IF_ERROR(vault_->RemoveDirectory(child.path, id));
-  (void)vault_->CleanupEntry(child.parent_path, child.name);
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(child.path));
+  CADCANFS_RETURN_IF_ERROR(format_->RemoveDirectory(child.path, id));
+  (void)format_->CleanupEntry(child.parent_path, child.name);
   DropLink(info, child.parent, child.name.stored, true);
   return Status::Ok();
 }
@@ -206,18 +206,18 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
     if (from_dir && !to_dir) return Status::Error(Code::kNotADirectory, "not a directory");
     if (!from_dir && to_dir) return Status::Error(Code::kIsADirectory, "is a directory");
     if (to_dir) {
-      CADCANFS_ASSIGN_OR_RETURN(DirId id, vault_->ReadDirId(to.path));
-      CADCANFS_RETURN_IF_ERROR(vault_->ReleaseEmptyDirectory(to.path));
+      CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(to.path));
+      CADCANFS_RETURN_IF_ERROR(format_->ReleaseEmptyDirectory(to.path));
       released_dir = id;
     }
   }
-  Status s = vault_->PrepareEntry(to.parent_path, to.name);
+  Status s = format_->PrepareEntry(to.parent_path, to.name);
   if (s.ok()) s = store_.Rename(from.path, to.path, mode);
   if (!s.ok()) {
-    if (released_dir) (void)vault_->RestoreDirId(to.path, *released_dir);
+    if (released_dir) (void)format_->RestoreDirState(to.path, *released_dir);
     return s;
   }
-  if (from.name.is_long()) (void)vault_->CleanupEntry(from.parent_path, from.name);
+  if (from.name.is_long()) (void)format_->CleanupEntry(from.parent_path, from.name);
   if (target_exists) {
     DropLink(*to_info, to.parent, to.name.stored, released_dir.has_value() || to_info->nlink <= 1);
   }
@@ -237,7 +237,7 @@ Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*parent));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(path));
-  return vault_->names().DecryptSymlinkTarget(dir, stored);
+  return format_->DecodeSymlinkTarget(dir, stored);
 }
 
 }  // namespace cadcanfs

@@ -20,17 +20,17 @@ Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
   if (name == kCapabilityXattr || name.substr(0, kUserPrefix.size()) != kUserPrefix) {
     return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
   }
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
-  return vault_->names().OpenXattrValue(stored, sealed);
+  return format_->OpenXattrValue(stored, sealed);
 }
 
 Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan value, int flags) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
-  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, vault_->names().SealXattrValue(stored, value));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, format_->SealXattrValue(stored, value));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.SetXattr(path, stored, sealed, flags);
@@ -47,14 +47,14 @@ Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
   std::vector<std::string> names;
   for (const std::string& s : *stored) {
     // Attributes that are not ours, or fail to decrypt, are not shown.
-    if (auto plain = vault_->names().DecryptXattrName(s); plain.ok()) names.push_back(*plain);
+    if (auto plain = format_->DecodeXattrName(s); plain.ok()) names.push_back(*plain);
   }
   return names;
 }
 
 Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored, vault_->names().EncryptXattrName(name));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.RemoveXattr(path, stored);

@@ -107,7 +107,7 @@ class Checker {
           return;
         }
         Status s = (*file)->VerifyAllBlocks();
-        if (!s.ok()) Problem(cipher_path, plain_path, s, (*file)->file_id_for_log());
+        if (!s.ok()) Problem(cipher_path, plain_path, s, (*file)->id_for_log());
         FileChecked((*file)->size());
         return;
       }

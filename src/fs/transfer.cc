@@ -265,7 +265,7 @@ Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
   uint64_t offset = 0;
   for (;;) {
     auto n = file->Read(offset, buffer);
-    if (!n.ok()) return n.status().WithContext(file->file_id_for_log());
+    if (!n.ok()) return n.status().WithContext(file->id_for_log());
     if (*n == 0) break;
     size_t written = 0;
     while (written < *n) {

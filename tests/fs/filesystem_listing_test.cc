@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/vault_format.h"
 #include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
@@ -56,7 +57,9 @@ TEST(FileSystemListingTest, ReaddirPlusOfManyEntriesCostsNoStorePerEntry) {
   testing::TempVault tv(4096);
   constexpr int kEntries = 300;
   {
-    FileSystem writer(OpenVaultOn(tv, std::move(OpenLocalStore(tv.root())).value()), FsOptions{});
+    FileSystem writer(std::make_unique<VaultFormat>(
+                          OpenVaultOn(tv, std::move(OpenLocalStore(tv.root())).value())),
+                      FsOptions{});
     for (int i = 0; i < kEntries; ++i) {
       auto created =
           writer.Create(kRootInode, "scan-" + std::to_string(i) + ".stl", 0644, O_RDWR, Caller{});
@@ -69,7 +72,7 @@ TEST(FileSystemListingTest, ReaddirPlusOfManyEntriesCostsNoStorePerEntry) {
 
   auto counting = std::make_unique<CountingStore>(std::move(OpenLocalStore(tv.root())).value());
   CountingStore& store = *counting;
-  FileSystem fs(OpenVaultOn(tv, std::move(counting)), FsOptions{});
+  FileSystem fs(std::make_unique<VaultFormat>(OpenVaultOn(tv, std::move(counting))), FsOptions{});
   store.stats = store.lists = store.opens = store.small_reads = 0;
   auto dir = fs.OpenDir(kRootInode);
   ASSERT_TRUE(dir.ok());

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/vault_format.h"
 #include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
@@ -46,7 +47,7 @@ TEST(Issue12Item11Test, ReadOnlyHandlesSeeWritesMadeThroughALaterReadWriteOpen) 
   auto vault = Vault::Open(std::make_unique<DenyWritesStore>(std::move(*store), deny_writes),
                            std::move(key).value());
   ASSERT_TRUE(vault.ok()) << vault.status().ToString();
-  FileSystem fs(std::move(vault).value(), FsOptions{});
+  FileSystem fs(std::make_unique<VaultFormat>(std::move(vault).value()), FsOptions{});
 
   auto created = fs.Create(kRootInode, "scan.stl", 0644, O_RDWR, Caller{});
   ASSERT_TRUE(created.ok()) << created.status().ToString();

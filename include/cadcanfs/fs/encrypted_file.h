@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/format.h"
 #include "cadcanfs/store/store.h"
 #include "cadcanfs/vault/content.h"
 #include "cadcanfs/vault/file_header.h"
@@ -25,7 +26,7 @@
 
 namespace cadcanfs {
 
-class EncryptedFile {
+class EncryptedFile final : public FileContent {
  public:
   // Creates a new object at `path` (exclusive) holding an empty file.
   static Result<std::unique_ptr<EncryptedFile>> Create(Store& store, std::string_view path,
@@ -40,34 +41,34 @@ class EncryptedFile {
   EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
                 uint64_t plain_size, bool writable = true);
 
-  uint64_t size() const;
+  uint64_t size() const override;
   const FileId& file_id() const { return keys_.file_id; }
-  std::string file_id_for_log() const;  // "fid:<hex>", safe to log
+  std::string id_for_log() const override;  // "fid:<hex>", safe to log
 
   // Reads up to out.size() bytes at `offset`; fewer only at end of file.
   // kAuthenticationFailed (with the block index in the message) on tampering.
-  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out);
+  Result<size_t> Read(uint64_t offset, std::span<uint8_t> out) override;
   // Writes at any offset; a gap past the end reads back as zeros.
-  Status Write(uint64_t offset, ByteSpan data);
+  Status Write(uint64_t offset, ByteSpan data) override;
   // Writes at the current end of file, atomically with respect to other writers
   // (O_APPEND). Returns the offset the data landed at.
-  Result<uint64_t> Append(ByteSpan data);
-  Status Truncate(uint64_t new_size);
+  Result<uint64_t> Append(ByteSpan data) override;
+  Status Truncate(uint64_t new_size) override;
   // Reserves ciphertext space for plaintext [offset, offset+length) without changing
   // the size (fallocate mode 0 beyond EOF extends the file with zeros instead).
-  Status Allocate(uint64_t offset, uint64_t length, bool keep_size);
-  Status Sync();
+  Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override;
+  Status Sync() override;
   // The ciphertext object's attributes with `size` replaced by the plaintext size.
-  Result<ObjectInfo> Stat();
-  bool writable() const { return writable_.load(std::memory_order_acquire); }
+  Result<ObjectInfo> Stat() override;
+  bool writable() const override { return writable_.load(std::memory_order_acquire); }
   // Swaps the store object of a read-only file for a writable one of the same object, so
   // that every handle keeps sharing this file object.
-  Status UpgradeToWritable(std::unique_ptr<StoreFile> writable_object);
+  Status UpgradeToWritable(std::unique_ptr<StoreFile> writable_object) override;
   // The ciphertext object's metadata (mode, owner, times), reachable while it is open
   // even after its last name was removed.
-  Status SetMode(uint32_t mode) { return object_->SetMode(mode); }
-  Status SetOwner(uid_t uid, gid_t gid) { return object_->SetOwner(uid, gid); }
-  Status SetTimes(const struct timespec times[2]) { return object_->SetTimes(times); }
+  Status SetMode(uint32_t mode) override { return object_->SetMode(mode); }
+  Status SetOwner(uid_t uid, gid_t gid) override { return object_->SetOwner(uid, gid); }
+  Status SetTimes(const struct timespec times[2]) override { return object_->SetTimes(times); }
 
   // Authenticates every block; used by fsck.
   Status VerifyAllBlocks();

@@ -1,9 +1,10 @@
-// FileSystem: the mounted vault as inode-addressed operations, free of libfuse.
+// FileSystem: a mounted store as inode-addressed operations, free of libfuse.
 //
 // Each method is one filesystem operation in POSIX terms (inode numbers, open
 // handles, struct stat); the FUSE frontend decodes a request, calls one method and
-// maps the Status to errno. Everything here speaks the Vault and Store interfaces
-// only, so a new backend touches no code in this file.
+// maps the Status to errno. Everything here speaks the Format and Store interfaces
+// only, so a new backend or a new format touches no code in this file: the same core
+// serves an encrypted vault (VaultFormat) and a plain tree (PlainFormat).
 //
 // Thread safety: every method may be called concurrently from the FUSE worker
 // threads. Namespace changes that move whole subtrees (rename, rmdir) hold the
@@ -25,7 +26,7 @@
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/inode_table.h"
-#include "cadcanfs/fs/vault.h"
+#include "cadcanfs/fs/format.h"
 
 namespace cadcanfs {
 
@@ -76,7 +77,7 @@ using DirSnapshot = std::vector<PlainDirEntry>;
 
 class FileSystem {
  public:
-  FileSystem(std::unique_ptr<Vault> vault, FsOptions options);
+  FileSystem(std::unique_ptr<Format> format, FsOptions options);
   ~FileSystem();
 
   // Names
@@ -138,7 +139,6 @@ class FileSystem {
   // Makes every open file durable (before unmounting on a signal).
   Status SyncAll();
   size_t inode_count() { return inodes_.size(); }
-  const BlockLayout& layout() const { return vault_->layout(); }
 
  private:
   struct FileHandle;
@@ -189,7 +189,7 @@ class FileSystem {
                 const std::string& to_stored);
   // The open file of an inode, opened on first use; writable unless the mount or the
   // backing object forbids it.
-  Result<std::shared_ptr<EncryptedFile>> AcquireFile(Inode& inode, bool need_write);
+  Result<std::shared_ptr<FileContent>> AcquireFile(Inode& inode, bool need_write);
   // The attributes of an object that lost its last name, if `inode` is one.
   std::optional<ObjectInfo> OrphanInfo(Inode& inode);
   // chmod, chown and utimens of an orphan: it has no store object left to change, so
@@ -199,14 +199,14 @@ class FileSystem {
   // REQUIRES: inode.mu held, inode.file open read-only. Reopens its store object at
   // `path` for writing, if it is still the same object.
   Status UpgradeToWritable(Inode& inode, const std::string& path);
-  HandleId AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<EncryptedFile> file,
+  HandleId AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<FileContent> file,
                          int flags);
   Status TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh);
   Status CheckWritable() const;
   // kFileTooLarge (EFBIG) if a file would end past options_.max_file_size.
   Status CheckFileSize(uint64_t offset, uint64_t length) const;
 
-  std::unique_ptr<Vault> vault_;
+  std::unique_ptr<Format> format_;
   Store& store_;
   FsOptions options_;
   InodeTable inodes_;

@@ -26,7 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cadcanfs/fs/encrypted_file.h"
+#include "cadcanfs/fs/format.h"
 #include "cadcanfs/store/store.h"
 #include "cadcanfs/vault/names.h"
 
@@ -53,7 +53,7 @@ struct Inode {
   std::mutex mu;
   std::vector<InodeLink> links;         // guarded by mu; empty for the root and when unlinked
   std::optional<DirId> dir_id;          // guarded by mu; directories, once read
-  std::shared_ptr<EncryptedFile> file;  // guarded by mu; shared by all open handles
+  std::shared_ptr<FileContent> file;  // guarded by mu; shared by all open handles
   uint32_t open_count = 0;              // guarded by mu
   // guarded by mu: the attributes the object had when it lost its last name (st_nlink
   // 0), which an fd still open on it reports, as on ext4.

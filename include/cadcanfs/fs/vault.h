@@ -15,6 +15,7 @@
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/encrypted_file.h"
+#include "cadcanfs/fs/format.h"
 #include "cadcanfs/store/store.h"
 #include "cadcanfs/vault/config.h"
 #include "cadcanfs/vault/content.h"
@@ -22,24 +23,6 @@
 #include "cadcanfs/vault/names.h"
 
 namespace cadcanfs {
-
-struct PlainDirEntry {
-  std::string name;         // decrypted
-  std::string stored_name;  // the entry in the ciphertext directory
-  ObjectType type = ObjectType::kOther;
-  std::optional<ObjectInfo> info;  // from the store listing, if it carries attributes
-};
-
-// What a listing could not decrypt, for fsck and for the tamper log.
-struct DamagedEntry {
-  std::string stored_name;
-  Status status;
-};
-
-struct DirListing {
-  std::vector<PlainDirEntry> entries;
-  std::vector<DamagedEntry> damaged;
-};
 
 // The one "not found" every vault operation reports for a plaintext path.
 Status NoSuchVaultPath();
