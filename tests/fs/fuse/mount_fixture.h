@@ -34,6 +34,14 @@ inline bool IsMountedAt(const std::string& path) {
   return false;
 }
 
+// The format a Mount serves: the encrypted vault, or with CADCANFS_TEST_FORMAT=plain a
+// plain directory (`cadcanfs mount --plain`), so that one test binary runs the whole
+// suite over both formats (ctest registers it once per format).
+inline bool PlainFormatRequested() {
+  const char* format = getenv("CADCANFS_TEST_FORMAT");
+  return format != nullptr && std::string(format) == "plain";
+}
+
 class Mount {
  public:
   // `extra` are further `cadcanfs mount` arguments (e.g. "--writeback-cache").
@@ -41,7 +49,9 @@ class Mount {
       : vault_(block_size), extra_(std::move(extra)) {
     mountpoint_ = vault_.dir().path() + "/mnt";
     log_path_ = vault_.dir().path() + "/daemon.log";
+    plain_root_ = vault_.dir().path() + "/plain";
     mkdir(mountpoint_.c_str(), 0755);
+    if (plain_) mkdir(plain_root_.c_str(), 0755);
     Start();
   }
   ~Mount() { Unmount(); }
@@ -74,6 +84,7 @@ class Mount {
   const std::string& mountpoint() const { return mountpoint_; }
   const std::string& log_path() const { return log_path_; }
   TempVault& vault() { return vault_; }
+  bool plain() const { return plain_; }
   std::string Log() const {
     std::ifstream in(log_path_);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -88,6 +99,8 @@ class Mount {
       dup2(log, STDOUT_FILENO);
       std::vector<std::string> args = {"cadcanfs",   "mount",           vault_.root(), mountpoint_,
                                        "--key-file", vault_.key_file(), "-f",          "--debug"};
+      if (plain_)
+        args = {"cadcanfs", "mount", "--plain", plain_root_, mountpoint_, "-f", "--debug"};
       args.insert(args.end(), extra_.begin(), extra_.end());
       std::vector<char*> argv;
       for (std::string& arg : args) argv.push_back(arg.data());
@@ -102,6 +115,8 @@ class Mount {
   }
 
   TempVault vault_;
+  const bool plain_ = PlainFormatRequested();
+  std::string plain_root_;
   std::vector<std::string> extra_;
   std::string mountpoint_;
   std::string log_path_;

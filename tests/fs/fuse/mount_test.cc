@@ -280,13 +280,15 @@ TEST_P(MountTest, UserXattrsAreEncryptedAtRest) {
   ASSERT_GT(n, 0);
   EXPECT_EQ(std::string(list, static_cast<size_t>(n)), std::string("user.case") + '\0');
   // At rest: neither the name nor the value appears in the backing object's xattrs.
-  auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/x");
-  ASSERT_TRUE(cipher.ok());
-  std::string backing = mount_->vault().root() + "/" + *cipher;
-  char raw[1024] = {};
-  ssize_t raw_n = listxattr(backing.c_str(), raw, sizeof(raw));
-  ASSERT_GT(raw_n, 0);
-  EXPECT_EQ(std::string(raw, static_cast<size_t>(raw_n)).find("case"), std::string::npos);
+  if (!mount_->plain()) {
+    auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/x");
+    ASSERT_TRUE(cipher.ok());
+    std::string backing = mount_->vault().root() + "/" + *cipher;
+    char raw[1024] = {};
+    ssize_t raw_n = listxattr(backing.c_str(), raw, sizeof(raw));
+    ASSERT_GT(raw_n, 0);
+    EXPECT_EQ(std::string(raw, static_cast<size_t>(raw_n)).find("case"), std::string::npos);
+  }
   ASSERT_EQ(removexattr(P("x").c_str(), "user.case"), 0);
   EXPECT_EQ(getxattr(P("x").c_str(), "user.case", buf, sizeof(buf)), -1);
   EXPECT_EQ(errno, ENODATA);
@@ -425,6 +427,7 @@ TEST_P(MountTest, FilesLargerThanFourGiB) {
 }
 
 TEST_P(MountTest, TamperedBlockGivesEioAndLogsOnlyTheFileId) {
+  if (mount_->plain()) GTEST_SKIP() << "about the vault's ciphertext";
   const std::string name = "PatientSecretName";
   Put(P(name), PatternBytes(3 * 32768, 13));
   auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/" + name);
@@ -451,6 +454,7 @@ TEST_P(MountTest, TamperedBlockGivesEioAndLogsOnlyTheFileId) {
 }
 
 TEST_P(MountTest, RewritingBytesChangesOnlyTheirBlock) {
+  if (mount_->plain()) GTEST_SKIP() << "about the vault's ciphertext";
   Put(P("inc"), PatternBytes(1 << 20, 14));
   auto cipher = mount_->vault().vault().CipherPathOf(rel_dir_ + "/inc");
   ASSERT_TRUE(cipher.ok());
