@@ -22,6 +22,10 @@ inline constexpr int kVaultInUse = 13;   // another process holds the vault's wr
 inline constexpr int kDamageFound = 20;  // fsck found damaged or tampered items
 inline constexpr int kIncomplete = 21;   // a vault walk skipped entries it could not handle
 
+// Running as a service (doctor, --config).
+inline constexpr int kDoctorProblems = 30;    // doctor found a problem on this system
+inline constexpr int kBadServiceConfig = 31;  // --config file unreadable, loose or malformed
+
 }  // namespace cadcanfs::exit_code
 
 #endif  // CADCANFS_CLI_EXIT_CODES_H_

@@ -7,6 +7,7 @@
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/common/process.h"
 #include "exit_codes.h"
+#include "ops_commands.h"
 #include "support.h"
 
 namespace {
@@ -27,6 +28,11 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   mount VAULT MOUNTPOINT KEYOPTS [-f] [-o OPTS] [--read-only] [--uid N] [--gid N]
         [--debug] [--writeback-cache]  serve the vault as a directory (detaches once live)
   unmount MOUNTPOINT [--lazy]          unmount a vault (also clears a stale mount)
+  mount --config FILE [-f]             mount as /etc/cadcanfs/NAME.conf says (the unit)
+  unmount --config FILE                unmount the mountpoint that FILE names
+  doctor [KEYOPTS] [--config FILE] [--allow-other]
+                                       check this system (FUSE, swap, core dumps, key)
+  --version                            versions of cadcanfs, its formats and libraries
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
 Exit codes are listed in docs/cli.md.
@@ -44,6 +50,9 @@ int main(int argc, char** argv) {
     return cadcanfs::exit_code::kUsage;
   }
   std::string command = argv[1];
+  if (cadcanfs::cli::IsMountHelperCall(argv[0], command)) {
+    return cadcanfs::cli::RunMountHelper(std::vector<std::string>(argv + 1, argv + argc));
+  }
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return cadcanfs::exit_code::kOk;
@@ -54,6 +63,7 @@ int main(int argc, char** argv) {
       {"decrypt", cadcanfs::cli::RunDecrypt}, {"map", cadcanfs::cli::RunMap},
       {"fsck", cadcanfs::cli::RunFsck},       {"rekey", cadcanfs::cli::RunRekey},
       {"mount", cadcanfs::cli::RunMount},     {"unmount", cadcanfs::cli::RunUnmount},
+      {"doctor", cadcanfs::cli::RunDoctor},   {"--version", cadcanfs::cli::RunVersion},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {
