@@ -379,7 +379,7 @@ int MountWith(const Args& args) {
 }  // namespace
 
 int RunUnmount(const std::vector<std::string>& argv) {
-  Args args({"config"}, {"lazy"});
+  Args args({"config"}, {"lazy", "only-dead"});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   std::string mountpoint;
   if (std::optional<std::string> config_path = args.Value("config")) {
@@ -392,6 +392,11 @@ int RunUnmount(const std::vector<std::string>& argv) {
   } else {
     if (args.positional().size() != 1) return UsageError("unmount takes a MOUNTPOINT");
     mountpoint = args.positional()[0];
+  }
+  // A unit clears a dead mount before it starts, and must leave a live one alone.
+  struct stat st;
+  if (args.Has("only-dead") && (stat(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN)) {
+    return exit_code::kOk;
   }
   std::string type = MountAt(mountpoint).type;
   if (type.rfind("fuse", 0) != 0) {
