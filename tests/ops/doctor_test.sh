@@ -9,7 +9,7 @@ source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: doctor_test.sh PATH_TO_CADCANFS}")
 WORK=$(mktemp -d /tmp/cadcanfs-doctor-test-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+cd "$WORK" || exit 1
 chmod 755 "$WORK"
 "$BIN" keygen key >/dev/null
 # doctor's lines for CHECK; its exit code is the last line.

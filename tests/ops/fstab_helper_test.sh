@@ -10,7 +10,7 @@ source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: fstab_helper_test.sh PATH_TO_CADCANFS}")
 WORK=$(mktemp -d /tmp/cadcanfs-fstab-XXXXXX)
 trap 'umount -l "$WORK/mnt" 2>/dev/null; rm -rf "$WORK"' EXIT
-cd "$WORK"
+cd "$WORK" || exit 1
 mkdir -p src/"Doe, Jane" mnt sbin bin
 echo "scan" >src/"Doe, Jane"/scan.stl
 "$BIN" keygen key >/dev/null

@@ -9,11 +9,11 @@ BUILD=$(realpath "${1:?usage: package_deb_test.sh BUILD_DIR SOURCE_DIR}")
 SOURCE=$(realpath "${2:?usage: package_deb_test.sh BUILD_DIR SOURCE_DIR}")
 WORK=$(mktemp -d /tmp/cadcanfs-deb-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+cd "$WORK" || exit 1
 
 cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$WORK/out" >cpack.log 2>&1
 check "cpack -G DEB" 0 $?
-deb=$(ls out/*.deb 2>/dev/null | head -n1)
+deb=$(find out -name '*.deb' | head -n1)
 check "a .deb was built" yes "$([ -f "$deb" ] && echo yes || echo no)"
 depends=$(dpkg-deb -f "$deb" Depends)
 for dependency in fuse3 libfuse3-3 libssl3 libcurl4 libc6 libstdc++6; do

@@ -11,7 +11,7 @@ failed=0
 for unit in "$UNITS"/*.service "$UNITS"/*.timer; do
   sed "s|/usr/bin/cadcanfs|$BIN|g" "$unit" >"$WORK/$(basename "$unit")"
 done
-cd "$WORK"
+cd "$WORK" || exit 1
 for unit in *; do
   instance=${unit/@./@office.}  # templates are verified as an instance
   if ! out=$(systemd-analyze verify --man=no "./$instance" 2>&1) || [ -n "$out" ]; then
