@@ -29,6 +29,10 @@ inline constexpr int kAuditTruncated = 42;   // audit log: last line cut off, or
 inline constexpr int kAuditOpenEnd = 43;     // audit log: intact, but no unmount line at its end
 inline constexpr int kAuditUnwritable = 44;  // the audit log cannot be opened, continued or written
 
+// Running as a service (doctor, --config).
+inline constexpr int kDoctorProblems = 30;    // doctor found a problem on this system
+inline constexpr int kBadServiceConfig = 31;  // --config file unreadable, loose or malformed
+
 }  // namespace cadcanfs::exit_code
 
 #endif  // CADCANFS_CLI_EXIT_CODES_H_

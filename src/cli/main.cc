@@ -8,6 +8,7 @@
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/common/process.h"
 #include "exit_codes.h"
+#include "ops_commands.h"
 #include "support.h"
 
 namespace {
@@ -36,6 +37,11 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   case-code VAULT --reverse CODE KEYOPTS [--case-depth N]
                                        find the case folder(s) with this code
   policy check FILE                    validate an access policy file; exit 41 if invalid
+  mount --config FILE [-f]             mount as /etc/cadcanfs/NAME.conf says (the unit)
+  unmount --config FILE                unmount the mountpoint that FILE names
+  doctor [KEYOPTS] [--config FILE] [--allow-other]
+                                       check this system (FUSE, swap, core dumps, key)
+  --version                            versions of cadcanfs, its formats and libraries
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
 encrypt, decrypt, fsck and rekey show progress on a terminal and end with a summary:
@@ -55,18 +61,22 @@ int main(int argc, char** argv) {
     return cadcanfs::exit_code::kUsage;
   }
   std::string command = argv[1];
+  if (cadcanfs::cli::IsMountHelperCall(argv[0], command)) {
+    return cadcanfs::cli::RunMountHelper(std::vector<std::string>(argv + 1, argv + argc));
+  }
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return cadcanfs::exit_code::kOk;
   }
   const std::map<std::string, Command> commands = {
-      {"keygen", cadcanfs::cli::RunKeygen},   {"init", cadcanfs::cli::RunInit},
-      {"info", cadcanfs::cli::RunInfo},       {"encrypt", cadcanfs::cli::RunEncrypt},
-      {"decrypt", cadcanfs::cli::RunDecrypt}, {"map", cadcanfs::cli::RunMap},
-      {"fsck", cadcanfs::cli::RunFsck},       {"rekey", cadcanfs::cli::RunRekey},
-      {"mount", cadcanfs::cli::RunMount},     {"unmount", cadcanfs::cli::RunUnmount},
-      {"audit", cadcanfs::cli::RunAudit},     {"case-code", cadcanfs::cli::RunCaseCode},
-      {"policy", cadcanfs::cli::RunPolicy},
+      {"keygen", cadcanfs::cli::RunKeygen},     {"init", cadcanfs::cli::RunInit},
+      {"info", cadcanfs::cli::RunInfo},         {"encrypt", cadcanfs::cli::RunEncrypt},
+      {"decrypt", cadcanfs::cli::RunDecrypt},   {"map", cadcanfs::cli::RunMap},
+      {"fsck", cadcanfs::cli::RunFsck},         {"rekey", cadcanfs::cli::RunRekey},
+      {"mount", cadcanfs::cli::RunMount},       {"unmount", cadcanfs::cli::RunUnmount},
+      {"audit", cadcanfs::cli::RunAudit},       {"case-code", cadcanfs::cli::RunCaseCode},
+      {"policy", cadcanfs::cli::RunPolicy},     {"doctor", cadcanfs::cli::RunDoctor},
+      {"--version", cadcanfs::cli::RunVersion},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {

@@ -21,6 +21,7 @@
 #include "cadcanfs/fs/vault_format.h"
 #include "cadcanfs/fs/fuse/mount.h"
 #include "exit_codes.h"
+#include "service_config.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
@@ -283,12 +284,39 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   return *number << shift;
 }
 
+Args MountArgs() {
+  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config"}),
+              {"f", "foreground", "read-only", "debug", "writeback-cache"});
+}
+
+int ConfigError(const Status& status) {
+  std::cerr << "cadcanfs: " << status.message() << "\n";
+  return exit_code::kBadServiceConfig;
+}
+
+int MountWith(const Args& args);
+
 }  // namespace
 
 int RunMount(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"o", "uid", "gid", "max-file-size"}),
-            {"f", "foreground", "read-only", "debug", "writeback-cache"});
+  Args args = MountArgs();
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
+  std::optional<std::string> config_path = args.Value("config");
+  if (!config_path) return MountWith(args);
+  Result<MountConfig> config = ReadMountConfig(*config_path);
+  if (!config.ok()) return ConfigError(config.status());
+  std::string error;
+  std::vector<std::string> merged = MergeConfigIntoArgs(*config, argv, args, error);
+  if (!error.empty()) return UsageError(error);
+  Args from_config = MountArgs();
+  if (std::string e = from_config.Parse(merged); !e.empty())
+    return ConfigError(Status::Error(Code::kInvalidArgument, "the config file sets " + e));
+  return MountWith(from_config);
+}
+
+namespace {
+
+int MountWith(const Args& args) {
   if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
   MountRequest request;
   request.vault_path = args.positional()[0];
@@ -349,11 +377,28 @@ int RunMount(const std::vector<std::string>& argv) {
   return Daemonize(request);
 }
 
+}  // namespace
+
 int RunUnmount(const std::vector<std::string>& argv) {
-  Args args({}, {"lazy"});
+  Args args({"config"}, {"lazy", "only-dead"});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
-  if (args.positional().size() != 1) return UsageError("unmount takes a MOUNTPOINT");
-  const std::string& mountpoint = args.positional()[0];
+  std::string mountpoint;
+  if (std::optional<std::string> config_path = args.Value("config")) {
+    Result<MountConfig> config = ReadMountConfig(*config_path);
+    if (!config.ok()) return ConfigError(config.status());
+    if (!args.positional().empty() || !config->mountpoint) {
+      return UsageError("unmount takes a MOUNTPOINT or a --config file that sets one");
+    }
+    mountpoint = *config->mountpoint;
+  } else {
+    if (args.positional().size() != 1) return UsageError("unmount takes a MOUNTPOINT");
+    mountpoint = args.positional()[0];
+  }
+  // A unit clears a dead mount before it starts, and must leave a live one alone.
+  struct stat st;
+  if (args.Has("only-dead") && (stat(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN)) {
+    return exit_code::kOk;
+  }
   std::string type = MountAt(mountpoint).type;
   if (type.rfind("fuse", 0) != 0) {
     return MountError(exit_code::kNotFound, "no cadcanfs vault is mounted there");

@@ -1,8 +1,13 @@
 // Session setup and the main loop: options → session → signal handlers → mount →
 // multithreaded loop → sync → unmount, as in libfuse's passthrough_hp.
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdarg>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "fuse_ops.h"
@@ -95,6 +100,38 @@ std::string MountOptionString(const MountOptions& options) {
   return opts;
 }
 
+// Tells the service manager about the daemon's state (systemd Type=notify): one
+// datagram to the AF_UNIX socket named by $NOTIFY_SOCKET, as sd_notify(3) documents.
+// Spoken directly rather than through libsystemd: the protocol is stable and this
+// small, and the FUSE frontend (and the package) needs no extra library for it.
+// Does nothing outside such a service. Messages carry no path or name.
+void NotifyServiceManager(const std::string& state) {
+  const char* socket_path = std::getenv("NOTIFY_SOCKET");
+  if (socket_path == nullptr || (socket_path[0] != '/' && socket_path[0] != '@')) return;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  size_t length = std::strlen(socket_path);
+  if (length >= sizeof(address.sun_path)) return;
+  std::memcpy(address.sun_path, socket_path, length);
+  if (address.sun_path[0] == '@') address.sun_path[0] = '\0';  // abstract namespace
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
+             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length)) < 0) {
+    spdlog::debug("could not notify the service manager");
+  }
+  close(fd);
+}
+
+// The STATUS= line `systemctl status` shows while serving: the mode only, no path.
+std::string ServingStatus(const MountOptions& options) {
+  std::string status = "STATUS=Serving the vault (";
+  status += options.read_only ? "read-only" : "read-write";
+  status += options.writeback_cache ? ", writeback cache" : ", write-through";
+  if (options.allow_other) status += ", all users";
+  return status + ")";
+}
+
 // Owns a libfuse session and tears it down in order.
 class Session {
  public:
@@ -152,10 +189,17 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
     return Status::Error(Code::kInternal, "cannot install signal handlers");
   }
   if (!session.Mount(options.mountpoint)) {
+    NotifyServiceManager("STATUS=Mounting failed: the kernel refused the mount");
     return Status::Error(Code::kBusy, "the kernel refused the mount");
   }
   on_mounted();
+  // Ready only now: the kernel holds the mount, and requests to it queue for the
+  // threads the loop starts next. MAINPID covers a daemon that forked away from the
+  // process the service manager started (then the unit needs NotifyAccess=all).
+  NotifyServiceManager("READY=1\nMAINPID=" + std::to_string(getpid()) + "\n" +
+                       ServingStatus(options));
   int rc = session.Loop();
+  NotifyServiceManager("STOPPING=1\nSTATUS=Stopping: syncing open files, then unmounting");
   Status synced = fs.SyncAll();
   if (!synced.ok()) spdlog::error("syncing open files at unmount failed: {}", synced.ToString());
   // A positive result is the signal that ended the loop: a clean shutdown.

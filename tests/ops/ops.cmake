@@ -1,0 +1,20 @@
+# Operations (issue 11): the systemd units, the service harness, the fstab helper,
+# doctor, the key rotation drill and the Debian package. Real mounts, as root.
+set(OPS_DIR ${CMAKE_CURRENT_SOURCE_DIR}/ops)
+add_test(NAME ops_systemd_verify
+  COMMAND ${OPS_DIR}/systemd_verify_test.sh $<TARGET_FILE:cadcanfs> ${PROJECT_SOURCE_DIR}/systemd)
+add_test(NAME ops_systemd_notify
+  COMMAND python3 ${OPS_DIR}/systemd_notify_test.py $<TARGET_FILE:cadcanfs>
+          ${PROJECT_SOURCE_DIR}/systemd/cadcanfs@.service)
+add_test(NAME ops_rekey_drill
+  COMMAND python3 ${OPS_DIR}/rekey_drill_test.py $<TARGET_FILE:cadcanfs>
+          ${PROJECT_SOURCE_DIR}/systemd/cadcanfs@.service)
+add_test(NAME ops_fstab_helper COMMAND ${OPS_DIR}/fstab_helper_test.sh $<TARGET_FILE:cadcanfs>)
+add_test(NAME ops_doctor COMMAND ${OPS_DIR}/doctor_test.sh $<TARGET_FILE:cadcanfs>)
+add_test(NAME ops_package_deb
+  COMMAND ${OPS_DIR}/package_deb_test.sh ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR})
+add_test(NAME ops_manpage
+  COMMAND ${OPS_DIR}/manpage_test.sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/docs/cadcanfs.8)
+set_tests_properties(ops_systemd_notify ops_rekey_drill ops_fstab_helper ops_doctor
+  PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+set_tests_properties(ops_systemd_verify ops_package_deb ops_manpage PROPERTIES TIMEOUT 300)
