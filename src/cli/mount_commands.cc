@@ -18,8 +18,9 @@
 
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/fs/filesystem.h"
-#include "cadcanfs/fs/vault_format.h"
 #include "cadcanfs/fs/fuse/mount.h"
+#include "cadcanfs/fs/plain_format.h"
+#include "cadcanfs/fs/vault_format.h"
 #include "exit_codes.h"
 #include "service_config.h"
 #include "support.h"
@@ -130,6 +131,8 @@ int CheckFuseDevice() {
 
 struct MountRequest {
   std::string vault_path;
+  // Serve the store's files and names as they are (PlainFormat) instead of a vault.
+  bool plain = false;
   KeyOptions keys;
   MountOptions mount;
   FsOptions fs;
@@ -190,28 +193,45 @@ void RaiseReadahead(const std::string& mountpoint) {
 // before the fork, and the lock belongs to the process that serves (a flock dies with
 // its holder, so only the daemon's own life may bound it). A lock refusal reaches the
 // waiting `mount` through the readiness pipe like any other failure.
+// The format the mount serves: the vault at request.vault_path, under its writer lock
+// (held in `lock` for the daemon's life), or the plain tree there. Null after a
+// reported failure.
+std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
+                                           std::optional<VaultLock>& lock, int& code) {
+  if (request.plain) {
+    std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
+    if (!store) return nullptr;
+    return std::make_unique<PlainFormat>(std::move(store));
+  }
+  std::unique_ptr<Vault> vault =
+      OpenVaultOrReport(request.vault_path, request.keys, code, &lock, request.mount.read_only);
+  if (!vault) return nullptr;
+  return std::make_unique<VaultFormat>(std::move(vault));
+}
+
 int Serve(const MountRequest& request, Readiness& readiness) {
   umask(0);  // modes come from the callers, already masked by the kernel
   int code = exit_code::kOk;
   std::optional<VaultLock> lock;
-  std::unique_ptr<Vault> vault =
-      OpenVaultOrReport(request.vault_path, request.keys, code, &lock, request.mount.read_only);
-  if (!vault) {
+  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, code);
+  if (!format) {
     readiness.Report(code);
     return code;
   }
   LockDaemonMemory();
-  FileSystem fs(std::make_unique<VaultFormat>(std::move(vault)), request.fs);
+  FileSystem fs(std::move(format), request.fs);
   MountOptions mount = request.mount;
   mount.after_init = [&mount] { RaiseReadahead(mount.mountpoint); };
+  const char* served = request.plain ? "folder" : "vault";
   auto on_mounted = [&] {
     if (request.foreground) {
-      std::cout << "cadcanfs: vault mounted; serving in the foreground (stop with cadcanfs "
+      std::cout << "cadcanfs: " << served
+                << " mounted; serving in the foreground (stop with cadcanfs "
                    "unmount or Ctrl-C)"
                 << std::endl;
       return;
     }
-    std::cout << "cadcanfs: vault mounted (daemon pid " << getpid() << ")" << std::endl;
+    std::cout << "cadcanfs: " << served << " mounted (daemon pid " << getpid() << ")" << std::endl;
     DetachStdio();
     InitLogging(LogOptions{LogTarget::kSyslog,
                            request.mount.debug ? spdlog::level::debug : spdlog::level::warn});
@@ -286,7 +306,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 
 Args MountArgs() {
   return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config"}),
-              {"f", "foreground", "read-only", "debug", "writeback-cache"});
+              {"f", "foreground", "read-only", "debug", "writeback-cache", "plain"});
 }
 
 int ConfigError(const Status& status) {
@@ -320,6 +340,7 @@ int MountWith(const Args& args) {
   if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
   MountRequest request;
   request.vault_path = args.positional()[0];
+  request.plain = args.Has("plain");
   request.keys = KeyOptionsFrom(args);
   request.foreground = args.Has("f") || args.Has("foreground");
   request.mount.mountpoint = args.positional()[1];

@@ -191,6 +191,12 @@ Result<std::string> PlainFormat::DecodeSymlinkTarget(const DirState&,
 }
 
 Result<std::string> PlainFormat::EncodeXattrName(std::string_view name) const {
+  if (name.substr(0, kUserXattrPrefix.size()) != kUserXattrPrefix) {
+    return Status::Error(Code::kUnsupported, "only user attributes are stored");
+  }
+  if (name.size() == kUserXattrPrefix.size()) {
+    return Status::Error(Code::kInvalidArgument, "empty attribute name");
+  }
   return std::string(name);
 }
 

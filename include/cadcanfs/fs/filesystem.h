@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "cadcanfs/common/status.h"
-#include "cadcanfs/fs/inode_table.h"
 #include "cadcanfs/fs/format.h"
+#include "cadcanfs/fs/inode_table.h"
 
 namespace cadcanfs {
 

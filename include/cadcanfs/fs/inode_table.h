@@ -51,10 +51,10 @@ struct Inode {
   std::atomic<uint64_t> lookups{0};  // the kernel's lookup count
 
   std::mutex mu;
-  std::vector<InodeLink> links;         // guarded by mu; empty for the root and when unlinked
-  std::optional<DirId> dir_id;          // guarded by mu; directories, once read
+  std::vector<InodeLink> links;       // guarded by mu; empty for the root and when unlinked
+  std::optional<DirId> dir_id;        // guarded by mu; directories, once read
   std::shared_ptr<FileContent> file;  // guarded by mu; shared by all open handles
-  uint32_t open_count = 0;              // guarded by mu
+  uint32_t open_count = 0;            // guarded by mu
   // guarded by mu: the attributes the object had when it lost its last name (st_nlink
   // 0), which an fd still open on it reports, as on ext4.
   std::optional<ObjectInfo> orphan;
