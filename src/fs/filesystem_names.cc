@@ -141,8 +141,7 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
 }
 
 Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
-                            format_->EncodeSymlinkTarget(target));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target, format_->EncodeSymlinkTarget(target));
   return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
 }
 
