@@ -1,0 +1,76 @@
+// StagingStore: random-access writes over a store that can only replace whole objects.
+//
+// OneDrive (and the RemoteLikeStore that imitates it in tests) cannot change bytes in
+// place: an upload replaces the object. A CAD program, though, saves in place at
+// random offsets. This decorator lets the filesystem core write as it always does:
+//   - Writes land in a local spill file in `spill_dir`, never whole files in memory, so
+//     a 2 GiB CBCT export stages with bounded memory. Only the blocks a writer touches
+//     are staged; the others are read from the store object as it was at open.
+//   - Every staged byte is encrypted: AES-256-GCM in 64 KiB blocks under a key derived
+//     from the staging key (itself derived from the master key by the caller) and a
+//     random salt per staged file. Nothing in the spill directory reads without the key,
+//     in vault mode and in plain mode alike.
+//   - Commit points: Sync() (fsync) returns once the store holds the whole object. The
+//     last handle to go away without a Sync queues the commit for a background thread,
+//     so close(2) never waits for an upload; a commit that fails is retried with
+//     backoff. Until it lands, Open and Stat of that path see the staged version.
+//   - Drain() waits for the queue (unmount), and status() reports what is pending:
+//     counts, bytes, age and the last error, never a name.
+// Not yet: the crash journal (a staged file whose commit had not landed is lost with
+// the process today; what an fsync committed is not), eTag conflict copies, and the
+// `cadcanfs status` command. docs/vault-format.md and issue 10 describe them.
+//
+// Renames and removals go to the store and move or drop the staged state with them.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef CADCANFS_STORE_STAGING_STORE_H_
+#define CADCANFS_STORE_STAGING_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cadcanfs/common/status.h"
+#include "cadcanfs/crypto/secret.h"
+#include "cadcanfs/store/store.h"
+
+namespace cadcanfs {
+
+inline constexpr size_t kStagingKeySize = 32;
+
+struct StagingOptions {
+  std::string spill_dir;  // created with mode 0700 if missing; must be a local directory
+  SecretBytes key;        // kStagingKeySize bytes
+  // Backoff between attempts of a failing background commit: doubles from `first`
+  // up to `longest`.
+  std::chrono::milliseconds first_retry{100};
+  std::chrono::milliseconds longest_retry{std::chrono::seconds(30)};
+};
+
+struct StagingStatus {
+  uint64_t pending_commits = 0;  // queued or being retried
+  uint64_t pending_bytes = 0;    // their sizes
+  std::chrono::seconds oldest_age{0};
+  uint64_t failed_attempts = 0;  // since the store was opened
+  std::string last_error;        // the last failure's message (no names), or empty
+};
+
+class StagingStore;
+
+// Wraps `base`. kInvalidArgument if the key has the wrong size; an I/O error if the
+// spill directory cannot be made or is not private (mode 0700, owned by us).
+Result<std::unique_ptr<StagingStore>> OpenStagingStore(std::unique_ptr<Store> base,
+                                                       StagingOptions options);
+
+class StagingStore : public Store {
+ public:
+  // Waits for the queue to empty, for up to `timeout`; returns how many commits are
+  // still pending then (0: every staged change is in the store).
+  virtual uint64_t Drain(std::chrono::milliseconds timeout) = 0;
+  virtual StagingStatus status() const = 0;
+};
+
+}  // namespace cadcanfs
+
+#endif  // CADCANFS_STORE_STAGING_STORE_H_

@@ -1,0 +1,637 @@
+#include "cadcanfs/store/staging_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cadcanfs/common/bytes.h"
+#include "cadcanfs/common/log.h"
+#include "cadcanfs/common/unique_fd.h"
+#include "cadcanfs/crypto/gcm.h"
+#include "cadcanfs/crypto/kdf.h"
+#include "cadcanfs/crypto/random.h"
+
+namespace cadcanfs {
+
+namespace {
+
+constexpr uint64_t kStageBlock = 64 * 1024;
+constexpr uint64_t kStoredStageBlock = kGcmNonceSize + kStageBlock + kGcmTagSize;
+constexpr size_t kSaltSize = 16;
+
+using Clock = std::chrono::steady_clock;
+
+Status PreadAll(int fd, uint8_t* out, size_t length, uint64_t offset) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "cannot read the staging file");
+    if (n == 0)
+      return Status::Error(Code::kCorrupt, "a staging file is shorter than it was written");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status PwriteAll(int fd, const uint8_t* data, size_t length, uint64_t offset) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = pwrite(fd, data + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "cannot write the staging file");
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::array<uint8_t, 8> BlockAad(uint64_t index) {
+  std::array<uint8_t, 8> aad{};
+  for (int i = 0; i < 8; ++i) aad[i] = static_cast<uint8_t>(index >> (8 * i));
+  return aad;
+}
+
+// One object's staged content: the blocks written since the last commit, encrypted in
+// an unnamed spill file, over the object as it was when staging began.
+class Stage {
+ public:
+  Stage(std::string path, UniqueFd spill, GcmKey key, std::unique_ptr<StoreFile> original,
+        uint64_t original_size)
+      : path_(std::move(path)),
+        spill_(std::move(spill)),
+        key_(std::move(key)),
+        original_(std::move(original)),
+        size_(original_size),
+        original_limit_(original_size) {}
+
+  std::string path() const {
+    std::lock_guard lock(mu_);
+    return path_;
+  }
+  void SetPath(std::string path) {
+    std::lock_guard lock(mu_);
+    path_ = std::move(path);
+  }
+  uint64_t size() const {
+    std::lock_guard lock(mu_);
+    return size_;
+  }
+  bool dirty() const {
+    std::lock_guard lock(mu_);
+    return dirty_;
+  }
+  // The object is gone from the store: there is nothing left to commit to.
+  void Orphan() {
+    std::lock_guard lock(mu_);
+    orphaned_ = true;
+  }
+
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) {
+    std::lock_guard lock(mu_);
+    if (offset >= size_ || out.empty()) return size_t{0};
+    const size_t length = static_cast<size_t>(std::min<uint64_t>(out.size(), size_ - offset));
+    std::vector<uint8_t> block(kStageBlock);
+    size_t done = 0;
+    while (done < length) {
+      const uint64_t at = offset + done;
+      const uint64_t index = at / kStageBlock;
+      const uint64_t within = at % kStageBlock;
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(kStageBlock - within, length - done));
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
+      std::memcpy(out.data() + done, block.data() + within, take);
+      done += take;
+    }
+    std::fill(block.begin(), block.end(), 0);
+    return length;
+  }
+
+  Status WriteAt(uint64_t offset, ByteSpan data) {
+    std::lock_guard lock(mu_);
+    std::vector<uint8_t> block(kStageBlock);
+    size_t done = 0;
+    while (done < data.size()) {
+      const uint64_t at = offset + done;
+      const uint64_t index = at / kStageBlock;
+      const uint64_t within = at % kStageBlock;
+      const size_t take =
+          static_cast<size_t>(std::min<uint64_t>(kStageBlock - within, data.size() - done));
+      if (take < kStageBlock) CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
+      std::memcpy(block.data() + within, data.data() + done, take);
+      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block.data()));
+      done += take;
+    }
+    std::fill(block.begin(), block.end(), 0);
+    size_ = std::max(size_, offset + data.size());
+    dirty_ = true;
+    return Status::Ok();
+  }
+
+  // Bytes past a shrink must read as zeros if the file grows again, so the block that
+  // straddles the new end is staged with its tail cleared, and the original counts
+  // only below the new end.
+  Status Truncate(uint64_t new_size) {
+    std::lock_guard lock(mu_);
+    if (new_size < size_ && new_size % kStageBlock != 0) {
+      std::vector<uint8_t> block(kStageBlock);
+      const uint64_t index = new_size / kStageBlock;
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
+      std::fill(block.begin() + static_cast<ptrdiff_t>(new_size % kStageBlock), block.end(), 0);
+      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block.data()));
+      std::fill(block.begin(), block.end(), 0);
+    }
+    const uint64_t first_gone = (new_size + kStageBlock - 1) / kStageBlock;
+    if (staged_.size() > first_gone) staged_.resize(first_gone);
+    original_limit_ = std::min(original_limit_, new_size);
+    size_ = new_size;
+    dirty_ = true;
+    return Status::Ok();
+  }
+
+  // Writes the whole object to `store` in order, then the stage is clean: what it
+  // held is the object now. Reading block i before writing block i keeps this right
+  // even on a store that writes in place under the original's own reader.
+  Status Commit(Store& store) {
+    std::lock_guard lock(mu_);
+    if (!dirty_ || orphaned_) return Status::Ok();
+    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> writer,
+                              store.Open(path_, OpenOptions{.write = true}));
+    std::vector<uint8_t> block(kStageBlock);
+    for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
+      const size_t length = static_cast<size_t>(std::min(kStageBlock, size_ - index * kStageBlock));
+      CADCANFS_RETURN_IF_ERROR(
+          writer->WriteAt(index * kStageBlock, ByteSpan(block.data(), length)));
+    }
+    std::fill(block.begin(), block.end(), 0);
+    CADCANFS_RETURN_IF_ERROR(writer->Truncate(size_));
+    CADCANFS_RETURN_IF_ERROR(writer->Sync());
+    writer.reset();
+    // The committed object is the new original; a store that replaces objects on
+    // commit needs a reader of the new version.
+    CADCANFS_ASSIGN_OR_RETURN(original_, store.Open(path_, OpenOptions{}));
+    original_limit_ = size_;
+    staged_.clear();
+    (void)!ftruncate(spill_.get(), 0);  // the space of what is committed goes back
+    dirty_ = false;
+    return Status::Ok();
+  }
+
+ private:
+  // The block's current plaintext: staged, from the original object, or zeros.
+  Status LoadBlockLocked(uint64_t index, uint8_t* plain) {
+    if (index < staged_.size() && staged_[index]) {
+      std::vector<uint8_t> stored(kStoredStageBlock);
+      CADCANFS_RETURN_IF_ERROR(
+          PreadAll(spill_.get(), stored.data(), stored.size(), index * kStoredStageBlock));
+      const auto aad = BlockAad(index);
+      return GcmOpen(key_, ByteSpan(stored.data(), kGcmNonceSize), aad,
+                     ByteSpan(stored.data() + kGcmNonceSize, kStageBlock),
+                     ByteSpan(stored.data() + kGcmNonceSize + kStageBlock, kGcmTagSize), plain);
+    }
+    std::memset(plain, 0, kStageBlock);
+    const uint64_t start = index * kStageBlock;
+    if (original_ == nullptr || start >= original_limit_) return Status::Ok();
+    const size_t wanted = static_cast<size_t>(std::min(kStageBlock, original_limit_ - start));
+    CADCANFS_ASSIGN_OR_RETURN(size_t n, original_->ReadAt(start, MutableByteSpan(plain, wanted)));
+    (void)n;  // an original shorter than it was reads as zeros past its end
+    return Status::Ok();
+  }
+
+  Status StoreBlockLocked(uint64_t index, const uint8_t* plain) {
+    std::vector<uint8_t> stored(kStoredStageBlock);
+    CADCANFS_RETURN_IF_ERROR(FillRandom(std::span<uint8_t>(stored.data(), kGcmNonceSize)));
+    const auto aad = BlockAad(index);
+    CADCANFS_RETURN_IF_ERROR(GcmSeal(key_, ByteSpan(stored.data(), kGcmNonceSize), aad,
+                                     ByteSpan(plain, kStageBlock), stored.data() + kGcmNonceSize,
+                                     stored.data() + kGcmNonceSize + kStageBlock));
+    CADCANFS_RETURN_IF_ERROR(
+        PwriteAll(spill_.get(), stored.data(), stored.size(), index * kStoredStageBlock));
+    if (staged_.size() <= index) staged_.resize(index + 1, false);
+    staged_[index] = true;
+    return Status::Ok();
+  }
+
+  mutable std::mutex mu_;
+  std::string path_;
+  UniqueFd spill_;
+  GcmKey key_;
+  std::unique_ptr<StoreFile> original_;  // null for an object that did not exist
+  uint64_t size_;
+  uint64_t original_limit_;  // the original's bytes count only below this
+  std::vector<bool> staged_;
+  bool dirty_ = false;
+  bool orphaned_ = false;
+};
+
+class StagingStoreImpl;
+
+// A handle on a Stage. The last writable handle to go away queues the commit.
+class StagedFile final : public StoreFile {
+ public:
+  StagedFile(StagingStoreImpl& owner, std::shared_ptr<Stage> stage, bool writable);
+  ~StagedFile() override;
+
+  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
+    return stage_->ReadAt(offset, out);
+  }
+  Status WriteAt(uint64_t offset, ByteSpan data) override {
+    if (!writable_) return Status::Error(Code::kBadHandle, "not open for writing");
+    return stage_->WriteAt(offset, data);
+  }
+  Status Truncate(uint64_t size) override {
+    if (!writable_) return Status::Error(Code::kBadHandle, "not open for writing");
+    return stage_->Truncate(size);
+  }
+  Status Sync() override;
+  Result<uint64_t> Size() override { return stage_->size(); }
+  Result<ObjectInfo> Stat() override;
+  Status Reserve(uint64_t, uint64_t) override { return Status::Ok(); }
+  void Prefetch(uint64_t, uint64_t) override {}
+  Status SetMode(uint32_t mode) override;
+  Status SetOwner(uid_t uid, gid_t gid) override;
+  Status SetTimes(const struct timespec times[2]) override;
+
+ private:
+  StagingStoreImpl& owner_;
+  std::shared_ptr<Stage> stage_;
+  bool writable_;
+};
+
+struct Pending {
+  std::shared_ptr<Stage> stage;
+  Clock::time_point queued;
+  Clock::time_point due;
+  std::chrono::milliseconds backoff{0};
+};
+
+class StagingStoreImpl final : public StagingStore {
+ public:
+  StagingStoreImpl(std::unique_ptr<Store> base, StagingOptions options, UniqueFd spill_dir)
+      : base_(std::move(base)),
+        options_(std::move(options)),
+        spill_dir_(std::move(spill_dir)),
+        committer_([this] { CommitLoop(); }) {}
+
+  ~StagingStoreImpl() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    committer_.join();
+    if (!queue_.empty()) {
+      spdlog::warn("staging: {} commits were still pending at shutdown", queue_.size());
+    }
+  }
+
+  // ---- StagingStore ----
+  uint64_t Drain(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mu_);
+    drained_.wait_for(lock, timeout, [this] { return queue_.empty() && committing_ == 0; });
+    return queue_.size() + committing_;
+  }
+
+  StagingStatus status() const override {
+    std::lock_guard lock(mu_);
+    StagingStatus out;
+    out.pending_commits = queue_.size() + committing_;
+    const auto now = Clock::now();
+    for (const Pending& p : queue_) {
+      out.pending_bytes += p.stage->size();
+      out.oldest_age = std::max(out.oldest_age,
+                                std::chrono::duration_cast<std::chrono::seconds>(now - p.queued));
+    }
+    out.failed_attempts = failed_attempts_;
+    out.last_error = last_error_;
+    return out;
+  }
+
+  // ---- Store: what staging changes ----
+  StoreCapabilities capabilities() const override {
+    StoreCapabilities caps = base_->capabilities();
+    caps.partial_writes = true;
+    return caps;
+  }
+
+  Result<ObjectInfo> Stat(std::string_view path) override {
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(path));
+    if (std::shared_ptr<Stage> stage = LiveStage(path); stage && stage->dirty()) {
+      info.size = stage->size();
+    }
+    return info;
+  }
+
+  Result<std::vector<DirEntry>> List(std::string_view dir) override {
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base_->List(dir));
+    std::lock_guard lock(mu_);
+    if (stages_.empty()) return entries;
+    for (DirEntry& e : entries) {
+      if (!e.info) continue;
+      auto it = stages_.find(JoinStorePath(dir, e.name));
+      if (it == stages_.end()) continue;
+      if (std::shared_ptr<Stage> stage = it->second.lock(); stage && stage->dirty()) {
+        e.info->size = stage->size();
+      }
+    }
+    return entries;
+  }
+
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    std::shared_ptr<Stage> stage = LiveStage(path);
+    if (!options.write) {
+      if (stage && stage->dirty()) return Handle(std::move(stage), false);
+      return base_->Open(path, options);
+    }
+    if (stage) {
+      if (options.create && options.exclusive) {
+        return Status::Error(Code::kAlreadyExists, "object exists");
+      }
+      return Handle(std::move(stage), true);
+    }
+    if (options.create) {
+      // The object exists in the store from creation on, empty, as a new file does.
+      auto created = base_->Open(path, options);
+      if (!created.ok() &&
+          !(created.status().code() == Code::kAlreadyExists && !options.exclusive)) {
+        return created.status();
+      }
+      if (created.ok()) CADCANFS_RETURN_IF_ERROR((*created)->Sync());
+    }
+    CADCANFS_ASSIGN_OR_RETURN(stage, NewStage(path));
+    return Handle(std::move(stage), true);
+  }
+
+  Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
+    CADCANFS_RETURN_IF_ERROR(base_->Rename(from, to, mode));
+    std::lock_guard lock(mu_);
+    MoveStagesLocked(std::string(from), std::string(to), mode == RenameMode::kExchange);
+    return Status::Ok();
+  }
+
+  Status Remove(std::string_view path) override {
+    CADCANFS_RETURN_IF_ERROR(base_->Remove(path));
+    std::lock_guard lock(mu_);
+    auto it = stages_.find(std::string(path));
+    if (it != stages_.end()) {
+      if (std::shared_ptr<Stage> stage = it->second.lock()) stage->Orphan();
+      stages_.erase(it);
+    }
+    return Status::Ok();
+  }
+
+  // ---- Store: passed through ----
+  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
+    return base_->ReadSmall(path, max_size);
+  }
+  Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
+    return base_->WriteAtomic(path, data, exclusive);
+  }
+  Status MakeDir(std::string_view path, uint32_t mode) override {
+    return base_->MakeDir(path, mode);
+  }
+  Status RemoveDir(std::string_view path) override { return base_->RemoveDir(path); }
+  Status SyncDir(std::string_view dir) override { return base_->SyncDir(dir); }
+  Status Symlink(std::string_view target, std::string_view path) override {
+    return base_->Symlink(target, path);
+  }
+  Result<std::string> ReadLink(std::string_view path) override { return base_->ReadLink(path); }
+  Status Link(std::string_view existing, std::string_view new_path) override {
+    return base_->Link(existing, new_path);
+  }
+  Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) override {
+    return base_->MakeNode(path, type, mode, rdev);
+  }
+  Status SetMode(std::string_view path, uint32_t mode) override {
+    return base_->SetMode(path, mode);
+  }
+  Status SetOwner(std::string_view path, uid_t uid, gid_t gid) override {
+    return base_->SetOwner(path, uid, gid);
+  }
+  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
+    return base_->SetTimes(path, times);
+  }
+  Result<StoreSpace> Space() override { return base_->Space(); }
+  Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
+    return base_->GetXattr(path, name);
+  }
+  Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
+                  int flags) override {
+    return base_->SetXattr(path, name, value, flags);
+  }
+  Result<std::vector<std::string>> ListXattrs(std::string_view path) override {
+    return base_->ListXattrs(path);
+  }
+  Status RemoveXattr(std::string_view path, std::string_view name) override {
+    return base_->RemoveXattr(path, name);
+  }
+
+  // ---- for StagedFile ----
+  Store& base() { return *base_; }
+
+  void WriterOpened(const std::shared_ptr<Stage>& stage) {
+    std::lock_guard lock(mu_);
+    ++writers_[stage.get()];
+  }
+
+  // The last writer is gone: a stage with uncommitted changes goes on the queue.
+  void WriterClosed(const std::shared_ptr<Stage>& stage) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = writers_.find(stage.get());
+      if (it != writers_.end() && --it->second > 0) return;
+      if (it != writers_.end()) writers_.erase(it);
+      if (!stage->dirty()) return;
+      const auto now = Clock::now();
+      queue_.push_back(Pending{stage, now, now, options_.first_retry});
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  std::shared_ptr<Stage> LiveStage(std::string_view path) {
+    std::lock_guard lock(mu_);
+    auto it = stages_.find(std::string(path));
+    return it == stages_.end() ? nullptr : it->second.lock();
+  }
+
+  std::unique_ptr<StoreFile> Handle(std::shared_ptr<Stage> stage, bool writable) {
+    return std::make_unique<StagedFile>(*this, std::move(stage), writable);
+  }
+
+  // A stage over the object at `path` as it is now: a reader of it, and an unnamed
+  // spill file under a key of its own.
+  Result<std::shared_ptr<Stage>> NewStage(std::string_view path) {
+    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> original,
+                              base_->Open(path, OpenOptions{}));
+    CADCANFS_ASSIGN_OR_RETURN(uint64_t size, original->Size());
+    int fd = openat(spill_dir_.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno(errno, "cannot create a staging file");
+    UniqueFd spill(fd);
+    std::array<uint8_t, kSaltSize> salt{};
+    CADCANFS_RETURN_IF_ERROR(FillRandom(salt));
+    CADCANFS_ASSIGN_OR_RETURN(
+        SecretBytes key,
+        HkdfSha256(options_.key, "cadcanfs v1 staged file " + HexEncode(salt), kGcmKeySize));
+    auto stage = std::make_shared<Stage>(std::string(path), std::move(spill),
+                                         GcmKey(std::move(key)), std::move(original), size);
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = stages_.try_emplace(std::string(path), stage);
+    if (!inserted) {
+      // Another thread staged this object meanwhile: share its stage.
+      if (std::shared_ptr<Stage> live = it->second.lock()) return live;
+      it->second = stage;
+    }
+    return stage;
+  }
+
+  // After a rename of `from` to `to`, stages below `from` follow it (and the other way
+  // round for an exchange). A stage at the replaced `to` is orphaned.
+  void MoveStagesLocked(const std::string& from, const std::string& to, bool exchange) {
+    std::unordered_map<std::string, std::weak_ptr<Stage>> moved;
+    auto under = [](const std::string& path, const std::string& dir) {
+      return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                             path[dir.size()] == '/');
+    };
+    for (auto it = stages_.begin(); it != stages_.end();) {
+      std::string path = it->first;
+      std::string renamed;
+      if (under(path, from)) {
+        renamed = to + path.substr(from.size());
+      } else if (under(path, to)) {
+        if (!exchange) {
+          if (std::shared_ptr<Stage> stage = it->second.lock()) stage->Orphan();
+          it = stages_.erase(it);
+          continue;
+        }
+        renamed = from + path.substr(to.size());
+      } else {
+        ++it;
+        continue;
+      }
+      if (std::shared_ptr<Stage> stage = it->second.lock()) stage->SetPath(renamed);
+      moved[renamed] = it->second;
+      it = stages_.erase(it);
+    }
+    for (auto& [path, stage] : moved) stages_[path] = std::move(stage);
+  }
+
+  void CommitLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      if (stopping_) return;
+      if (queue_.empty()) {
+        changed_.wait(lock);
+        continue;
+      }
+      auto next =
+          std::min_element(queue_.begin(), queue_.end(),
+                           [](const Pending& a, const Pending& b) { return a.due < b.due; });
+      if (next->due > Clock::now()) {
+        changed_.wait_until(lock, next->due);
+        continue;
+      }
+      Pending pending = std::move(*next);
+      queue_.erase(next);
+      ++committing_;
+      lock.unlock();
+      Status s = pending.stage->Commit(*base_);
+      lock.lock();
+      --committing_;
+      if (!s.ok()) {
+        ++failed_attempts_;
+        last_error_ = s.message();
+        spdlog::warn("staging: a commit failed, retrying in {} ms: {}", pending.backoff.count(),
+                     s.message());
+        pending.due = Clock::now() + pending.backoff;
+        pending.backoff = std::min(pending.backoff * 2, options_.longest_retry);
+        queue_.push_back(std::move(pending));
+      }
+      drained_.notify_all();
+    }
+  }
+
+  std::unique_ptr<Store> base_;
+  const StagingOptions options_;
+  UniqueFd spill_dir_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<Stage>> stages_;  // by store path
+  std::unordered_map<const Stage*, int> writers_;                 // open writable handles
+  std::deque<Pending> queue_;
+  int committing_ = 0;
+  uint64_t failed_attempts_ = 0;
+  std::string last_error_;
+  bool stopping_ = false;
+  std::condition_variable changed_;
+  std::condition_variable drained_;
+  std::thread committer_;  // last: it starts running in the constructor
+};
+
+StagedFile::StagedFile(StagingStoreImpl& owner, std::shared_ptr<Stage> stage, bool writable)
+    : owner_(owner), stage_(std::move(stage)), writable_(writable) {
+  if (writable_) owner_.WriterOpened(stage_);
+}
+
+StagedFile::~StagedFile() {
+  if (writable_) owner_.WriterClosed(stage_);
+}
+
+Status StagedFile::Sync() { return stage_->Commit(owner_.base()); }
+
+Result<ObjectInfo> StagedFile::Stat() {
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, owner_.base().Stat(stage_->path()));
+  info.size = stage_->size();
+  return info;
+}
+
+Status StagedFile::SetMode(uint32_t mode) { return owner_.base().SetMode(stage_->path(), mode); }
+Status StagedFile::SetOwner(uid_t uid, gid_t gid) {
+  return owner_.base().SetOwner(stage_->path(), uid, gid);
+}
+Status StagedFile::SetTimes(const struct timespec times[2]) {
+  return owner_.base().SetTimes(stage_->path(), times);
+}
+
+// The spill directory holds only ciphertext, but its names and sizes still say that
+// something is being written: it must be ours alone.
+Result<UniqueFd> OpenPrivateDirectory(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "cannot create the staging directory");
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "cannot open the staging directory");
+  UniqueFd dir(fd);
+  struct stat st;
+  if (fstat(dir.get(), &st) != 0)
+    return Status::FromErrno(errno, "cannot stat the staging directory");
+  if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+    return Status::Error(Code::kPermissionDenied,
+                         "the staging directory must be private (mode 0700, owned by this user)");
+  }
+  return dir;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<StagingStore>> OpenStagingStore(std::unique_ptr<Store> base,
+                                                       StagingOptions options) {
+  if (options.key.size() != kStagingKeySize) {
+    return Status::Error(Code::kInvalidArgument, "the staging key has the wrong size");
+  }
+  CADCANFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenPrivateDirectory(options.spill_dir));
+  return std::unique_ptr<StagingStore>(
+      std::make_unique<StagingStoreImpl>(std::move(base), std::move(options), std::move(dir)));
+}
+
+}  // namespace cadcanfs

@@ -1,0 +1,294 @@
+// StagingStore (issue 10 §2): random-access writes staged, encrypted, in a spill
+// directory, and committed as whole objects at fsync or, after the last close, in the
+// background with retries.
+#include "cadcanfs/store/staging_store.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "cadcanfs/crypto/random.h"
+#include "cadcanfs/store/memory_store.h"
+#include "testing/forwarding_store.h"
+#include "testing/temp_vault.h"
+
+namespace cadcanfs {
+namespace {
+
+using testing::PatternBytes;
+using testing::TempDir;
+
+// Fails the first `failing_commits` commits (Sync of a writer) with kRetryLater, as a
+// throttled OneDrive would, and counts what reaches it.
+class FlakyStoreFile final : public testing::ForwardingStoreFile {
+ public:
+  FlakyStoreFile(std::unique_ptr<StoreFile> base, std::atomic<int>& failures,
+                 std::atomic<int>& commits)
+      : ForwardingStoreFile(std::move(base)), failures_(failures), commits_(commits) {}
+  Status Sync() override {
+    if (failures_.fetch_sub(1) > 0) return Status::Error(Code::kRetryLater, "throttled");
+    ++commits_;
+    return base().Sync();
+  }
+
+ private:
+  std::atomic<int>& failures_;
+  std::atomic<int>& commits_;
+};
+
+class FlakyStore final : public testing::ForwardingStore {
+ public:
+  explicit FlakyStore(Store& base) : ForwardingStore(base) {}
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    CADCANFS_ASSIGN_OR_RETURN(auto file, ForwardingStore::Open(path, options));
+    if (!options.write) return file;
+    return std::unique_ptr<StoreFile>(
+        std::make_unique<FlakyStoreFile>(std::move(file), failures, commits));
+  }
+  std::atomic<int> failures{0};
+  std::atomic<int> commits{0};
+};
+
+class StagingStoreTest : public ::testing::Test {
+ protected:
+  StagingStoreTest() : memory_(NewMemoryStore()) {
+    auto flaky = std::make_unique<FlakyStore>(*memory_);
+    flaky_ = flaky.get();
+    SecretBytes key(kStagingKeySize);
+    EXPECT_TRUE(FillRandom(std::span<uint8_t>(key.data(), key.size())).ok());
+    StagingOptions options{.spill_dir = spill_dir(),
+                           .key = std::move(key),
+                           .first_retry = std::chrono::milliseconds(5),
+                           .longest_retry = std::chrono::milliseconds(20)};
+    auto staging = OpenStagingStore(std::move(flaky), std::move(options));
+    EXPECT_TRUE(staging.ok()) << staging.status().ToString();
+    staging_ = std::move(staging).value();
+  }
+
+  std::string spill_dir() const { return dir_.path() + "/spill"; }
+
+  // What the store below holds, bypassing the staging layer.
+  Bytes Stored(const std::string& path) {
+    auto file = memory_->Open(path, OpenOptions{});
+    EXPECT_TRUE(file.ok()) << file.status().ToString();
+    if (!file.ok()) return {};
+    Bytes out(*(*file)->Size());
+    EXPECT_TRUE((*file)->ReadAt(0, out).ok());
+    return out;
+  }
+
+  Bytes ReadThroughStaging(const std::string& path) {
+    auto file = staging_->Open(path, OpenOptions{});
+    EXPECT_TRUE(file.ok());
+    if (!file.ok()) return {};
+    Bytes out(*(*file)->Size());
+    auto n = (*file)->ReadAt(0, out);
+    EXPECT_TRUE(n.ok());
+    out.resize(n.ok() ? *n : 0);
+    return out;
+  }
+
+  void PutInStore(const std::string& path, const Bytes& content) {
+    auto file = memory_->Open(path, OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->WriteAt(0, content).ok());
+  }
+
+  std::unique_ptr<StoreFile> OpenForWrite(const std::string& path, bool create = false) {
+    auto file = staging_->Open(path, OpenOptions{.write = true, .create = create});
+    EXPECT_TRUE(file.ok()) << file.status().ToString();
+    return file.ok() ? std::move(file).value() : nullptr;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> memory_;
+  FlakyStore* flaky_ = nullptr;
+  std::unique_ptr<StagingStore> staging_;
+};
+
+TEST_F(StagingStoreTest, WritesReachTheStoreOnlyAtSync) {
+  auto file = OpenForWrite("f", true);
+  ASSERT_NE(file, nullptr);
+  const Bytes content = PatternBytes(200000, 1);
+  ASSERT_TRUE(file->WriteAt(0, content).ok());
+  // Created at once, empty; the content is only staged.
+  EXPECT_TRUE(Stored("f").empty());
+  EXPECT_EQ(staging_->Stat("f")->size, content.size());
+  EXPECT_EQ(ReadThroughStaging("f"), content);
+  auto listed = staging_->List("");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  ASSERT_TRUE((*listed)[0].info.has_value());
+  EXPECT_EQ((*listed)[0].info->size, content.size());
+  ASSERT_TRUE(file->Sync().ok());
+  EXPECT_EQ(Stored("f"), content);
+  EXPECT_EQ(flaky_->commits.load(), 2);  // the empty creation, then the content
+}
+
+TEST_F(StagingStoreTest, ARewriteKeepsTheBytesItDidNotTouch) {
+  const Bytes original = PatternBytes(300000, 2);
+  PutInStore("scan.stl", original);
+  auto file = OpenForWrite("scan.stl");
+  ASSERT_TRUE(file->WriteAt(100000, PatternBytes(10, 3)).ok());
+  ASSERT_TRUE(file->Sync().ok());
+  Bytes expected = original;
+  const Bytes patch = PatternBytes(10, 3);
+  std::copy(patch.begin(), patch.end(), expected.begin() + 100000);
+  EXPECT_EQ(Stored("scan.stl"), expected);
+}
+
+TEST_F(StagingStoreTest, BytesCutByATruncateReadAsZerosWhenTheFileGrowsAgain) {
+  PutInStore("f", PatternBytes(200000, 4));
+  auto file = OpenForWrite("f");
+  ASSERT_TRUE(file->Truncate(70000).ok());
+  ASSERT_TRUE(file->Truncate(150000).ok());
+  ASSERT_TRUE(file->Sync().ok());
+  Bytes expected = PatternBytes(200000, 4);
+  expected.resize(70000);
+  expected.resize(150000, 0);
+  EXPECT_EQ(Stored("f"), expected);
+}
+
+TEST_F(StagingStoreTest, TheLastCloseCommitsInTheBackground) {
+  auto file = OpenForWrite("f", true);
+  auto second = OpenForWrite("f");
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(5000, 5)).ok());
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::milliseconds(50)), 0u);
+  EXPECT_TRUE(Stored("f").empty()) << "committed while a writer was still open";
+  ASSERT_TRUE(second->WriteAt(5000, PatternBytes(10, 6)).ok());
+  second.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  Bytes expected = PatternBytes(5000, 5);
+  const Bytes tail = PatternBytes(10, 6);
+  expected.insert(expected.end(), tail.begin(), tail.end());
+  EXPECT_EQ(Stored("f"), expected);
+}
+
+TEST_F(StagingStoreTest, AFailingCommitIsRetriedUntilItLands) {
+  auto file = OpenForWrite("f", true);
+  flaky_->failures = 3;
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(1000, 7)).ok());
+  EXPECT_EQ(file->Sync().code(), Code::kRetryLater);  // fsync reports the failure itself
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(Stored("f"), PatternBytes(1000, 7));
+  const StagingStatus status = staging_->status();
+  EXPECT_EQ(status.pending_commits, 0u);
+  EXPECT_EQ(status.failed_attempts, 2u);  // the fsync's failure was reported, not queued
+  EXPECT_EQ(status.last_error, "throttled");
+}
+
+TEST_F(StagingStoreTest, StatusCountsPendingCommitsWithoutNames) {
+  auto file = OpenForWrite("Doe_Jane_scan", true);
+  flaky_->failures = 1000000;
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(4096, 8)).ok());
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::milliseconds(100)), 1u);
+  const StagingStatus status = staging_->status();
+  EXPECT_EQ(status.pending_commits, 1u);
+  EXPECT_EQ(status.pending_bytes, 4096u);
+  EXPECT_GT(status.failed_attempts, 0u);
+  EXPECT_EQ(status.last_error.find("Doe"), std::string::npos);
+  flaky_->failures = 0;
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+}
+
+TEST_F(StagingStoreTest, AStagedFileFollowsItsRename) {
+  ASSERT_TRUE(staging_->MakeDir("a", 0755).ok());
+  ASSERT_TRUE(staging_->MakeDir("b", 0755).ok());
+  auto file = OpenForWrite("a/f", true);
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(3000, 9)).ok());
+  ASSERT_TRUE(staging_->Rename("a", "c", RenameMode::kNoReplace).ok());
+  EXPECT_EQ(ReadThroughStaging("c/f"), PatternBytes(3000, 9));
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(Stored("c/f"), PatternBytes(3000, 9));
+  EXPECT_EQ(memory_->Stat("a/f").status().code(), Code::kNotFound);
+}
+
+TEST_F(StagingStoreTest, ARemovedFileIsNotCommittedBack) {
+  auto file = OpenForWrite("f", true);
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(3000, 10)).ok());
+  ASSERT_TRUE(staging_->Remove("f").ok());
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(memory_->Stat("f").status().code(), Code::kNotFound);
+}
+
+TEST_F(StagingStoreTest, RandomWritesAndTruncatesMatchAModel) {
+  PutInStore("f", PatternBytes(100000, 11));
+  Bytes model = PatternBytes(100000, 11);
+  auto file = OpenForWrite("f");
+  std::mt19937 rng(12);
+  for (int step = 0; step < 300; ++step) {
+    const uint64_t offset = rng() % 400000;
+    if (step % 17 == 16) {
+      ASSERT_TRUE(file->Truncate(offset).ok());
+      model.resize(offset, 0);
+    } else {
+      const Bytes data = PatternBytes(1 + rng() % 100000, static_cast<uint32_t>(step));
+      ASSERT_TRUE(file->WriteAt(offset, data).ok());
+      if (model.size() < offset + data.size()) model.resize(offset + data.size(), 0);
+      std::copy(data.begin(), data.end(), model.begin() + static_cast<ptrdiff_t>(offset));
+    }
+    if (step % 50 == 49) {
+      ASSERT_TRUE(file->Sync().ok());
+    }
+  }
+  EXPECT_EQ(ReadThroughStaging("f"), model);
+  ASSERT_TRUE(file->Sync().ok());
+  EXPECT_EQ(Stored("f"), model);
+}
+
+// What is staged is ciphertext: a distinctive plaintext is nowhere in the spill
+// files (unnamed, so they are read through this process's descriptors).
+TEST_F(StagingStoreTest, TheSpillHoldsNoPlaintext) {
+  const std::string marker = "PATIENT-MARKER-7f3a9q-Smith_Jane";
+  Bytes content;
+  for (int i = 0; i < 2000; ++i) content.insert(content.end(), marker.begin(), marker.end());
+  auto file = OpenForWrite("f", true);
+  ASSERT_TRUE(file->WriteAt(0, content).ok());
+  int spill_files = 0;
+  DIR* fds = opendir("/proc/self/fd");
+  ASSERT_NE(fds, nullptr);
+  for (dirent* e = readdir(fds); e != nullptr; e = readdir(fds)) {
+    const std::string link = std::string("/proc/self/fd/") + e->d_name;
+    char target[4096] = {};
+    ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
+    if (n <= 0 || std::string(target).rfind(spill_dir(), 0) != 0) continue;
+    if (std::string(target).find("(deleted)") == std::string::npos) continue;
+    ++spill_files;
+    std::ifstream in(link, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_GT(bytes.size(), content.size());
+    EXPECT_EQ(bytes.find(marker), std::string::npos);
+  }
+  closedir(fds);
+  EXPECT_EQ(spill_files, 1);
+}
+
+TEST(StagingStoreOpenTest, TheSpillDirectoryMustBePrivate) {
+  TempDir dir;
+  const std::string spill = dir.path() + "/spill";
+  ASSERT_EQ(mkdir(spill.c_str(), 0755), 0);
+  SecretBytes key(kStagingKeySize);
+  auto opened =
+      OpenStagingStore(NewMemoryStore(), StagingOptions{.spill_dir = spill, .key = std::move(key)});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), Code::kPermissionDenied);
+  SecretBytes short_key(16);
+  opened = OpenStagingStore(NewMemoryStore(), StagingOptions{.spill_dir = dir.path() + "/other",
+                                                             .key = std::move(short_key)});
+  EXPECT_EQ(opened.status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cadcanfs
