@@ -1,7 +1,9 @@
 #include "cadcanfs/store/staging_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +11,8 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +31,11 @@ namespace {
 constexpr uint64_t kStageBlock = 64 * 1024;
 constexpr uint64_t kStoredStageBlock = kGcmNonceSize + kStageBlock + kGcmTagSize;
 constexpr size_t kSaltSize = 16;
+constexpr size_t kStageIdSize = 16;
+constexpr char kSpillSuffix[] = ".spill";
+constexpr char kJournalSuffix[] = ".journal";
+constexpr char kTempSuffix[] = ".tmp";
+constexpr std::string_view kJournalMagic = "CCSTAGE1";
 
 using Clock = std::chrono::steady_clock;
 
@@ -60,18 +69,100 @@ std::array<uint8_t, 8> BlockAad(uint64_t index) {
   return aad;
 }
 
+// A journal entry: magic, nonce, GCM ciphertext of the JSON, tag; bound to its stage id.
+Result<Bytes> SealJournal(const GcmKey& key, const std::string& id, const std::string& json) {
+  Bytes out(kJournalMagic.size() + kGcmNonceSize + json.size() + kGcmTagSize);
+  std::copy(kJournalMagic.begin(), kJournalMagic.end(), out.begin());
+  uint8_t* nonce = out.data() + kJournalMagic.size();
+  CADCANFS_RETURN_IF_ERROR(FillRandom(std::span<uint8_t>(nonce, kGcmNonceSize)));
+  uint8_t* body = nonce + kGcmNonceSize;
+  CADCANFS_RETURN_IF_ERROR(GcmSeal(key, ByteSpan(nonce, kGcmNonceSize), AsBytes(id), AsBytes(json),
+                                   body, body + json.size()));
+  return out;
+}
+
+Result<std::string> OpenJournal(const GcmKey& key, const std::string& id, ByteSpan sealed) {
+  const size_t overhead = kJournalMagic.size() + kGcmNonceSize + kGcmTagSize;
+  if (sealed.size() < overhead || std::string_view(reinterpret_cast<const char*>(sealed.data()),
+                                                   kJournalMagic.size()) != kJournalMagic) {
+    return Status::Error(Code::kCorrupt, "a staging journal entry is malformed");
+  }
+  const uint8_t* nonce = sealed.data() + kJournalMagic.size();
+  const size_t length = sealed.size() - overhead;
+  std::string json(length, '\0');
+  CADCANFS_RETURN_IF_ERROR(GcmOpen(key, ByteSpan(nonce, kGcmNonceSize), AsBytes(id),
+                                   ByteSpan(nonce + kGcmNonceSize, length),
+                                   ByteSpan(nonce + kGcmNonceSize + length, kGcmTagSize),
+                                   reinterpret_cast<uint8_t*>(json.data())));
+  return json;
+}
+
+Status WriteDurably(int dir, const std::string& name, ByteSpan data) {
+  int fd = openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "cannot write the staging journal");
+  UniqueFd file(fd);
+  CADCANFS_RETURN_IF_ERROR(PwriteAll(file.get(), data.data(), data.size(), 0));
+  if (fdatasync(file.get()) != 0)
+    return Status::FromErrno(errno, "cannot sync the staging journal");
+  return Status::Ok();
+}
+
+Result<Bytes> ReadWhole(int dir, const std::string& name) {
+  int fd = openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "cannot read the staging journal");
+  UniqueFd file(fd);
+  struct stat st;
+  if (fstat(file.get(), &st) != 0) return Status::FromErrno(errno, "cannot stat a staging file");
+  Bytes out(static_cast<size_t>(st.st_size));
+  CADCANFS_RETURN_IF_ERROR(PreadAll(file.get(), out.data(), out.size(), 0));
+  return out;
+}
+
 // One object's staged content: the blocks written since the last commit, encrypted in
-// an unnamed spill file, over the object as it was when staging began.
+// a spill file, over the object as it was when staging began.
+// What a Stage is made of, on creation or when recovered from its journal.
+struct StageParts {
+  std::string id;      // hex; names its spill and journal files
+  int spill_dir = -1;  // not owned
+  UniqueFd spill;
+  std::array<uint8_t, kSaltSize> salt{};
+  std::optional<GcmKey> key;  // always set before a Stage is made
+  std::string path;
+  std::unique_ptr<StoreFile> original;  // null for an object that did not exist
+  std::string original_etag;
+  uint64_t size = 0;
+  uint64_t original_limit = 0;
+};
+
 class Stage {
  public:
-  Stage(std::string path, UniqueFd spill, GcmKey key, std::unique_ptr<StoreFile> original,
-        uint64_t original_size)
-      : path_(std::move(path)),
-        spill_(std::move(spill)),
-        key_(std::move(key)),
-        original_(std::move(original)),
-        size_(original_size),
-        original_limit_(original_size) {}
+  explicit Stage(StageParts parts)
+      : id_(std::move(parts.id)),
+        spill_dir_(parts.spill_dir),
+        spill_(std::move(parts.spill)),
+        salt_(parts.salt),
+        key_(std::move(*parts.key)),
+        path_(std::move(parts.path)),
+        original_(std::move(parts.original)),
+        original_etag_(std::move(parts.original_etag)),
+        size_(parts.size),
+        original_limit_(parts.original_limit) {}
+
+  // A stage whose commit is still owed keeps its files for the next start; any other
+  // leaves nothing behind.
+  ~Stage() {
+    if (dirty_ && journaled_ && !orphaned_) return;
+    (void)unlinkat(spill_dir_, (id_ + kSpillSuffix).c_str(), 0);
+    (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
+  }
+
+  // Made from a journal: everything it holds is owed to the store.
+  void MarkRecovered(std::vector<bool> staged) {
+    std::lock_guard lock(mu_);
+    staged_ = std::move(staged);
+    dirty_ = true;
+    journaled_ = true;
+  }
 
   std::string path() const {
     std::lock_guard lock(mu_);
@@ -133,6 +224,7 @@ class Stage {
     std::fill(block.begin(), block.end(), 0);
     size_ = std::max(size_, offset + data.size());
     dirty_ = true;
+    journaled_ = false;
     return Status::Ok();
   }
 
@@ -149,22 +241,30 @@ class Stage {
       CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block.data()));
       std::fill(block.begin(), block.end(), 0);
     }
+    // Blocks past the end are dropped from the spill too: a recovery tells staged
+    // blocks by their presence there.
     const uint64_t first_gone = (new_size + kStageBlock - 1) / kStageBlock;
-    if (staged_.size() > first_gone) staged_.resize(first_gone);
+    if (staged_.size() > first_gone) {
+      staged_.resize(first_gone);
+      if (ftruncate(spill_.get(), static_cast<off_t>(first_gone * kStoredStageBlock)) != 0) {
+        return Status::FromErrno(errno, "cannot shorten the staging file");
+      }
+    }
     original_limit_ = std::min(original_limit_, new_size);
     size_ = new_size;
     dirty_ = true;
+    journaled_ = false;
     return Status::Ok();
   }
 
   // Writes the whole object to `store` in order, then the stage is clean: what it
   // held is the object now. Reading block i before writing block i keeps this right
   // even on a store that writes in place under the original's own reader.
-  Status Commit(Store& store) {
+  Status Commit(Store& store, const StagingOptions& options) {
     std::lock_guard lock(mu_);
     if (!dirty_ || orphaned_) return Status::Ok();
-    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> writer,
-                              store.Open(path_, OpenOptions{.write = true}));
+    CADCANFS_ASSIGN_OR_RETURN(OpenOptions target, CommitTargetLocked(store, options));
+    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> writer, store.Open(path_, target));
     std::vector<uint8_t> block(kStageBlock);
     for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
       CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
@@ -179,14 +279,61 @@ class Stage {
     // The committed object is the new original; a store that replaces objects on
     // commit needs a reader of the new version.
     CADCANFS_ASSIGN_OR_RETURN(original_, store.Open(path_, OpenOptions{}));
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo committed, original_->Stat());
+    original_etag_ = committed.etag;
     original_limit_ = size_;
     staged_.clear();
     (void)!ftruncate(spill_.get(), 0);  // the space of what is committed goes back
+    (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
     dirty_ = false;
+    journaled_ = false;
+    return Status::Ok();
+  }
+
+  // Makes the staged state survive a crash: the blocks durable, then the journal
+  // entry that says where they go, atomically replaced.
+  Status Persist(const GcmKey& journal_key) {
+    std::lock_guard lock(mu_);
+    if (!dirty_ || journaled_ || orphaned_) return Status::Ok();
+    if (fdatasync(spill_.get()) != 0)
+      return Status::FromErrno(errno, "cannot sync the staging file");
+    const nlohmann::json entry = {{"v", 1},
+                                  {"path", path_},
+                                  {"size", size_},
+                                  {"original_limit", original_limit_},
+                                  {"etag", original_etag_},
+                                  {"salt", HexEncode(salt_)}};
+    CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SealJournal(journal_key, id_, entry.dump()));
+    const std::string temp = id_ + kJournalSuffix + kTempSuffix;
+    CADCANFS_RETURN_IF_ERROR(WriteDurably(spill_dir_, temp, sealed));
+    if (renameat(spill_dir_, temp.c_str(), spill_dir_, (id_ + kJournalSuffix).c_str()) != 0) {
+      return Status::FromErrno(errno, "cannot write the staging journal");
+    }
+    if (fsync(spill_dir_) != 0)
+      return Status::FromErrno(errno, "cannot sync the staging directory");
+    journaled_ = true;
     return Status::Ok();
   }
 
  private:
+  // Where the commit goes: over the object, recreated if it went away meanwhile, or to
+  // a new conflict copy if someone else changed it since staging began (its eTag).
+  // A conflict moves this stage to the copy: later writes of its writers go there too.
+  Result<OpenOptions> CommitTargetLocked(Store& store, const StagingOptions& options) {
+    auto current = store.Stat(path_);
+    if (!current.ok() && current.status().code() != Code::kNotFound) return current.status();
+    if (!current.ok()) return OpenOptions{.write = true, .create = true};
+    if (original_etag_.empty() || current->etag == original_etag_) {
+      return OpenOptions{.write = true};
+    }
+    auto conflict = options.conflict_name ? options.conflict_name(path_)
+                                          : Result<std::string>(PlainConflictName(path_));
+    CADCANFS_RETURN_IF_ERROR(conflict.status());
+    spdlog::warn("staging: the object changed in the store meanwhile; committing a conflict copy");
+    path_ = *conflict;
+    return OpenOptions{.write = true, .create = true, .exclusive = true, .mode = current->mode};
+  }
+
   // The block's current plaintext: staged, from the original object, or zeros.
   Status LoadBlockLocked(uint64_t index, uint8_t* plain) {
     if (index < staged_.size() && staged_[index]) {
@@ -222,14 +369,19 @@ class Stage {
   }
 
   mutable std::mutex mu_;
-  std::string path_;
+  const std::string id_;
+  const int spill_dir_;
   UniqueFd spill_;
+  const std::array<uint8_t, kSaltSize> salt_;
   GcmKey key_;
+  std::string path_;
   std::unique_ptr<StoreFile> original_;  // null for an object that did not exist
+  std::string original_etag_;            // empty: the store keeps no eTags
   uint64_t size_;
   uint64_t original_limit_;  // the original's bytes count only below this
   std::vector<bool> staged_;
   bool dirty_ = false;
+  bool journaled_ = false;  // the journal describes the current staged state
   bool orphaned_ = false;
 };
 
@@ -276,10 +428,12 @@ struct Pending {
 
 class StagingStoreImpl final : public StagingStore {
  public:
-  StagingStoreImpl(std::unique_ptr<Store> base, StagingOptions options, UniqueFd spill_dir)
+  StagingStoreImpl(std::unique_ptr<Store> base, StagingOptions options, UniqueFd spill_dir,
+                   GcmKey journal_key)
       : base_(std::move(base)),
         options_(std::move(options)),
         spill_dir_(std::move(spill_dir)),
+        journal_key_(std::move(journal_key)),
         committer_([this] { CommitLoop(); }) {}
 
   ~StagingStoreImpl() override {
@@ -438,24 +592,56 @@ class StagingStoreImpl final : public StagingStore {
 
   // ---- for StagedFile ----
   Store& base() { return *base_; }
+  const StagingOptions& options() const { return options_; }
 
   void WriterOpened(const std::shared_ptr<Stage>& stage) {
     std::lock_guard lock(mu_);
     ++writers_[stage.get()];
   }
 
-  // The last writer is gone: a stage with uncommitted changes goes on the queue.
+  // The last writer is gone: a stage with uncommitted changes is journalled, so that
+  // a crash cannot lose it, and goes on the queue.
   void WriterClosed(const std::shared_ptr<Stage>& stage) {
     {
       std::lock_guard lock(mu_);
       auto it = writers_.find(stage.get());
       if (it != writers_.end() && --it->second > 0) return;
       if (it != writers_.end()) writers_.erase(it);
-      if (!stage->dirty()) return;
-      const auto now = Clock::now();
-      queue_.push_back(Pending{stage, now, now, options_.first_retry});
     }
-    changed_.notify_all();
+    if (!stage->dirty()) return;
+    if (Status s = stage->Persist(journal_key_); !s.ok()) {
+      spdlog::warn("staging: a staged file could not be journalled: {}", s.message());
+    }
+    Enqueue(stage);
+  }
+
+  // Finds the stages a previous process journalled but did not commit, and queues them
+  // before anyone can read their paths; drops what it never promised to keep.
+  Status Recover() {
+    std::vector<std::string> journals, others;
+    CADCANFS_RETURN_IF_ERROR(ListSpillDirectory(journals, others));
+    for (const std::string& name : others) {
+      const std::string id = name.substr(0, name.find('.'));
+      const bool journalled =
+          std::find(journals.begin(), journals.end(), id + kJournalSuffix) != journals.end();
+      if (!journalled || name.ends_with(kTempSuffix)) {
+        (void)unlinkat(spill_dir_.get(), name.c_str(), 0);
+      }
+    }
+    for (const std::string& name : journals) {
+      const std::string id = name.substr(0, name.size() - std::strlen(kJournalSuffix));
+      CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Stage> stage, RecoverStage(id));
+      {
+        std::lock_guard lock(mu_);
+        stages_[stage->path()] = stage;
+      }
+      Enqueue(stage);
+    }
+    if (!journals.empty()) {
+      spdlog::warn("staging: {} staged files from an earlier run are queued for commit",
+                   journals.size());
+    }
+    return Status::Ok();
   }
 
  private:
@@ -469,22 +655,99 @@ class StagingStoreImpl final : public StagingStore {
     return std::make_unique<StagedFile>(*this, std::move(stage), writable);
   }
 
-  // A stage over the object at `path` as it is now: a reader of it, and an unnamed
-  // spill file under a key of its own.
+  void Enqueue(const std::shared_ptr<Stage>& stage) {
+    {
+      std::lock_guard lock(mu_);
+      const auto now = Clock::now();
+      queue_.push_back(Pending{stage, now, now, options_.first_retry});
+    }
+    changed_.notify_all();
+  }
+
+  Status ListSpillDirectory(std::vector<std::string>& journals, std::vector<std::string>& others) {
+    int fd = openat(spill_dir_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "cannot list the staging directory");
+    DIR* dir = fdopendir(fd);
+    if (dir == nullptr) {
+      close(fd);
+      return Status::FromErrno(errno, "cannot list the staging directory");
+    }
+    for (dirent* e = readdir(dir); e != nullptr; e = readdir(dir)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      (name.ends_with(kJournalSuffix) ? journals : others).push_back(name);
+    }
+    closedir(dir);
+    return Status::Ok();
+  }
+
+  // Rebuilds a stage from its journal entry and spill file. A block is staged iff its
+  // place in the spill file holds anything: unwritten places of a sparse file read as
+  // zeros, and a sealed block never is all zeros (its nonce is random).
+  Result<std::shared_ptr<Stage>> RecoverStage(const std::string& id) {
+    CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, ReadWhole(spill_dir_.get(), id + kJournalSuffix));
+    CADCANFS_ASSIGN_OR_RETURN(std::string json, OpenJournal(journal_key_, id, sealed));
+    const nlohmann::json entry = nlohmann::json::parse(json, nullptr, false);
+    std::optional<Bytes> salt;
+    if (entry.is_object() && entry.value("v", 0) == 1) salt = HexDecode(entry.value("salt", ""));
+    if (!salt || salt->size() != kSaltSize) {
+      return Status::Error(Code::kCorrupt, "a staging journal entry is malformed");
+    }
+    StageParts parts{.id = id, .spill_dir = spill_dir_.get()};
+    std::copy(salt->begin(), salt->end(), parts.salt.begin());
+    CADCANFS_ASSIGN_OR_RETURN(SecretBytes key, FileKey(parts.salt));
+    parts.key.emplace(std::move(key));
+    parts.path = entry.value("path", "");
+    parts.size = entry.value("size", uint64_t{0});
+    parts.original_limit = entry.value("original_limit", uint64_t{0});
+    parts.original_etag = entry.value("etag", "");
+    int fd = openat(spill_dir_.get(), (id + kSpillSuffix).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "cannot open a staging file");
+    parts.spill = UniqueFd(fd);
+    auto original = base_->Open(parts.path, OpenOptions{});
+    if (original.ok()) parts.original = std::move(original).value();
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<bool> staged, StagedBlocksIn(parts.spill.get()));
+    auto stage = std::make_shared<Stage>(std::move(parts));
+    stage->MarkRecovered(std::move(staged));
+    return stage;
+  }
+
+  static Result<std::vector<bool>> StagedBlocksIn(int spill) {
+    struct stat st;
+    if (fstat(spill, &st) != 0) return Status::FromErrno(errno, "cannot stat a staging file");
+    std::vector<bool> staged(static_cast<size_t>(st.st_size) / kStoredStageBlock, false);
+    std::vector<uint8_t> stored(kStoredStageBlock);
+    for (size_t index = 0; index < staged.size(); ++index) {
+      CADCANFS_RETURN_IF_ERROR(
+          PreadAll(spill, stored.data(), stored.size(), index * kStoredStageBlock));
+      staged[index] = std::any_of(stored.begin(), stored.end(), [](uint8_t b) { return b != 0; });
+    }
+    return staged;
+  }
+
+  Result<SecretBytes> FileKey(const std::array<uint8_t, kSaltSize>& salt) {
+    return HkdfSha256(options_.key, "cadcanfs v1 staged file " + HexEncode(salt), kGcmKeySize);
+  }
+
+  // A stage over the object at `path` as it is now: a reader of it and its eTag, and a
+  // spill file of a random name under a key of its own.
   Result<std::shared_ptr<Stage>> NewStage(std::string_view path) {
-    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> original,
-                              base_->Open(path, OpenOptions{}));
-    CADCANFS_ASSIGN_OR_RETURN(uint64_t size, original->Size());
-    int fd = openat(spill_dir_.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    StageParts parts{.spill_dir = spill_dir_.get(), .path = std::string(path)};
+    CADCANFS_ASSIGN_OR_RETURN(parts.original, base_->Open(path, OpenOptions{}));
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, parts.original->Stat());
+    parts.size = parts.original_limit = info.size;
+    parts.original_etag = info.etag;
+    std::array<uint8_t, kStageIdSize> id{};
+    CADCANFS_RETURN_IF_ERROR(FillRandom(id));
+    parts.id = HexEncode(id);
+    int fd = openat(spill_dir_.get(), (parts.id + kSpillSuffix).c_str(),
+                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Status::FromErrno(errno, "cannot create a staging file");
-    UniqueFd spill(fd);
-    std::array<uint8_t, kSaltSize> salt{};
-    CADCANFS_RETURN_IF_ERROR(FillRandom(salt));
-    CADCANFS_ASSIGN_OR_RETURN(
-        SecretBytes key,
-        HkdfSha256(options_.key, "cadcanfs v1 staged file " + HexEncode(salt), kGcmKeySize));
-    auto stage = std::make_shared<Stage>(std::string(path), std::move(spill),
-                                         GcmKey(std::move(key)), std::move(original), size);
+    parts.spill = UniqueFd(fd);
+    CADCANFS_RETURN_IF_ERROR(FillRandom(parts.salt));
+    CADCANFS_ASSIGN_OR_RETURN(SecretBytes key, FileKey(parts.salt));
+    parts.key.emplace(std::move(key));
+    auto stage = std::make_shared<Stage>(std::move(parts));
     std::lock_guard lock(mu_);
     auto [it, inserted] = stages_.try_emplace(std::string(path), stage);
     if (!inserted) {
@@ -545,7 +808,7 @@ class StagingStoreImpl final : public StagingStore {
       queue_.erase(next);
       ++committing_;
       lock.unlock();
-      Status s = pending.stage->Commit(*base_);
+      Status s = pending.stage->Commit(*base_, options_);
       lock.lock();
       --committing_;
       if (!s.ok()) {
@@ -564,6 +827,7 @@ class StagingStoreImpl final : public StagingStore {
   std::unique_ptr<Store> base_;
   const StagingOptions options_;
   UniqueFd spill_dir_;
+  const GcmKey journal_key_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<Stage>> stages_;  // by store path
@@ -587,7 +851,7 @@ StagedFile::~StagedFile() {
   if (writable_) owner_.WriterClosed(stage_);
 }
 
-Status StagedFile::Sync() { return stage_->Commit(owner_.base()); }
+Status StagedFile::Sync() { return stage_->Commit(owner_.base(), owner_.options()); }
 
 Result<ObjectInfo> StagedFile::Stat() {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, owner_.base().Stat(stage_->path()));
@@ -630,8 +894,31 @@ Result<std::unique_ptr<StagingStore>> OpenStagingStore(std::unique_ptr<Store> ba
     return Status::Error(Code::kInvalidArgument, "the staging key has the wrong size");
   }
   CADCANFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenPrivateDirectory(options.spill_dir));
-  return std::unique_ptr<StagingStore>(
-      std::make_unique<StagingStoreImpl>(std::move(base), std::move(options), std::move(dir)));
+  CADCANFS_ASSIGN_OR_RETURN(SecretBytes journal_key,
+                            HkdfSha256(options.key, "cadcanfs v1 staging journal", kGcmKeySize));
+  auto store = std::make_unique<StagingStoreImpl>(std::move(base), std::move(options),
+                                                  std::move(dir), GcmKey(std::move(journal_key)));
+  CADCANFS_RETURN_IF_ERROR(store->Recover());
+  return std::unique_ptr<StagingStore>(std::move(store));
+}
+
+std::string PlainConflictName(std::string_view store_path) {
+  const std::string_view dir = StoreParent(store_path);
+  const std::string_view name = StoreBaseName(store_path);
+  const size_t dot = name.rfind('.');
+  const bool has_ext = dot != std::string_view::npos && dot > 0;
+  const std::string_view stem = has_ext ? name.substr(0, dot) : name;
+  const std::string_view ext = has_ext ? name.substr(dot) : std::string_view();
+  char date[16] = {};
+  const time_t now = time(nullptr);
+  struct tm utc;
+  gmtime_r(&now, &utc);
+  strftime(date, sizeof(date), "%Y-%m-%d", &utc);
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "localhost");
+  std::string copy = std::string(stem) + " (conflicted copy " + date + " " + host + ")";
+  copy += ext;
+  return JoinStorePath(dir, copy);
 }
 
 }  // namespace cadcanfs

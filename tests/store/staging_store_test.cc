@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
@@ -58,18 +60,38 @@ class FlakyStore final : public testing::ForwardingStore {
 
 class StagingStoreTest : public ::testing::Test {
  protected:
-  StagingStoreTest() : memory_(NewMemoryStore()) {
+  StagingStoreTest() : memory_(NewMemoryStore()), key_(kStagingKeySize) {
+    EXPECT_TRUE(FillRandom(key_).ok());
+    Restart();
+  }
+
+  // A new staging store over the same store and spill directory, as the next mount
+  // after a stop or a crash opens it.
+  void Restart(const Bytes* key = nullptr) {
+    staging_.reset();
+    auto staging = OpenStaging(key != nullptr ? *key : key_);
+    ASSERT_TRUE(staging.ok()) << staging.status().ToString();
+    staging_ = std::move(staging).value();
+  }
+
+  Result<std::unique_ptr<StagingStore>> OpenStaging(const Bytes& key) {
     auto flaky = std::make_unique<FlakyStore>(*memory_);
     flaky_ = flaky.get();
-    SecretBytes key(kStagingKeySize);
-    EXPECT_TRUE(FillRandom(std::span<uint8_t>(key.data(), key.size())).ok());
     StagingOptions options{.spill_dir = spill_dir(),
-                           .key = std::move(key),
+                           .key = SecretBytes::CopyOf(key),
                            .first_retry = std::chrono::milliseconds(5),
                            .longest_retry = std::chrono::milliseconds(20)};
-    auto staging = OpenStagingStore(std::move(flaky), std::move(options));
-    EXPECT_TRUE(staging.ok()) << staging.status().ToString();
-    staging_ = std::move(staging).value();
+    return OpenStagingStore(std::move(flaky), std::move(options));
+  }
+
+  // The files in the spill directory and their contents.
+  std::map<std::string, std::string> SpillFiles() {
+    std::map<std::string, std::string> files;
+    for (const auto& e : std::filesystem::directory_iterator(spill_dir())) {
+      std::ifstream in(e.path(), std::ios::binary);
+      files[e.path().filename()] = std::string((std::istreambuf_iterator<char>(in)), {});
+    }
+    return files;
   }
 
   std::string spill_dir() const { return dir_.path() + "/spill"; }
@@ -109,6 +131,7 @@ class StagingStoreTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<Store> memory_;
+  Bytes key_;
   FlakyStore* flaky_ = nullptr;
   std::unique_ptr<StagingStore> staging_;
 };
@@ -248,31 +271,112 @@ TEST_F(StagingStoreTest, RandomWritesAndTruncatesMatchAModel) {
   EXPECT_EQ(Stored("f"), model);
 }
 
-// What is staged is ciphertext: a distinctive plaintext is nowhere in the spill
-// files (unnamed, so they are read through this process's descriptors).
-TEST_F(StagingStoreTest, TheSpillHoldsNoPlaintext) {
-  const std::string marker = "PATIENT-MARKER-7f3a9q-Smith_Jane";
+// What is staged is ciphertext, and so is the journal, which holds the store path: a
+// distinctive plaintext and name are nowhere in the spill directory.
+TEST_F(StagingStoreTest, TheSpillAndTheJournalHoldNoPlaintext) {
+  const std::string marker = "PATIENT-MARKER-7f3a9q";
+  const std::string name = "Smith_Jane_2026-03-01.stl";
   Bytes content;
   for (int i = 0; i < 2000; ++i) content.insert(content.end(), marker.begin(), marker.end());
-  auto file = OpenForWrite("f", true);
+  auto file = OpenForWrite(name, true);
+  flaky_->failures = 1000000;  // keep it staged
   ASSERT_TRUE(file->WriteAt(0, content).ok());
-  int spill_files = 0;
-  DIR* fds = opendir("/proc/self/fd");
-  ASSERT_NE(fds, nullptr);
-  for (dirent* e = readdir(fds); e != nullptr; e = readdir(fds)) {
-    const std::string link = std::string("/proc/self/fd/") + e->d_name;
-    char target[4096] = {};
-    ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
-    if (n <= 0 || std::string(target).rfind(spill_dir(), 0) != 0) continue;
-    if (std::string(target).find("(deleted)") == std::string::npos) continue;
-    ++spill_files;
-    std::ifstream in(link, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_GT(bytes.size(), content.size());
-    EXPECT_EQ(bytes.find(marker), std::string::npos);
+  file.reset();
+  const auto files = SpillFiles();
+  int spills = 0, journals = 0;
+  for (const auto& [file_name, bytes] : files) {
+    spills += file_name.ends_with(".spill");
+    journals += file_name.ends_with(".journal");
+    EXPECT_EQ(file_name.find("Smith"), std::string::npos);
+    EXPECT_EQ(bytes.find(marker), std::string::npos) << file_name;
+    EXPECT_EQ(bytes.find("Smith"), std::string::npos) << file_name;
   }
-  closedir(fds);
-  EXPECT_EQ(spill_files, 1);
+  EXPECT_EQ(spills, 1);
+  EXPECT_EQ(journals, 1);
+  flaky_->failures = 0;
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_TRUE(SpillFiles().empty()) << "a committed stage leaves nothing behind";
+}
+
+// A stop (or crash) with a commit still owed: the next start with the key finds it,
+// serves the staged version at once and commits it.
+TEST_F(StagingStoreTest, APendingCommitSurvivesARestart) {
+  PutInStore("f", PatternBytes(150000, 13));
+  auto file = OpenForWrite("f");
+  flaky_->failures = 1000000;
+  ASSERT_TRUE(file->WriteAt(70000, PatternBytes(5, 14)).ok());
+  ASSERT_TRUE(file->Truncate(140000).ok());
+  file.reset();
+  Restart();  // this one commits
+  Bytes expected = PatternBytes(150000, 13);
+  const Bytes patch = PatternBytes(5, 14);
+  std::copy(patch.begin(), patch.end(), expected.begin() + 70000);
+  expected.resize(140000);
+  EXPECT_EQ(ReadThroughStaging("f"), expected);
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(Stored("f"), expected);
+  EXPECT_TRUE(SpillFiles().empty());
+}
+
+// A file still open at the crash had promised nothing: its stage is dropped.
+TEST_F(StagingStoreTest, AStageStillOpenAtACrashIsDropped) {
+  PutInStore("f", PatternBytes(1000, 15));
+  auto file = OpenForWrite("f");
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(10, 16)).ok());
+  // The "crash": a second store opens the spill directory while this one still runs.
+  auto next = OpenStaging(key_);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ((*next)->Drain(std::chrono::seconds(5)), 0u);
+  EXPECT_EQ(Stored("f"), PatternBytes(1000, 15));
+  next->reset();
+  file.reset();  // now it is journalled for real
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+}
+
+TEST_F(StagingStoreTest, AJournalOpensOnlyWithItsKey) {
+  auto file = OpenForWrite("f", true);
+  flaky_->failures = 1000000;
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(100, 17)).ok());
+  file.reset();
+  staging_.reset();
+  Bytes other(kStagingKeySize, 1);
+  auto wrong = OpenStaging(other);
+  EXPECT_EQ(wrong.status().code(), Code::kAuthenticationFailed);
+  Restart();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(Stored("f"), PatternBytes(100, 17));
+}
+
+// Someone else changed the object after staging began: ours lands as a conflict
+// copy beside it, and theirs stays.
+TEST_F(StagingStoreTest, AConcurrentChangeGetsAConflictCopy) {
+  ASSERT_TRUE(staging_->MakeDir("case", 0755).ok());
+  PutInStore("case/scan.stl", PatternBytes(1000, 18));
+  auto file = OpenForWrite("case/scan.stl");
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(10, 19)).ok());
+  PutInStore("case/scan.stl", PatternBytes(2000, 20));  // the other writer
+  ASSERT_TRUE(file->Sync().ok());
+  EXPECT_EQ(Stored("case/scan.stl"), PatternBytes(2000, 20));
+  auto listed = memory_->List("case");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  std::string copy;
+  for (const DirEntry& e : *listed) {
+    if (e.name != "scan.stl") copy = e.name;
+  }
+  EXPECT_TRUE(copy.starts_with("scan (conflicted copy ")) << copy;
+  EXPECT_TRUE(copy.ends_with(").stl")) << copy;
+  Bytes ours = PatternBytes(1000, 18);
+  const Bytes patch = PatternBytes(10, 19);
+  std::copy(patch.begin(), patch.end(), ours.begin());
+  EXPECT_EQ(Stored("case/" + copy), ours);
+}
+
+TEST(PlainConflictNameTest, KeepsTheExtensionAndTheDirectory) {
+  const std::string name = PlainConflictName("a/b/report.final.pdf");
+  EXPECT_TRUE(name.starts_with("a/b/report.final (conflicted copy 20")) << name;
+  EXPECT_TRUE(name.ends_with(").pdf")) << name;
+  EXPECT_TRUE(PlainConflictName(".bashrc").starts_with(".bashrc (conflicted copy "));
 }
 
 TEST(StagingStoreOpenTest, TheSpillDirectoryMustBePrivate) {

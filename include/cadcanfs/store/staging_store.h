@@ -16,11 +16,20 @@
 //     backoff. Until it lands, Open and Stat of that path see the staged version.
 //   - Drain() waits for the queue (unmount), and status() reports what is pending:
 //     counts, bytes, age and the last error, never a name.
-// Not yet: the crash journal (a staged file whose commit had not landed is lost with
-// the process today; what an fsync committed is not), eTag conflict copies, and the
-// `cadcanfs status` command. docs/vault-format.md and issue 10 describe them.
+//   - Crash safety: when the last writer closes, the staged blocks are made durable
+//     and a journal entry is written next to them (sealed like the blocks: it holds the
+//     store path, which is a plaintext name in plain mode). Opening the store again with
+//     the same key finds every journalled stage and queues its commit before anything
+//     reads the path. A stage whose file was still open at the crash had promised
+//     nothing (no fsync, no close) and is dropped.
+//   - A commit against an object that changed in the store since staging began (its
+//     eTag differs) goes to a conflict copy beside it instead, named by
+//     `conflict_name`; neither version is lost.
 //
 // Renames and removals go to the store and move or drop the staged state with them.
+//
+// The spill directory holds, per stage, "<id>.spill" (the blocks) and, once queued,
+// "<id>.journal"; ids are random, so no name says what is being written.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CADCANFS_STORE_STAGING_STORE_H_
@@ -28,8 +37,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/crypto/secret.h"
@@ -46,7 +57,14 @@ struct StagingOptions {
   // up to `longest`.
   std::chrono::milliseconds first_retry{100};
   std::chrono::milliseconds longest_retry{std::chrono::seconds(30)};
+  // The store path for a conflict copy of `store_path` (same directory). The default
+  // names it as OneDrive does, "name (conflicted copy YYYY-MM-DD host).ext"; a vault
+  // supplies one that encrypts that name.
+  std::function<Result<std::string>(std::string_view store_path)> conflict_name;
 };
+
+// "dir/name (conflicted copy 2026-12-02 host).ext" for "dir/name.ext", in UTC.
+std::string PlainConflictName(std::string_view store_path);
 
 struct StagingStatus {
   uint64_t pending_commits = 0;  // queued or being retried
