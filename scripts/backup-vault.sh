@@ -15,7 +15,7 @@
 # The vault may be mounted and written meanwhile. Consistency is per file: the source
 # tree's state (inode, size, mtime, ctime) is listed before and after each copy pass,
 # and whatever changed in between was possibly caught mid-write and is copied again,
-# up to --retries times. See docs/backup-restore.md.
+# up to --retries times. See docs/operations.md, "Backing up".
 #
 # Exit codes: 0 done; 2 usage; 3 SRC is not a vault; 40 copying failed; 41 snapshot made
 # but some files kept changing through every retry; 42 the snapshot does not match its

@@ -9,6 +9,7 @@
 #include "cadcanfs/store/local_store.h"
 #include "exit_codes.h"
 #include "progress.h"
+#include "service_config.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
@@ -39,14 +40,60 @@ nlohmann::json ReportJson(const FsckReport& report, bool show_names, double seco
           {"seconds", std::round(seconds * 1000) / 1000}};
 }
 
+// The vault to check and the key to check it with.
+struct FsckTarget {
+  std::string vault;
+  KeyOptions keys;
+};
+
+// Takes the vault, and the key options if it names any, from the mount unit's config
+// file, so the fsck unit checks the vault that cadcanfs@NAME.service mounts. The
+// config's mount options do not concern fsck and are ignored. Returns kOk or the exit
+// code of the error it printed.
+int TargetFromConfig(const std::string& path, const Args& args, FsckTarget& target) {
+  Result<MountConfig> config = ReadMountConfig(path);
+  if (!config.ok()) {
+    std::cerr << "cadcanfs: " << config.status().message() << "\n";
+    return exit_code::kBadServiceConfig;
+  }
+  if (!args.positional().empty()) {
+    return UsageError("give the VAULT on the command line or in the --config file, not both");
+  }
+  if (!config->vault) {
+    std::cerr << "cadcanfs: the config file does not set the vault\n";
+    return exit_code::kBadServiceConfig;
+  }
+  target.vault = *config->vault;
+  target.keys = KeyOptionsFrom(args);
+  if (config->key_file || config->passphrase_file) {
+    if (target.keys.key_file || target.keys.passphrase_file) {
+      return UsageError("give the key on the command line or in the config file, not both");
+    }
+    target.keys = KeyOptions{config->key_file, config->passphrase_file};
+  }
+  return exit_code::kOk;
+}
+
+int ResolveTarget(const Args& args, FsckTarget& target) {
+  if (std::optional<std::string> config_path = args.Value("config")) {
+    return TargetFromConfig(*config_path, args, target);
+  }
+  if (args.positional().size() != 1) {
+    return UsageError("usage: fsck (VAULT | --config FILE) [--show-names]");
+  }
+  target = FsckTarget{args.positional()[0], KeyOptionsFrom(args)};
+  return exit_code::kOk;
+}
+
 }  // namespace
 
 int RunFsck(const std::vector<std::string>& argv) {
   std::set<std::string> switches = kOutputSwitches;
   switches.insert("show-names");
-  Args args(kKeyFlags, switches);
+  Args args(WithKeyFlags({"config"}), switches);
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
-  if (args.positional().size() != 1) return UsageError("usage: fsck VAULT [--show-names]");
+  FsckTarget target;
+  if (int code = ResolveTarget(args, target); code != exit_code::kOk) return code;
   OutputOptions output;
   if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
   Stopwatch stopwatch;
@@ -55,7 +102,7 @@ int RunFsck(const std::vector<std::string>& argv) {
   // paths and file ids, which `cadcanfs map` translates on demand.
   bool show_names = args.Has("show-names");
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(args.positional()[0], KeyOptionsFrom(args), code);
+  auto vault = OpenVaultOrReport(target.vault, target.keys, code);
   if (!vault) return code;
   auto meter = MeterIfTerminal("checking", output, [&] {
     auto totals = MeasureVaultTree(*vault, "");

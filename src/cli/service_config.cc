@@ -107,6 +107,7 @@ Status ApplyEntry(size_t line, const std::string& key, const std::string& value,
     }
   } else if (kValueKeys.count(key)) {
     if (key == "key-file") config.key_file = value;
+    if (key == "passphrase-file") config.passphrase_file = value;
     config.flags.push_back("--" + key + "=" + value);
     config.flag_names.push_back(key);
   } else if (kSwitchKeys.count(key)) {

@@ -1,5 +1,5 @@
 // The per-vault configuration file the systemd unit reads (/etc/cadcanfs/NAME.conf,
-// given to `mount`, `unmount` and `doctor` as --config FILE). One "key = value" per
+// given to `mount`, `unmount`, `doctor` and `fsck` as --config FILE). One "key = value" per
 // line, each key named after the `mount` flag it stands for, so the file and the
 // command line never disagree about what an option means:
 //
@@ -29,6 +29,7 @@ struct MountConfig {
   std::optional<std::string> vault;
   std::optional<std::string> mountpoint;
   std::optional<std::string> key_file;
+  std::optional<std::string> passphrase_file;
   // Every other key as the `mount` flag it stands for ("--uid=1000", "-o=allow_other").
   std::vector<std::string> flags;
   // The flag names those entries set (without dashes), to detect a clash with the

@@ -32,11 +32,29 @@ for helper in mount.cadcanfs mount.fuse.cadcanfs; do
   check "$helper links to the binary" root/usr/bin/cadcanfs \
     "$(realpath --relative-to=. "root/usr/sbin/$helper")"
 done
-for unit in cadcanfs@.service cadcanfs-fsck@.service cadcanfs-fsck@.timer; do
+for unit in cadcanfs@.service cadcanfs-fsck@.service cadcanfs-fsck@.timer \
+  cadcanfs-backup@.service cadcanfs-backup@.timer; do
   check "unit $unit installed" yes "$([ -f "root/usr/lib/systemd/system/$unit" ] && echo yes || echo no)"
 done
 check "the unit runs /usr/bin/cadcanfs" 1 \
   "$(grep -c '^ExecStart=/usr/bin/cadcanfs mount --config' root/usr/lib/systemd/system/cadcanfs@.service)"
+# shellcheck disable=SC2016  # ${VAULT} and ${BACKUP} are the unit's, not the shell's
+check "the backup unit runs the installed script" 1 \
+  "$(grep -c '^ExecStart=/usr/libexec/cadcanfs/backup-vault.sh ${VAULT} ${BACKUP}$' \
+    root/usr/lib/systemd/system/cadcanfs-backup@.service)"
+for script in backup-vault.sh restore-vault.sh; do
+  check "$script installed, executable" yes \
+    "$([ -x "root/usr/libexec/cadcanfs/$script" ] && echo yes || echo no)"
+done
+check "the backup user is declared (sysusers.d)" 1 \
+  "$(grep -c '^u cadcanfs-backup ' root/usr/lib/sysusers.d/cadcanfs.conf)"
+check "the backup directory is declared (tmpfiles.d)" 1 \
+  "$(grep -c '^d /var/backups/cadcanfs 0700 cadcanfs-backup ' root/usr/lib/tmpfiles.d/cadcanfs.conf)"
+dpkg-deb -e "$deb" control
+check "the postinst applies them" 2 "$(grep -cE 'systemd-(sysusers|tmpfiles --create) cadcanfs.conf' control/postinst)"
+check "Recommends rsync" yes "$(dpkg-deb -f "$deb" Recommends | grep -qw rsync && echo yes || echo no)"
+check "example backup config installed" yes \
+  "$([ -f root/usr/share/doc/cadcanfs/examples/office.backup.conf ] && echo yes || echo no)"
 check "man page installed" yes "$([ -s root/usr/share/man/man8/cadcanfs.8 ] && echo yes || echo no)"
 check "example config installed" yes \
   "$([ -f root/usr/share/doc/cadcanfs/examples/office.conf ] && echo yes || echo no)"

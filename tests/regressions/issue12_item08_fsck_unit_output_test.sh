@@ -2,7 +2,8 @@
 # Issue 12, item 8: fsck printed plaintext paths, and the shipped fsck unit sent them to
 # the journal. A vault with a distinctive plaintext name and damage is checked the way
 # the unit runs it (its ExecStart line, its credential, stdout and stderr captured as
-# the journal would get them); the name must not appear. With --show-names it must.
+# the journal would get them; the vault named by a test copy of its config file); the
+# name must not appear. With --show-names it must.
 set -u
 # shellcheck source=../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
@@ -21,13 +22,17 @@ head -c 200000 /dev/urandom >src/"$MARKER"/cbct/"${MARKER}_slice.dcm"
 victim=vault/$("$BIN" map vault "$MARKER/cbct/${MARKER}_slice.dcm" --key-file key | sed 's/^ciphertext: //')
 printf '\xff' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
 
-# The unit's command line, with the binary and the vault (/srv/%i) of this test.
+# The unit's command line, with the binary and the config (/etc/cadcanfs/%i.conf, which
+# names the vault) of this test.
+printf 'vault = %s\nmountpoint = %s\n' "$WORK/vault" "$WORK/mnt" >office.conf
+chmod 644 office.conf
 exec_start=$(sed -n 's/^ExecStart=//p' "$UNIT")
 check "the unit has one ExecStart" 1 "$(printf '%s\n' "$exec_start" | grep -c .)"
 case "$exec_start" in *--show-names*) check "the unit never passes --show-names" no yes ;; esac
+case "$exec_start" in *"/etc/cadcanfs/%i.conf"*) ;; *) check "the unit reads /etc/cadcanfs/%i.conf" no yes ;; esac
 read -r -a argv <<<"$exec_start"
 argv[0]=$BIN
-for i in "${!argv[@]}"; do argv[$i]=${argv[$i]//\/srv\/%i/$WORK/vault}; done
+for i in "${!argv[@]}"; do argv[$i]=${argv[$i]//\/etc\/cadcanfs\/%i.conf/$WORK/office.conf}; done
 
 # The key comes as the unit's credential.
 mkdir creds && cp key creds/cadcanfs.key && chmod 600 creds/cadcanfs.key
