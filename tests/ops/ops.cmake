@@ -25,3 +25,7 @@ add_test(NAME ops_operations_doc
 set_tests_properties(ops_systemd_notify ops_rekey_drill ops_fstab_helper ops_doctor
   ops_operations_doc PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 set_tests_properties(ops_systemd_verify ops_package_deb ops_manpage PROPERTIES TIMEOUT 300)
+# What the install tree, the package, the man page and the operations guide look like
+# does not change with the sanitizers; scripts/test.sh runs these in the Release build only.
+set_tests_properties(ops_systemd_verify ops_package_deb ops_manpage ops_operations_doc
+  PROPERTIES LABELS packaging)
