@@ -147,17 +147,28 @@ Status CheckRemoteName(std::string_view name, ObjectType type) {
   return Status::Ok();
 }
 
-Status CheckRemotePathLength(std::string_view path, size_t max_length) {
+namespace {
+
+// What OneDrive counts as a path's length: UTF-16 code units.
+size_t Utf16Length(std::string_view utf8) {
   size_t units = 0;
-  for (char c : path) {
+  for (char c : utf8) {
     auto byte = static_cast<unsigned char>(c);
     if ((byte & 0xC0) != 0x80) ++units;  // a UTF-8 lead byte starts one code point
     if (byte >= 0xF0) ++units;           // outside the BMP: a UTF-16 surrogate pair
   }
-  if (units > max_length) {
-    return Status::Error(Code::kNameTooLong, "the path is longer than the store allows (" +
-                                                 std::to_string(max_length) + " characters)");
-  }
+  return units;
+}
+
+Status PathTooLong(size_t max_length) {
+  return Status::Error(Code::kNameTooLong, "the path is longer than the store allows (" +
+                                               std::to_string(max_length) + " characters)");
+}
+
+}  // namespace
+
+Status CheckRemotePathLength(std::string_view path, size_t max_length) {
+  if (Utf16Length(path) > max_length) return PathTooLong(max_length);
   return Status::Ok();
 }
 
@@ -589,11 +600,10 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     if (to.empty()) return base_->Rename(source, to, mode);
     CADCANFS_ASSIGN_OR_RETURN(Target target, ResolveTarget(to));
     std::string requested = target.Requested();
-    if (!target.existing) {
-      CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(source));
-      CADCANFS_RETURN_IF_ERROR(CheckNewName(to, info.type));
-      return WithFault(fault, base_->Rename(source, requested, mode));
-    }
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(source));
+    if (!target.existing) CADCANFS_RETURN_IF_ERROR(CheckNewName(to, info.type));
+    if (info.type == ObjectType::kDirectory) CADCANFS_RETURN_IF_ERROR(CheckMovedTree(source, to));
+    if (!target.existing) return WithFault(fault, base_->Rename(source, requested, mode));
     std::string existing = target.Existing();
     if (existing == source || existing == requested) {
       // Onto itself (maybe in another case), or onto another object in the same case.
@@ -702,6 +712,31 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     target.name = std::string(StoreBaseName(path));
     CADCANFS_ASSIGN_OR_RETURN(target.existing, FindChild(target.parent, target.name));
     return target;
+  }
+
+  // The longest path below the stored directory `dir`, relative to it, in UTF-16 code
+  // units (0 if it is empty). Callers hold names_mu_.
+  Result<size_t> LongestPathBelow(const std::string& dir) {
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base_->List(dir));
+    size_t longest = 0;
+    for (const DirEntry& entry : entries) {
+      size_t length = Utf16Length(entry.name);
+      if (entry.type == ObjectType::kDirectory) {
+        CADCANFS_ASSIGN_OR_RETURN(size_t below, LongestPathBelow(JoinStorePath(dir, entry.name)));
+        if (below > 0) length += 1 + below;
+      }
+      longest = std::max(longest, length);
+    }
+    return longest;
+  }
+
+  // A folder moved to `to` must not take anything below it past the path limit.
+  Status CheckMovedTree(const std::string& source, std::string_view to) {
+    CADCANFS_ASSIGN_OR_RETURN(size_t below, LongestPathBelow(source));
+    if (below > 0 && Utf16Length(to) + 1 + below > options_.max_path_length) {
+      return PathTooLong(options_.max_path_length);
+    }
+    return Status::Ok();
   }
 
   Status CheckNewName(std::string_view path, ObjectType type) const {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -38,6 +39,9 @@ class RemoteLikeStoreTest : public ::testing::Test {
   std::unique_ptr<RemoteLikeStore> store_;
   std::shared_ptr<RemoteLikeControls> controls_;
 };
+
+// a + b, built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + string&&.
+std::string Cat(std::string a, std::string_view b) { return a.append(b); }
 
 std::vector<std::string> Names(const std::vector<DirEntry>& entries) {
   std::vector<std::string> names;
@@ -224,6 +228,53 @@ TEST_F(RemoteLikeStoreTest, NamesAreCaseInsensitiveAndCasePreserving) {
   EXPECT_TRUE(store_->List("patient")->empty());
 }
 
+TEST_F(RemoteLikeStoreTest, TwoCasesOfOneNameNeverBothGetCreated) {
+  constexpr int kNames = 100;
+  std::vector<int> created(kNames, 0);
+  auto create = [&](bool upper) {
+    for (int i = 0; i < kNames; ++i) {
+      std::string name = Cat(upper ? "N" : "n", std::to_string(i));
+      if (store_->Open(name, kCreateNew).ok()) ++created[i];
+      if (store_->MakeDir(Cat(upper ? "D" : "d", std::to_string(i)), 0700).ok()) ++created[i];
+    }
+  };
+  std::thread upper(create, true);
+  create(false);
+  upper.join();
+  for (int i = 0; i < kNames; ++i) EXPECT_EQ(created[i], 2) << i;  // one file, one folder
+  EXPECT_EQ(store_->List("")->size(), 2u * kNames);
+}
+
+TEST_F(RemoteLikeStoreTest, ReadersSeeACommitWholeOrNotAtAll) {
+  constexpr size_t kSize = 3 << 20;  // several pieces of a commit's copy
+  ASSERT_TRUE(store_->WriteAtomic("f", Bytes(kSize, 'a')).ok());
+  auto writer = store_->Open("f", kWrite);
+  auto reader = store_->Open("f", OpenOptions{});
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0};
+  std::atomic<int> reads{0};
+  std::thread reading([&] {
+    Bytes out(kSize);
+    while (!done.load()) {
+      auto n = (*reader)->ReadAt(0, out);
+      bool whole = n.ok() && *n == kSize && (out[0] == 'a' || out[0] == 'b') &&
+                   std::count(out.begin(), out.end(), out[0]) == static_cast<ptrdiff_t>(kSize);
+      if (!whole) ++torn;
+      ++reads;
+    }
+  });
+  const Bytes a(kSize, 'a');
+  const Bytes b(kSize, 'b');
+  for (int i = 0; i < 20 || reads.load() < 20; ++i) {
+    ASSERT_TRUE((*writer)->WriteAt(0, i % 2 ? a : b).ok());
+    ASSERT_TRUE((*writer)->Sync().ok());
+  }
+  done.store(true);
+  reading.join();
+  EXPECT_EQ(torn.load(), 0);
+}
+
 TEST_F(RemoteLikeStoreTest, NamesOneDriveRefusesAreInvalid) {
   ASSERT_TRUE(store_->MakeDir("d", 0700).ok());
   ASSERT_TRUE(store_->WriteAtomic("d/ok", AsBytes("x")).ok());
@@ -271,6 +322,16 @@ TEST_F(RemoteLikeStoreTest, PathsAreLimitedTo400Characters) {
   EXPECT_EQ(store_->Open(over, kCreateNew).status().code(), Code::kNameTooLong);
   EXPECT_EQ(store_->Rename(at_limit, over, RenameMode::kNoReplace).code(), Code::kNameTooLong);
   EXPECT_EQ(store_->MakeDir(over, 0700).code(), Code::kNameTooLong);
+
+  // A folder whose move would take a path below it past the limit stays where it is.
+  std::string folder = std::string(StoreParent(at_limit));  // 144 characters, 400 below
+  EXPECT_EQ(store_->Rename(folder, folder + "x", RenameMode::kNoReplace).code(),
+            Code::kNameTooLong);
+  EXPECT_EQ(store_->Rename("dir", "dir2", RenameMode::kNoReplace).code(), Code::kNameTooLong);
+  EXPECT_EQ(Content(at_limit), "x");
+  ASSERT_TRUE(store_->Rename("dir", "DIR", RenameMode::kNoReplace).ok());
+  ASSERT_TRUE(store_->Rename("DIR", "d", RenameMode::kNoReplace).ok());
+  EXPECT_EQ(Content(Cat("d", at_limit.substr(3))), "x");
   EXPECT_EQ(store_->Stat(over).status().code(), Code::kNotFound);
 
   // Characters, not bytes: "é" is one (two UTF-8 bytes), a character outside the Basic
@@ -369,17 +430,17 @@ TEST_F(RemoteLikeStoreTest, ObjectIdsAreStableItemIds) {
 
 TEST_F(RemoteLikeStoreTest, CallsAreCountedByKind) {
   ASSERT_TRUE(store_->MakeDir("big", 0700).ok());
-  for (int i = 0; i < 2500; ++i) {
+  for (int i = 0; i < 2001; ++i) {
     ASSERT_TRUE(store_->WriteAtomic("big/" + std::to_string(i), AsBytes("x")).ok());
   }
   EXPECT_EQ(Calls(RemoteCall::kMakeDir), 1u);
-  EXPECT_EQ(Calls(RemoteCall::kWriteAtomic), 2500u);
+  EXPECT_EQ(Calls(RemoteCall::kWriteAtomic), 2001u);
 
   // `ls -l`: one request per page of 1000, and every entry carries its attributes.
   controls_->ResetCalls();
   auto listing = store_->List("big");
   ASSERT_TRUE(listing.ok());
-  ASSERT_EQ(listing->size(), 2500u);
+  ASSERT_EQ(listing->size(), 2001u);
   for (const DirEntry& e : *listing) ASSERT_TRUE(e.info.has_value()) << e.name;
   EXPECT_EQ(Calls(RemoteCall::kList), 3u);
   EXPECT_EQ(controls_->TotalCalls(), 3u);

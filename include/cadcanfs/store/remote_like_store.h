@@ -49,8 +49,8 @@
 //     containing "_vti_", any name starting with "~$", and a directory name starting
 //     with "~". ("forms" at a SharePoint library root is not modelled.)
 //   - kNameTooLong for a created path longer than max_path_length characters
-//     (default 400, counted in UTF-16 code units as OneDrive counts them). A rename
-//     checks only the new path of the renamed object, not those of its descendants.
+//     (default 400, counted in UTF-16 code units as OneDrive counts them). Renaming a
+//     folder is refused the same way if any path below it would pass the limit.
 //
 // What it lacks (capabilities say so, the calls return kUnsupported, count nothing)
 //   - symlinks, hard links, FIFOs, sockets and devices, extended attributes;
