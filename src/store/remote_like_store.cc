@@ -229,11 +229,12 @@ class ObjectTable {
   std::unordered_map<ObjectId, std::shared_ptr<ObjectState>, ObjectIdHash> objects_;
 };
 
-// How objects look from outside: OneDrive's ids, tags, modes and times.
+// How objects look from outside: OneDrive's ids, tags, modes and times. Open files
+// hold a copy, so that they keep working after their store is gone.
 class Presenter {
  public:
-  Presenter(const RemoteLikeOptions& options, ObjectTable& table)
-      : options_(options), table_(table) {}
+  Presenter(const RemoteLikeOptions& options, std::shared_ptr<ObjectTable> table)
+      : options_(options), table_(std::move(table)) {}
 
   ObjectInfo Present(ObjectInfo base) const {
     ObjectInfo info = std::move(base);
@@ -241,7 +242,7 @@ class Presenter {
     if (!info.id.empty()) {
       std::string hex = HexEncode(AsBytes(info.id.bytes()));
       std::string etag = "{";
-      etag.append(hex).append("},").append(std::to_string(table_.Version(info.id)));
+      etag.append(hex).append("},").append(std::to_string(table_->Version(info.id)));
       info.etag = std::move(etag);
       std::string item_id = "rl!";
       item_id.append(hex);
@@ -257,19 +258,19 @@ class Presenter {
   }
 
  private:
-  const RemoteLikeOptions& options_;
-  ObjectTable& table_;
+  RemoteLikeOptions options_;
+  std::shared_ptr<ObjectTable> table_;
 };
 
 // An open object for reading: ranged reads of its committed content.
 class RemoteReader final : public StoreFile {
  public:
   RemoteReader(std::unique_ptr<StoreFile> base, std::shared_ptr<ObjectState> state,
-               std::shared_ptr<RemoteLikeControls> controls, const Presenter& presenter)
+               std::shared_ptr<RemoteLikeControls> controls, Presenter presenter)
       : base_(std::move(base)),
         state_(std::move(state)),
         controls_(std::move(controls)),
-        presenter_(presenter) {}
+        presenter_(std::move(presenter)) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     if (out.empty()) return size_t{0};
@@ -305,7 +306,7 @@ class RemoteReader final : public StoreFile {
   const std::unique_ptr<StoreFile> base_;
   const std::shared_ptr<ObjectState> state_;
   const std::shared_ptr<RemoteLikeControls> controls_;
-  const Presenter& presenter_;
+  const Presenter presenter_;
 };
 
 // An open object for writing: a private upload buffer, committed whole on Sync().
@@ -313,12 +314,12 @@ class RemoteWriter final : public StoreFile {
  public:
   RemoteWriter(std::unique_ptr<StoreFile> base, std::shared_ptr<ObjectState> state,
                std::unique_ptr<StoreFile> buffer, uint64_t committed_size,
-               std::shared_ptr<RemoteLikeControls> controls, const Presenter& presenter)
+               std::shared_ptr<RemoteLikeControls> controls, Presenter presenter)
       : base_(std::move(base)),
         state_(std::move(state)),
         buffer_(std::move(buffer)),
         controls_(std::move(controls)),
-        presenter_(presenter),
+        presenter_(std::move(presenter)),
         base_version_(state_->version.load()),
         committed_size_(committed_size),
         loaded_(committed_size == 0) {}
@@ -330,6 +331,7 @@ class RemoteWriter final : public StoreFile {
   }
 
   Status WriteAt(uint64_t offset, ByteSpan data) override {
+    if (data.empty()) return Status::Ok();
     std::shared_lock lock(sync_mu_);
     CADCANFS_RETURN_IF_ERROR(EnsureLoaded());
     dirty_.store(true);
@@ -449,7 +451,7 @@ class RemoteWriter final : public StoreFile {
   const std::shared_ptr<ObjectState> state_;
   const std::unique_ptr<StoreFile> buffer_;  // the upload buffer, in a private MemoryStore
   const std::shared_ptr<RemoteLikeControls> controls_;
-  const Presenter& presenter_;
+  const Presenter presenter_;
 
   // Shared by WriteAt, ReadAt and Truncate; exclusive for a commit.
   std::shared_mutex sync_mu_;
@@ -468,6 +470,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
       : base_(std::move(base)),
         options_(options),
         controls_(std::make_shared<RemoteLikeControls>(options.latency)),
+        objects_(std::make_shared<ObjectTable>()),
         presenter_(options_, objects_),
         buffers_(NewMemoryStore()) {}
 
@@ -519,7 +522,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> file, base_->Open(actual, OpenOptions{}));
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
     std::unique_ptr<StoreFile> reader = std::make_unique<RemoteReader>(
-        std::move(file), objects_.Get(info.id), controls_, presenter_);
+        std::move(file), objects_->Get(info.id), controls_, presenter_);
     return WithFault(fault, Result<std::unique_ptr<StoreFile>>(std::move(reader)));
   }
 
@@ -529,7 +532,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     std::shared_lock names(names_mu_);
     CADCANFS_ASSIGN_OR_RETURN(std::string actual, Resolve(path));
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(actual));
-    std::shared_ptr<ObjectState> state = objects_.Get(info.id);
+    std::shared_ptr<ObjectState> state = objects_->Get(info.id);
     std::shared_lock content(state->content_mu);
     return WithFault(fault, base_->ReadSmall(actual, max_size));
   }
@@ -553,7 +556,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     }
     CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> file,
                               base_->Open(actual, OpenOptions{.write = true}));
-    std::shared_ptr<ObjectState> state = objects_.Get(info.id);
+    std::shared_ptr<ObjectState> state = objects_->Get(info.id);
     std::unique_lock content(state->content_mu);
     CADCANFS_RETURN_IF_ERROR(file->Truncate(0));
     CADCANFS_RETURN_IF_ERROR(file->WriteAt(0, data));
@@ -587,7 +590,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     CADCANFS_ASSIGN_OR_RETURN(std::string actual, Resolve(path));
     auto info = base_->Stat(actual);
     CADCANFS_RETURN_IF_ERROR(base_->Remove(actual));
-    if (info.ok()) objects_.Forget(info->id);
+    if (info.ok()) objects_->Forget(info->id);
     return WithFault(fault, Status::Ok());
   }
 
@@ -767,7 +770,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
       }
     }
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
-    std::shared_ptr<ObjectState> state = objects_.Get(info.id);
+    std::shared_ptr<ObjectState> state = objects_->Get(info.id);
     if (!options.write) {
       std::unique_ptr<StoreFile> reader =
           std::make_unique<RemoteReader>(std::move(file), std::move(state), controls_, presenter_);
@@ -798,7 +801,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
   const std::unique_ptr<Store> base_;
   const RemoteLikeOptions options_;
   const std::shared_ptr<RemoteLikeControls> controls_;
-  ObjectTable objects_;
+  const std::shared_ptr<ObjectTable> objects_;
   const Presenter presenter_;
   // Guards the namespace: a case-insensitive check and the change it allows happen
   // as one step. Shared for lookups, exclusive for changes of names.

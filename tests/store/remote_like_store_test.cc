@@ -409,6 +409,23 @@ TEST_F(RemoteLikeStoreOwnerTest, StatShowsFixedModesOwnersAndWholeSeconds) {
   EXPECT_EQ(Content("f"), "changed");
 }
 
+TEST_F(RemoteLikeStoreTest, OpenFilesOutliveTheirStore) {
+  ASSERT_TRUE(store_->WriteAtomic("f", AsBytes("content")).ok());
+  auto reader = store_->Open("f", OpenOptions{});
+  auto writer = store_->Open("f", kWrite);
+  ASSERT_TRUE(reader.ok() && writer.ok());
+  store_.reset();
+  Bytes out(7);
+  EXPECT_EQ(*(*reader)->ReadAt(0, out), 7u);
+  EXPECT_EQ(AsChars(out), "content");
+  ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("C")).ok());
+  auto info = (*writer)->Stat();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->size, 7u);
+  EXPECT_EQ(info->mode, 0644u);
+  EXPECT_EQ(controls_->Calls(RemoteCall::kDownload), 1u) << "the controls outlive it too";
+}
+
 TEST_F(RemoteLikeStoreTest, ObjectIdsAreStableItemIds) {
   ASSERT_TRUE(store_->MakeDir("a", 0700).ok());
   ASSERT_TRUE(store_->MakeDir("b", 0700).ok());
