@@ -184,7 +184,7 @@ Status Unsupported(const char* what) {
   return Status::Error(Code::kUnsupported, std::string("a OneDrive-like store has no ") + what);
 }
 
-// Runs a call between its two fault points.
+// A call's own result, unless a fault injected after it took effect replaces it.
 template <typename T>
 Result<T> WithFault(const RemoteLikeControls::Fault& fault, Result<T> result) {
   if (result.ok() && !fault.after.ok()) return fault.after;

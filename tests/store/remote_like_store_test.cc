@@ -230,7 +230,7 @@ TEST_F(RemoteLikeStoreTest, NamesAreCaseInsensitiveAndCasePreserving) {
 
 TEST_F(RemoteLikeStoreTest, TwoCasesOfOneNameNeverBothGetCreated) {
   constexpr int kNames = 100;
-  std::vector<int> created(kNames, 0);
+  std::vector<std::atomic<int>> created(kNames);
   auto create = [&](bool upper) {
     for (int i = 0; i < kNames; ++i) {
       std::string name = Cat(upper ? "N" : "n", std::to_string(i));
