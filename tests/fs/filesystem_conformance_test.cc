@@ -21,6 +21,8 @@
 #include "cadcanfs/fs/vault_format.h"
 #include "cadcanfs/store/local_store.h"
 #include "cadcanfs/store/memory_store.h"
+#include "cadcanfs/store/remote_like_store.h"
+#include "cadcanfs/store/staging_store.h"
 #include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
@@ -32,7 +34,7 @@ using testing::TempDir;
 
 // The store outlives every FileSystem built on it: each gets a forwarding view.
 struct StoreBox {
-  TempDir dir;  // holds the local store's root and the key file
+  TempDir dir;  // holds the local store's root, the key file and the staging directory
   std::unique_ptr<Store> base;
 
   std::unique_ptr<Store> View() { return std::make_unique<testing::ForwardingStore>(*base); }
@@ -48,15 +50,14 @@ std::unique_ptr<Store> LocalStoreIn(const TempDir& dir) {
 
 // A vault format over the box's store: initialized on first use, opened with its key.
 struct VaultOn {
-  static std::unique_ptr<Format> Open(StoreBox& box) {
+  static std::unique_ptr<Format> Open(StoreBox& box, std::unique_ptr<Store> store) {
     const std::string key_file = box.dir.path() + "/master.key";
     KeyOptions keys{key_file, std::nullopt};
     if (access(key_file.c_str(), F_OK) != 0) {
       EXPECT_TRUE(WriteNewKeyFile(key_file).ok());
       auto key = LoadKeyForNewVault(keys);
-      EXPECT_TRUE(Vault::Initialize(*box.base, *key, 4096).ok());
+      EXPECT_TRUE(Vault::Initialize(*store, *key, 4096).ok());
     }
-    auto store = box.View();
     auto config = Vault::ReadConfig(*store);
     EXPECT_TRUE(config.ok());
     auto key = LoadKeyForVault(keys, *config);
@@ -67,28 +68,56 @@ struct VaultOn {
 };
 
 struct PlainOn {
-  static std::unique_ptr<Format> Open(StoreBox& box) {
-    return std::make_unique<PlainFormat>(box.View());
+  static std::unique_ptr<Format> Open(StoreBox&, std::unique_ptr<Store> store) {
+    return std::make_unique<PlainFormat>(std::move(store));
   }
 };
 
+// kPosixExtras: symlinks, hard links, xattrs and atomic exchange. A store without them
+// refuses each with kUnsupported (EOPNOTSUPP at the frontend) and changes nothing.
 struct OnLocal {
+  static constexpr bool kPosixExtras = true;
   static std::unique_ptr<Store> Make(const TempDir& dir) { return LocalStoreIn(dir); }
+  static std::unique_ptr<Store> View(StoreBox& box) { return box.View(); }
 };
 struct OnMemory {
+  static constexpr bool kPosixExtras = true;
   static std::unique_ptr<Store> Make(const TempDir&) { return NewMemoryStore(); }
+  static std::unique_ptr<Store> View(StoreBox& box) { return box.View(); }
+};
+// What OneDrive will be: a store that replaces whole objects, with writes staged in
+// front of it. Each remount opens a new StagingStore on the same spill directory, so
+// commits still owed by the last one are recovered from its journal.
+struct OnStagedRemote {
+  static constexpr bool kPosixExtras = false;
+  static std::unique_ptr<Store> Make(const TempDir&) {
+    return NewRemoteLikeStore(NewMemoryStore());
+  }
+  static std::unique_ptr<Store> View(StoreBox& box) {
+    SecretBytes key(kStagingKeySize);
+    std::fill_n(key.data(), key.size(), uint8_t{7});
+    auto staging = OpenStagingStore(
+        box.View(), StagingOptions{.spill_dir = box.dir.path() + "/spill", .key = std::move(key)});
+    EXPECT_TRUE(staging.ok()) << staging.status().ToString();
+    return std::move(staging).value();
+  }
 };
 
 template <typename FormatT, typename StoreT>
 struct Setup {
-  static std::unique_ptr<Format> Open(StoreBox& box) { return FormatT::Open(box); }
+  static constexpr bool kPosixExtras = StoreT::kPosixExtras;
+  static std::unique_ptr<Format> Open(StoreBox& box) {
+    return FormatT::Open(box, StoreT::View(box));
+  }
   static std::unique_ptr<Store> MakeStore(const TempDir& dir) { return StoreT::Make(dir); }
 };
 
 using VaultLocal = Setup<VaultOn, OnLocal>;
 using VaultMemory = Setup<VaultOn, OnMemory>;
+using VaultStagedRemote = Setup<VaultOn, OnStagedRemote>;
 using PlainLocal = Setup<PlainOn, OnLocal>;
 using PlainMemory = Setup<PlainOn, OnMemory>;
+using PlainStagedRemote = Setup<PlainOn, OnStagedRemote>;
 
 template <typename SetupT>
 class FileSystemConformanceTest : public ::testing::Test {
@@ -171,15 +200,18 @@ class FileSystemConformanceTest : public ::testing::Test {
   Caller caller_{0, 0};
 };
 
-using Setups = ::testing::Types<VaultLocal, VaultMemory, PlainLocal, PlainMemory>;
+using Setups = ::testing::Types<VaultLocal, VaultMemory, VaultStagedRemote, PlainLocal, PlainMemory,
+                                PlainStagedRemote>;
 class SetupNames {
  public:
   template <typename T>
   static std::string GetName(int) {
     if (std::is_same_v<T, VaultLocal>) return "VaultOnLocal";
     if (std::is_same_v<T, VaultMemory>) return "VaultOnMemory";
+    if (std::is_same_v<T, VaultStagedRemote>) return "VaultOnStagedRemote";
     if (std::is_same_v<T, PlainLocal>) return "PlainOnLocal";
-    return "PlainOnMemory";
+    if (std::is_same_v<T, PlainMemory>) return "PlainOnMemory";
+    return "PlainOnStagedRemote";
   }
 };
 TYPED_TEST_SUITE(FileSystemConformanceTest, Setups, SetupNames);
@@ -251,13 +283,28 @@ TYPED_TEST(FileSystemConformanceTest, RenamesMoveReplaceAndExchange) {
   EXPECT_EQ(this->fs().Rename(b, "x2", b, "y", RenameMode::kNoReplace).code(),
             Code::kAlreadyExists);
   ASSERT_TRUE(this->fs().Rename(b, "x2", b, "y", RenameMode::kReplace).ok());
-  ASSERT_TRUE(this->fs().Rename(b, "y", b, "z", RenameMode::kExchange).ok());
   ASSERT_TRUE(this->fs().Rename(kRootInode, "b", kRootInode, "c", RenameMode::kNoReplace).ok());
   this->Remount();
   EXPECT_EQ(this->Names(kRootInode), (std::set<std::string>{"a", "c"}));
-  EXPECT_EQ(*this->Get("c/z"), PatternBytes(10, 5));
-  EXPECT_EQ(*this->Get("c/y"), PatternBytes(30, 7));
+  EXPECT_EQ(*this->Get("c/y"), PatternBytes(10, 5));
+  EXPECT_EQ(*this->Get("c/z"), PatternBytes(30, 7));
   EXPECT_TRUE(this->Names(*this->Resolve("a")).empty());
+}
+
+TYPED_TEST(FileSystemConformanceTest, ExchangeSwapsOrIsRefusedWhole) {
+  this->Put(kRootInode, "y", PatternBytes(20, 6));
+  this->Put(kRootInode, "z", PatternBytes(30, 7));
+  Status exchanged = this->fs().Rename(kRootInode, "y", kRootInode, "z", RenameMode::kExchange);
+  this->Remount();
+  if (TypeParam::kPosixExtras) {
+    ASSERT_TRUE(exchanged.ok()) << exchanged.ToString();
+    EXPECT_EQ(*this->Get("y"), PatternBytes(30, 7));
+    EXPECT_EQ(*this->Get("z"), PatternBytes(20, 6));
+  } else {
+    EXPECT_EQ(exchanged.code(), Code::kUnsupported);
+    EXPECT_EQ(*this->Get("y"), PatternBytes(20, 6));
+    EXPECT_EQ(*this->Get("z"), PatternBytes(30, 7));
+  }
 }
 
 TYPED_TEST(FileSystemConformanceTest, RemovalsAndTheirErrors) {
@@ -291,8 +338,19 @@ TYPED_TEST(FileSystemConformanceTest, ReplacingAnEmptyDirectoryByRename) {
   EXPECT_EQ(this->Names(*this->Resolve("full")), (std::set<std::string>{"f"}));
 }
 
-// Symlinks, hard links and xattrs where the store has them (both test stores do).
+TYPED_TEST(FileSystemConformanceTest, SymlinksLinksAndXattrsAreRefusedWithoutTheStore) {
+  if (TypeParam::kPosixExtras) GTEST_SKIP() << "the store has them (next test)";
+  InodeNumber f = this->Put(kRootInode, "f", PatternBytes(9, 9));
+  EXPECT_EQ(this->fs().Symlink(kRootInode, "l", "f", this->caller_).status().code(),
+            Code::kUnsupported);
+  EXPECT_EQ(this->fs().Link(f, kRootInode, "f2").status().code(), Code::kUnsupported);
+  EXPECT_EQ(this->fs().SetXattr(f, "user.case", PatternBytes(4, 1), 0).code(), Code::kUnsupported);
+  this->Remount();
+  EXPECT_EQ(this->Names(kRootInode), (std::set<std::string>{"f"}));
+}
+
 TYPED_TEST(FileSystemConformanceTest, SymlinksLinksAndXattrs) {
+  if (!TypeParam::kPosixExtras) GTEST_SKIP() << "the store has none (previous test)";
   InodeNumber d = this->MakeDir(kRootInode, "d");
   auto link = this->fs().Symlink(d, "l", "../target with spaces", this->caller_);
   ASSERT_TRUE(link.ok()) << link.status().ToString();
