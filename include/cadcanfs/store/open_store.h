@@ -3,6 +3,10 @@
 //   /srv/vault, ./vault       a local directory (LocalStore)
 //   file:///srv/vault         the same, as a URI
 //   onedrive:/Vaults/Office   a OneDrive folder (not in this build yet: kUnsupported)
+//   remote-like:/srv/test[?latency_ms=20]
+//                             a local directory behaving as OneDrive does (RemoteLikeStore:
+//                             whole-object commits, its name rules, no POSIX extras), to
+//                             test and demonstrate the remote path without a network
 //
 // Thread safety: pure functions.
 #ifndef CADCANFS_STORE_OPEN_STORE_H_

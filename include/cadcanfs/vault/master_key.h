@@ -7,6 +7,8 @@
 //   kek_id   = HKDF(KEK, "cadcanfs v1 kek-id", 8)      names the key in config and headers
 //   wrap key = HKDF(KEK, "cadcanfs v1 key-wrap", 32)   RFC 3394 wrap of data keys and name key
 //   mac key  = HKDF(KEK, "cadcanfs v1 config-mac", 32) HMAC of the config
+//   staging  = HKDF(KEK, "cadcanfs v1 staging", 32)    writes staged on local disk for a
+//                                                      whole-object store (StagingStore)
 //
 // Thread safety: immutable after construction; safe to share.
 #ifndef CADCANFS_VAULT_MASTER_KEY_H_
@@ -34,12 +36,14 @@ class MasterKey {
   std::string id_hex() const { return HexEncode(id_); }
   const SecretBytes& wrap_key() const { return wrap_key_; }
   const SecretBytes& config_mac_key() const { return config_mac_key_; }
+  const SecretBytes& staging_key() const { return staging_key_; }
 
  private:
   MasterKey() = default;
   KekId id_{};
   SecretBytes wrap_key_;
   SecretBytes config_mac_key_;
+  SecretBytes staging_key_;
 };
 
 }  // namespace cadcanfs

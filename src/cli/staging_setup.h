@@ -1,0 +1,31 @@
+// Staging for stores that cannot write in place: where the spill directory lives and
+// which key seals it, for the mount command.
+#ifndef CADCANFS_CLI_STAGING_SETUP_H_
+#define CADCANFS_CLI_STAGING_SETUP_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cadcanfs/store/staging_store.h"
+#include "cadcanfs/vault/key_source.h"
+
+namespace cadcanfs::cli {
+
+// /var/cache/cadcanfs for root; $XDG_CACHE_HOME/cadcanfs (or ~/.cache/cadcanfs) else.
+std::string DefaultCacheDir();
+
+// Puts a StagingStore in front of `store` (at `location`), spilling into a directory
+// of `cache_dir` (DefaultCacheDir() if unset) named after a hash of the location, and
+// sealing with the staging key of the master key that `keys` name. A plain mount has
+// no vault to keep a passphrase's salt, so it needs a key file or credential. On
+// failure prints the error, sets `exit_code` and returns nullptr.
+std::unique_ptr<StagingStore> StageWritesOrReport(std::unique_ptr<Store> store,
+                                                  const std::string& location,
+                                                  const KeyOptions& keys,
+                                                  const std::optional<std::string>& cache_dir,
+                                                  int& exit_code);
+
+}  // namespace cadcanfs::cli
+
+#endif  // CADCANFS_CLI_STAGING_SETUP_H_
