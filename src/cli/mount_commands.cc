@@ -21,8 +21,10 @@
 #include "cadcanfs/fs/fuse/mount.h"
 #include "cadcanfs/fs/plain_format.h"
 #include "cadcanfs/fs/vault_format.h"
+#include "cadcanfs/store/staging_store.h"
 #include "exit_codes.h"
 #include "service_config.h"
+#include "staging_setup.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
@@ -133,6 +135,8 @@ struct MountRequest {
   std::string vault_path;
   // Serve the store's files and names as they are (PlainFormat) instead of a vault.
   bool plain = false;
+  // Where writes to a store that cannot write in place are staged (--cache-dir).
+  std::optional<std::string> cache_dir;
   KeyOptions keys;
   MountOptions mount;
   FsOptions fs;
@@ -197,10 +201,19 @@ void RaiseReadahead(const std::string& mountpoint) {
 // (held in `lock` for the daemon's life), or the plain tree there. Null after a
 // reported failure.
 std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
-                                           std::optional<VaultLock>& lock, int& code) {
+                                           std::optional<VaultLock>& lock, StagingStore*& staging,
+                                           int& code) {
   if (request.plain) {
     std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
     if (!store) return nullptr;
+    // OneDrive (and remote-like:) replace whole objects: writes are staged in front.
+    if (!store->capabilities().partial_writes && !request.mount.read_only) {
+      std::unique_ptr<StagingStore> staged = StageWritesOrReport(
+          std::move(store), request.vault_path, request.keys, request.cache_dir, code);
+      if (!staged) return nullptr;
+      staging = staged.get();
+      store = std::move(staged);
+    }
     return std::make_unique<PlainFormat>(std::move(store));
   }
   std::unique_ptr<Vault> vault =
@@ -209,11 +222,23 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
   return std::make_unique<VaultFormat>(std::move(vault));
 }
 
+// Unmounting waits until every staged change is in the store, saying how much is left;
+// what a dead store never takes stays journalled for the next mount.
+void WaitForUploads(StagingStore& staging) {
+  while (staging.Drain(std::chrono::seconds(10)) > 0) {
+    const StagingStatus status = staging.status();
+    spdlog::warn("unmounting: waiting for {} uploads ({} bytes){}{}", status.pending_commits,
+                 status.pending_bytes,
+                 status.last_error.empty() ? "" : "; last error: ", status.last_error);
+  }
+}
+
 int Serve(const MountRequest& request, Readiness& readiness) {
   umask(0);  // modes come from the callers, already masked by the kernel
   int code = exit_code::kOk;
   std::optional<VaultLock> lock;
-  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, code);
+  StagingStore* staging = nullptr;
+  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, staging, code);
   if (!format) {
     readiness.Report(code);
     return code;
@@ -240,6 +265,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
     readiness.Report(exit_code::kOk);
   };
   Status s = ServeMount(fs, mount, on_mounted);
+  if (staging != nullptr) WaitForUploads(*staging);
   if (!s.ok()) {
     code = s.code() == Code::kBusy              ? exit_code::kMountFailed
            : s.code() == Code::kInvalidArgument ? exit_code::kUsage
@@ -305,7 +331,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config"}),
+  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir"}),
               {"f", "foreground", "read-only", "debug", "writeback-cache", "plain"});
 }
 
@@ -341,6 +367,7 @@ int MountWith(const Args& args) {
   MountRequest request;
   request.vault_path = args.positional()[0];
   request.plain = args.Has("plain");
+  request.cache_dir = args.Value("cache-dir");
   request.keys = KeyOptionsFrom(args);
   request.foreground = args.Has("f") || args.Has("foreground");
   request.mount.mountpoint = args.positional()[1];

@@ -69,8 +69,8 @@ std::unique_ptr<StagingStore> StageWritesOrReport(std::unique_ptr<Store> store,
                              key->master.staging_key().data(), key->master.staging_key().size()))};
   auto staging = OpenStagingStore(std::move(store), std::move(options));
   if (!staging.ok()) {
-    exit_code = Fail(staging.status().WithContext("cannot open the staging directory"),
-                     Stage::kData);
+    exit_code =
+        Fail(staging.status().WithContext("cannot open the staging directory"), Stage::kData);
     return nullptr;
   }
   return std::move(staging).value();
