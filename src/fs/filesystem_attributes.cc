@@ -17,6 +17,7 @@ using namespace fs_internal;  // NOLINT: the core's own helpers
 
 Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
   std::shared_ptr<FileContent> file;
   {
     std::lock_guard lock(inode->mu);
@@ -56,9 +57,20 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
                                         std::optional<HandleId> fh) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  // A truncate through a handle opened for writing keeps the access it was opened with.
+  const bool through_writer = fh && changes.size && !changes.mode && !changes.uid &&
+                              !changes.gid && !changes.atime && !changes.mtime;
+  CADCANFS_RETURN_IF_ERROR(through_writer ? CheckVisible(*inode)
+                                          : CheckChangeable(*inode, "setattr"));
   if (changes.size) {
     CADCANFS_RETURN_IF_ERROR(CheckFileSize(*changes.size, 0));
     CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
+    std::string file_id;
+    if (audit_enabled()) {
+      std::lock_guard lock(inode->mu);
+      if (inode->file) file_id = inode->file->id_for_log();
+    }
+    CADCANFS_RETURN_IF_ERROR(AuditInode(access::AuditOp::kTruncate, *inode, file_id));
   }
   if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
     // An open file is changed through its open object: that needs no path walk and

@@ -24,11 +24,24 @@
 #include <string>
 #include <vector>
 
+#include "cadcanfs/access/audit_log.h"
+#include "cadcanfs/access/policy_holder.h"
+#include "cadcanfs/access/pseudonym.h"
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/format.h"
 #include "cadcanfs/fs/inode_table.h"
 
 namespace cadcanfs {
+
+// The access layer a mount runs with (docs/access-policy.md, sections 7 and 8). All
+// null: every caller may do everything the kernel's permission checks allow, and
+// nothing is audited.
+struct AccessOptions {
+  std::shared_ptr<access::PolicyHolder> policy;  // decide every request from its caller
+  std::shared_ptr<access::AuditLog> audit;       // one line per audited operation
+  // Case codes for audit lines; null (plain folders have no vault key): "case" is "".
+  std::shared_ptr<const access::CaseCoder> case_coder;
+};
 
 struct FsOptions {
   bool read_only = false;
@@ -38,12 +51,39 @@ struct FsOptions {
   // Writes, truncates and fallocates past this size fail with EFBIG: one request must
   // not make the daemon seal terabytes of zeros.
   uint64_t max_file_size = uint64_t{256} << 30;
+  AccessOptions access;
 };
 
 // Who asked (from the FUSE request).
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
+};
+
+// The credentials of the request a thread serves. The FUSE frontend installs one per
+// request; the core reads it for policy decisions and audit lines, so the operation
+// signatures need not carry it. Outside any scope the caller is uid 0, pid 0 (an
+// ordinary caller under a policy without root_bypass).
+struct RequestCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  std::vector<gid_t> groups;  // supplementary; filled only when a policy is loaded
+};
+
+class RequestScope {
+ public:
+  explicit RequestScope(RequestCredentials credentials);
+  ~RequestScope();
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+
+  // The innermost scope's credentials on this thread, or the defaults above.
+  static const RequestCredentials& Current();
+
+ private:
+  RequestCredentials credentials_;
+  RequestScope* outer_;
 };
 
 // relatime, as ext4 applies it: an access updates atime only when atime is not newer
@@ -136,6 +176,15 @@ class FileSystem {
   Result<std::vector<std::string>> ListXattrs(InodeNumber ino);
   Status RemoveXattr(InodeNumber ino, std::string_view name);
 
+  // Access control (docs/access-policy.md section 7): whether a policy decides requests,
+  // and whether the kernel may cache answers about `ino` for other callers. False
+  // without a policy: the kernel caches as it always did.
+  bool policy_enabled() const { return options_.access.policy != nullptr; }
+  // Entries, attributes and lookups at or above case depth differ per caller.
+  bool AnswersVaryByCaller(InodeNumber ino);
+  // Listings of directories above case depth are filtered per caller.
+  bool ListingVariesByCaller(InodeNumber ino);
+
   // Makes every open file durable (before unmounting on a signal).
   Status SyncAll();
   size_t inode_count() { return inodes_.size(); }
@@ -158,6 +207,7 @@ class FileSystem {
     std::shared_ptr<Inode> parent;
     DirId dir{};  // the parent's directory id
     std::string parent_path;
+    std::string plain;  // the name as the caller gave it
     EncryptedName name;
     std::string path;
   };
@@ -186,7 +236,44 @@ class FileSystem {
                 const std::string& stored, bool last);
   void MoveLink(const ObjectId& key, const std::shared_ptr<Inode>& from_parent,
                 const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
-                const std::string& to_stored);
+                const std::string& to_stored, const std::string& to_plain);
+
+  // filesystem_access.cc: the policy and the audit log, per request.
+  // The plaintext path of an inode below the mount root, from its first links.
+  Result<std::vector<std::string>> PlainPathOf(Inode& inode);
+  // How many components deep the inode is (0 for the root); nullopt if it has no name.
+  std::optional<size_t> DepthOf(Inode& inode);
+  access::Decision DecideFor(const std::vector<std::string>& components, ObjectType type);
+  // kNotFound (ENOENT) unless the caller may see the inode.
+  Status CheckVisible(Inode& inode);
+  // CheckVisible and CheckChangeable for an inode number (kStale if unknown).
+  Status CheckVisibleNumber(InodeNumber ino);
+  Status CheckChangeableNumber(InodeNumber ino, std::string_view attempt);
+  // kNotFound (ENOENT, audited as a denied lookup) unless the caller may see the
+  // existing entry `name` of type `type` in `parent`.
+  Status CheckFound(Inode& parent, std::string_view name, ObjectType type);
+  // Visible and writable for the caller, else ENOENT / EACCES (audited as denied).
+  Status CheckChangeable(Inode& inode, std::string_view attempt);
+  // Whether the caller may add or remove the entry `name` of type `type` in `parent`:
+  // needs write on the parent's path and on the entry's. Fills `path` with the entry's
+  // plaintext path (for the audit line).
+  Status CheckEntryChange(Inode& parent, std::string_view name, ObjectType type,
+                          std::string_view attempt, std::vector<std::string>* path = nullptr);
+  // Leaves out of a listing of `dir` the entries the caller may not see.
+  Result<DirSnapshot> FilterListing(Inode& dir, DirSnapshot entries);
+  // The case code of a path ("" outside a case or without a case coder).
+  std::string CaseCodeOf(const std::vector<std::string>& components) const;
+  int CaseDepth() const;
+  bool audit_enabled() const { return options_.access.audit != nullptr; }
+  // Appends one audit line for the request this thread serves; kIoError (EIO) when
+  // the log fails closed.
+  Status Audit(access::AuditOp op, const std::vector<std::string>& components,
+               std::string_view file_id = {}, int error = 0, std::string_view attempt = {},
+               const std::vector<std::string>* to_components = nullptr);
+  Status AuditInode(access::AuditOp op, Inode& inode, std::string_view file_id = {},
+                    int error = 0);
+  // A block, header or name that failed authentication while serving a request.
+  void AuditTamper(Inode& inode, const Status& status, std::string_view file_id);
   // The open file of an inode, opened on first use; writable unless the mount or the
   // backing object forbids it.
   Result<std::shared_ptr<FileContent>> AcquireFile(Inode& inode, bool need_write);

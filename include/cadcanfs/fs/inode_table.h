@@ -40,6 +40,9 @@ struct Inode;
 struct InodeLink {
   std::shared_ptr<Inode> parent;
   std::string stored;  // the entry's ciphertext name in the parent's directory
+  // The entry's plaintext name, as the kernel gave it at lookup or create: the access
+  // policy decides on plaintext paths, which the store cannot give back cheaply.
+  std::string plain;
 };
 
 struct Inode {

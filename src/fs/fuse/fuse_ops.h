@@ -48,12 +48,22 @@ inline int OpenFlagsOf(fuse_req_t req, const fuse_file_info* fi) {
 
 inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
 
+// Who sent `req`, for the access policy and the audit log. The supplementary groups
+// cost a read of /proc, so they are fetched only when a policy decides.
+RequestCredentials CredentialsOf(fuse_req_t req);
+
+// The timeouts of a reply about `ino`: zero where the answer differs per caller, so
+// that the kernel never serves one user's answer to another (docs/access-policy.md 7).
+double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino);
+double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino);
+
 // Runs an operation body; no exception may cross into libfuse. Long work in the core
 // stops when the caller gives up on the request (FUSE_INTERRUPT).
 template <typename Body>
 void Guarded(fuse_req_t req, Body&& body) {
   try {
     CancelScope scope([req] { return fuse_req_interrupted(req) != 0; });
+    RequestScope caller(CredentialsOf(req));
     body();
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);

@@ -1,6 +1,7 @@
 // Entry, attribute and extended-attribute operations.
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fuse_ops.h"
@@ -10,6 +11,26 @@ namespace cadcanfs::fuse_ops {
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   return Caller{ctx->uid, ctx->gid};
+}
+
+RequestCredentials CredentialsOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}};
+  if (!Fs(req).policy_enabled()) return credentials;
+  constexpr int kMaxGroups = 256;
+  gid_t groups[kMaxGroups];
+  const int n = fuse_req_getgroups(req, kMaxGroups, groups);
+  // A caller with more groups than fit is matched on the first ones only.
+  if (n > 0) credentials.groups.assign(groups, groups + std::min(n, kMaxGroups));
+  return credentials;
+}
+
+double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
+  return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).entry_timeout;
+}
+
+double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
+  return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).attr_timeout;
 }
 
 bool InGroup(fuse_req_t req, gid_t gid) {
@@ -36,8 +57,8 @@ fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry) {
   std::memset(&e, 0, sizeof(e));
   e.ino = entry.ino;
   e.attr = entry.attr;
-  e.attr_timeout = Ctx(req).attr_timeout;
-  e.entry_timeout = Ctx(req).entry_timeout;
+  e.attr_timeout = AttrTimeoutFor(req, entry.ino);
+  e.entry_timeout = EntryTimeoutFor(req, entry.ino);
   return e;
 }
 
@@ -52,7 +73,8 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   RunAfterInitOnce(req);
   Guarded(req, [&] {
     auto entry = Fs(req).Lookup(parent, name);
-    if (!entry.ok() && entry.status().code() == Code::kNotFound) {
+    // Under a policy a missing name may exist for another caller: never cached.
+    if (!entry.ok() && entry.status().code() == Code::kNotFound && !Fs(req).policy_enabled()) {
       // A negative entry, cached by the kernel for entry_timeout.
       fuse_entry_param e;
       std::memset(&e, 0, sizeof(e));
@@ -80,7 +102,7 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Guarded(req, [&] {
     auto attr = Fs(req).GetAttr(ino);
     if (!attr.ok()) return ReplyStatus(req, attr.status());
-    fuse_reply_attr(req, &*attr, Ctx(req).attr_timeout);
+    fuse_reply_attr(req, &*attr, AttrTimeoutFor(req, ino));
   });
 }
 
@@ -117,7 +139,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     }
     auto result = Fs(req).SetAttr(ino, changes, fh);
     if (!result.ok()) return ReplyStatus(req, result.status());
-    fuse_reply_attr(req, &*result, Ctx(req).attr_timeout);
+    fuse_reply_attr(req, &*result, AttrTimeoutFor(req, ino));
   });
 }
 
