@@ -137,7 +137,8 @@ Result<ObjectInfo> FileSystem::PlainInfoOf(const std::string& path, ObjectInfo i
 }
 
 std::shared_ptr<Inode> FileSystem::RecordInode(const ChildPath& child, const ObjectInfo& info) {
-  return inodes_.Record(KeyOf(info), info.type, InodeLink{child.parent, child.name.stored, child.plain});
+  return inodes_.Record(KeyOf(info), info.type,
+                        InodeLink{child.parent, child.name.stored, child.plain});
 }
 
 Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {

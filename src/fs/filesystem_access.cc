@@ -18,8 +18,7 @@ namespace {
 thread_local RequestScope* current_request = nullptr;
 
 access::EntryKind KindOf(ObjectType type) {
-  return type == ObjectType::kDirectory ? access::EntryKind::kDirectory
-                                        : access::EntryKind::kOther;
+  return type == ObjectType::kDirectory ? access::EntryKind::kDirectory : access::EntryKind::kOther;
 }
 
 Status Invisible() { return Status::Error(Code::kNotFound, "no such entry"); }

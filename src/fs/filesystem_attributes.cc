@@ -58,8 +58,8 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   // A truncate through a handle opened for writing keeps the access it was opened with.
-  const bool through_writer = fh && changes.size && !changes.mode && !changes.uid &&
-                              !changes.gid && !changes.atime && !changes.mtime;
+  const bool through_writer = fh && changes.size && !changes.mode && !changes.uid && !changes.gid &&
+                              !changes.atime && !changes.mtime;
   CADCANFS_RETURN_IF_ERROR(through_writer ? CheckVisible(*inode)
                                           : CheckChangeable(*inode, "setattr"));
   if (changes.size) {

@@ -100,8 +100,8 @@ Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
   return AddFileHandle(std::move(inode), std::move(file), flags);
 }
 
-HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode,
-                                   std::shared_ptr<FileContent> file, int flags) {
+HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<FileContent> file,
+                                   int flags) {
   auto handle = std::make_shared<FileHandle>();
   handle->inode = std::move(inode);
   handle->file = std::move(file);

@@ -162,8 +162,7 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
 }
 
 Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {
-  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target,
-                            format_->EncodeSymlinkTarget(target));
+  CADCANFS_ASSIGN_OR_RETURN(std::string stored_target, format_->EncodeSymlinkTarget(target));
   return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
 }
 
@@ -225,8 +224,7 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
     if (!target_exists) return to_info.status();
     CADCANFS_RETURN_IF_ERROR(store_.Rename(from.path, to.path, RenameMode::kExchange));
     MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored, to.plain);
-    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored,
-             from.plain);
+    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored, from.plain);
     return audit_rename();
   }
   if (target_exists && mode == RenameMode::kNoReplace) {

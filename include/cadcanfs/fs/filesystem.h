@@ -270,8 +270,7 @@ class FileSystem {
   Status Audit(access::AuditOp op, const std::vector<std::string>& components,
                std::string_view file_id = {}, int error = 0, std::string_view attempt = {},
                const std::vector<std::string>* to_components = nullptr);
-  Status AuditInode(access::AuditOp op, Inode& inode, std::string_view file_id = {},
-                    int error = 0);
+  Status AuditInode(access::AuditOp op, Inode& inode, std::string_view file_id = {}, int error = 0);
   // A block, header or name that failed authentication while serving a request.
   void AuditTamper(Inode& inode, const Status& status, std::string_view file_id);
   // The open file of an inode, opened on first use; writable unless the mount or the

@@ -31,8 +31,8 @@ struct MountOptions {
 };
 
 // Mounts, calls `on_mounted` once the mount is live, and serves requests until the
-// filesystem is unmounted or SIGTERM/SIGINT (or SIGHUP without a policy) arrives; then syncs every open
-// file and unmounts. kBusy when the kernel refused the mount.
+// filesystem is unmounted or SIGTERM/SIGINT (or SIGHUP without a policy) arrives; then syncs every
+// open file and unmounts. kBusy when the kernel refused the mount.
 Status ServeMount(FileSystem& fs, const MountOptions& options,
                   const std::function<void()>& on_mounted);
 
