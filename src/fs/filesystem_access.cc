@@ -106,7 +106,12 @@ access::Decision FileSystem::DecideFor(const std::vector<std::string>& component
   if (!options_.access.policy) return access::Decision{access::Access::kReadWrite, false};
   const RequestCredentials& who = RequestScope::Current();
   access::Caller caller{who.uid, who.gid, {who.groups.begin(), who.groups.end()}};
-  return options_.access.policy->Current()->Decide(caller, components, KindOf(type));
+  access::Decision decision =
+      options_.access.policy->Current()->Decide(caller, components, KindOf(type));
+  // The pseudonymized view is not served yet: such a caller sees nothing of the case
+  // rather than its patient names (docs/access-policy.md section 9).
+  if (decision.pseudonymized) return access::Decision{};
+  return decision;
 }
 
 Status FileSystem::CheckVisible(Inode& inode) {
