@@ -45,6 +45,16 @@ RequestScope::RequestScope(RequestCredentials credentials)
 
 RequestScope::~RequestScope() { current_request = outer_; }
 
+const std::vector<gid_t>& RequestScope::CurrentGroups() {
+  if (current_request == nullptr) return Current().groups;
+  RequestScope& scope = *current_request;
+  if (!scope.groups_fetched_ && scope.credentials_.fetch_groups) {
+    scope.credentials_.groups = scope.credentials_.fetch_groups();
+  }
+  scope.groups_fetched_ = true;
+  return scope.credentials_.groups;
+}
+
 const RequestCredentials& RequestScope::Current() {
   static const RequestCredentials kNobody;
   return current_request != nullptr ? current_request->credentials_ : kNobody;
@@ -105,7 +115,8 @@ access::Decision FileSystem::DecideFor(const std::vector<std::string>& component
                                        ObjectType type) {
   if (!options_.access.policy) return access::Decision{access::Access::kReadWrite, false};
   const RequestCredentials& who = RequestScope::Current();
-  access::Caller caller{who.uid, who.gid, {who.groups.begin(), who.groups.end()}};
+  const std::vector<gid_t>& groups = RequestScope::CurrentGroups();
+  access::Caller caller{who.uid, who.gid, {groups.begin(), groups.end()}};
   access::Decision decision =
       options_.access.policy->Current()->Decide(caller, components, KindOf(type));
   // The pseudonymized view is not served yet: such a caller sees nothing of the case
@@ -231,7 +242,7 @@ Status FileSystem::AuditInode(access::AuditOp op, Inode& inode, std::string_view
 }
 
 void FileSystem::AuditTamper(Inode& inode, const Status& status, std::string_view file_id) {
-  if (status.code() != Code::kAuthenticationFailed && status.code() != Code::kCorrupt) return;
+  if (!IsTamper(status)) return;
   // The operation fails with EIO anyway; a lost tamper line is already logged.
   (void)AuditInode(access::AuditOp::kTamper, inode, file_id, EIO);
 }

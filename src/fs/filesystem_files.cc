@@ -134,7 +134,8 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
     file = inode->file;
   }
   Entry entry{inode->number, AttrOf(info)};
-  if (Status audited = Audit(access::AuditOp::kCreate, path, file->id_for_log()); !audited.ok()) {
+  const std::string file_id = audit_enabled() ? file->id_for_log() : std::string();
+  if (Status audited = Audit(access::AuditOp::kCreate, path, file_id); !audited.ok()) {
     ReleaseFile(*inode);
     return audited;
   }
@@ -147,7 +148,9 @@ Result<size_t> FileSystem::Read(HandleId fh, uint64_t offset, std::span<uint8_t>
   auto n = handle->file->Read(offset, out);
   if (!n.ok()) {
     LogIfTampered(n.status(), *handle->file);
-    AuditTamper(*handle->inode, n.status(), handle->file->id_for_log());
+    if (IsTamper(n.status()) && !handle->tamper_audited.exchange(true)) {
+      AuditTamper(*handle->inode, n.status(), handle->file->id_for_log());
+    }
   }
   return n;
 }
@@ -162,7 +165,9 @@ Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
       handle->append ? handle->file->Append(data).status() : handle->file->Write(offset, data);
   if (!s.ok()) {
     LogIfTampered(s, *handle->file);
-    AuditTamper(*handle->inode, s, handle->file->id_for_log());
+    if (IsTamper(s) && !handle->tamper_audited.exchange(true)) {
+      AuditTamper(*handle->inode, s, handle->file->id_for_log());
+    }
     return s;
   }
   return data.size();

@@ -73,6 +73,7 @@ EOF
 mkdir -p "src/SmithDental/$CASE" "src/SmithDental/$OTHER" src/JonesOrtho/Roe_Rick
 printf 'upper scan' >"src/SmithDental/$CASE/${PLANTED}_upper.stl"
 printf 'other' >"src/SmithDental/$OTHER/x.stl"
+printf 'to be tampered with' >"src/SmithDental/$CASE/${PLANTED}_lower.stl"
 printf 'jones' >src/JonesOrtho/Roe_Rick/a.stl
 find src -type d -exec chmod 777 {} + && find src -type f -exec chmod 666 {} +
 "$BIN" keygen key >/dev/null && "$BIN" init vault --key-file key >/dev/null
@@ -176,6 +177,17 @@ audit_one rmdir delete "$alice_uid" - -- as "$ALICE" rmdir "$F/${PLANTED}_parts"
 audit_one denied denied "$bob_uid" - -- as "$BOB" sh -c "echo x >>'$F/${PLANTED}_upper.stl'"
 grep -q '"attempt":"open-write","result":"EACCES"' <(tail -n 1 audit.log)
 check "audit denied: attempt and result" 0 $?
+# A block that fails authentication: the read is EIO and the tamper is on record.
+cipher=$("$BIN" map vault "SmithDental/$CASE/${PLANTED}_lower.stl" --key-file key 2>>cli.err |
+  sed 's/^ciphertext: //')
+size=$(stat -c %s "vault/$cipher")
+printf '\xff' | dd of="vault/$cipher" bs=1 seek=$((size - 1)) conv=notrunc status=none
+before=$(lines)
+check "tampered block: the read fails" 1 \
+  "$(as "$ALICE" cat "$F/${PLANTED}_lower.stl" 2>&1 | grep -c 'Input/output error')"
+check "tampered block: one tamper line" 1 "$(new_lines "$before" | grep -c '"event":"tamper"')"
+new_lines "$before" | grep '"event":"tamper"' | grep -Eq "\"case\":\"$code\",\"fid\":\"[0-9a-f]{32}\""
+check "tamper line: case code and file id" 0 $?
 
 # ---- reload without remount: file change, then SIGHUP ----
 write_policy "Qwz*" "Other_*"

@@ -29,7 +29,7 @@ constexpr uid_t kErin = 1005;  // designer: read on SmithDental/Doe_Jane_2026-03
 constexpr char kCase[] = "Doe_Jane_2026-03-01";
 
 RequestCredentials As(uid_t uid, std::vector<gid_t> groups = {}) {
-  return RequestCredentials{uid, 100, static_cast<pid_t>(getpid()), std::move(groups)};
+  return RequestCredentials{uid, 100, static_cast<pid_t>(getpid()), std::move(groups), {}};
 }
 
 class FileSystemAccessTest : public ::testing::Test {

@@ -68,7 +68,10 @@ struct RequestCredentials {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
-  std::vector<gid_t> groups;  // supplementary; filled only when a policy is loaded
+  std::vector<gid_t> groups;  // supplementary
+  // When set, fetches `groups` on first use (it reads /proc): only requests that a
+  // policy decides need them.
+  std::function<std::vector<gid_t>()> fetch_groups;
 };
 
 class RequestScope {
@@ -80,9 +83,12 @@ class RequestScope {
 
   // The innermost scope's credentials on this thread, or the defaults above.
   static const RequestCredentials& Current();
+  // The supplementary groups of the current request, fetched at most once.
+  static const std::vector<gid_t>& CurrentGroups();
 
  private:
   RequestCredentials credentials_;
+  bool groups_fetched_ = false;
   RequestScope* outer_;
 };
 

@@ -4,7 +4,8 @@
 // and an unknown number is reported, never dereferenced.
 //
 // An inode remembers the names it was reached by (parent inode + stored ciphertext
-// name), because stores are path-addressed; the first link is the one paths use.
+// name), because stores are path-addressed; the first link is the one paths use. Each
+// link also keeps its plaintext name, from which the access policy reads the path.
 //
 // An inode the kernel forgot is retired rather than dropped, while its object still has
 // a name: file handles (name_to_handle_at, an NFS re-export) carry the inode number, and

@@ -15,13 +15,16 @@ Caller CallerOf(fuse_req_t req) {
 
 RequestCredentials CredentialsOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}};
+  RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}, {}};
   if (!Fs(req).policy_enabled()) return credentials;
-  constexpr int kMaxGroups = 256;
-  gid_t groups[kMaxGroups];
-  const int n = fuse_req_getgroups(req, kMaxGroups, groups);
-  // A caller with more groups than fit is matched on the first ones only.
-  if (n > 0) credentials.groups.assign(groups, groups + std::min(n, kMaxGroups));
+  credentials.fetch_groups = [req] {
+    constexpr int kMaxGroups = 256;
+    gid_t groups[kMaxGroups];
+    const int n = fuse_req_getgroups(req, kMaxGroups, groups);
+    // A caller with more groups than fit is matched on the first ones only.
+    return n > 0 ? std::vector<gid_t>(groups, groups + std::min(n, kMaxGroups))
+                 : std::vector<gid_t>();
+  };
   return credentials;
 }
 
