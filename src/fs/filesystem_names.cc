@@ -150,7 +150,9 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
   if (inode->type == ObjectType::kDirectory) {
     return Status::Error(Code::kNotPermitted, "hard link to a directory");
   }
-  CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
+  // A new name for a file is a new way to write it: the file itself must be writable,
+  // or a read-only case's file could be linked into a writable one and changed there.
+  CADCANFS_RETURN_IF_ERROR(CheckChangeable(*inode, "link"));
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
   std::vector<std::string> path;

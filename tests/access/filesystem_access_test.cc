@@ -36,15 +36,16 @@ class FileSystemAccessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // Root may set the tree up; the example policy is otherwise unchanged.
-    std::string policy = kExamplePolicy;
-    policy.replace(policy.find("\"root_bypass\": false"), 20, "\"root_bypass\": true ");
-    WriteFile(dir_.path() + "/policy.json", policy);
+    policy_ = kExamplePolicy;
+    policy_.replace(policy_.find("\"root_bypass\": false"), 20, "\"root_bypass\": true ");
+    WriteFile(dir_.path() + "/policy.json", policy_);
     auto holder = access::PolicyHolder::Load(dir_.path() + "/policy.json", FakeIds());
     ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+    holder_ = std::move(holder).value();
     auto audit = access::AuditLog::Open(audit_path(), TestKey(7));
     ASSERT_TRUE(audit.ok()) << audit.status().ToString();
     FsOptions options;
-    options.access.policy = std::move(holder).value();
+    options.access.policy = holder_;
     options.access.audit = std::move(audit).value();
     options.access.case_coder = std::make_shared<const access::CaseCoder>(TestKey(3));
     fs_ = std::make_unique<FileSystem>(std::make_unique<PlainFormat>(NewMemoryStore()), options);
@@ -89,6 +90,8 @@ class FileSystemAccessTest : public ::testing::Test {
   std::string audit_path() const { return dir_.path() + "/audit.log"; }
 
   TempDir dir_;
+  std::string policy_;
+  std::shared_ptr<access::PolicyHolder> holder_;
   std::unique_ptr<FileSystem> fs_;
   InodeNumber smith_ = 0, case_ = 0, other_case_ = 0, file_ = 0;
 };
@@ -141,6 +144,20 @@ TEST_F(FileSystemAccessTest, PseudonymizedDesignerSeesNoRealNamesWhileTheViewIsM
   EXPECT_TRUE(Listing(smith_).empty());
   EXPECT_EQ(fs_->Lookup(smith_, kCase).status().code(), Code::kNotFound);
   EXPECT_EQ(fs_->Open(file_, O_RDONLY).status().code(), Code::kNotFound);
+}
+
+TEST_F(FileSystemAccessTest, AReloadAppliesToTheNextRequestAndLinksNeedWriteOnTheFile) {
+  // erin also gets write on the other case, through a reload.
+  const std::string grant =
+      R"({"principal": "erin", "office": "SmithDental", "case": "Roe_Rick", "access": "write"},)";
+  policy_.insert(policy_.find("{\"principal\": \"erin\""), grant);
+  WriteFile(dir_.path() + "/policy.json", policy_);
+  ASSERT_TRUE(holder_->Reload().ok());
+  RequestScope erin(As(kErin));
+  EXPECT_EQ(Listing(smith_), (std::vector<std::string>{kCase, "Roe_Rick"}));
+  EXPECT_TRUE(fs_->Create(other_case_, "mine.stl", 0666, O_WRONLY, Caller{kErin, 100}).ok());
+  // Linking the read-only case's file into the writable case would make it writable.
+  EXPECT_EQ(fs_->Link(file_, other_case_, "stolen.stl").status().code(), Code::kPermissionDenied);
 }
 
 TEST_F(FileSystemAccessTest, RenameIntoAnotherCaseMovesTheDecision) {
