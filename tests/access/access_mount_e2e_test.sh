@@ -202,6 +202,11 @@ echo '{"version": 1' >"$WORK/policy.json"; chmod 600 "$WORK/policy.json"
 kill -HUP "$DAEMON_PID"; sleep 0.3
 check "a broken reload keeps the old policy" "$CASE" "$(listing "$BOB" mnt/SmithDental)"
 write_policy "Qwz*"
+# SIGUSR1 rotates the audit log at the next line; the chain continues in the new file.
+kill -USR1 "$DAEMON_PID"
+as "$ALICE" cat "mnt/SmithDental/$OTHER/x.stl" >/dev/null
+check "SIGUSR1 rotated the audit log" 1 "$(find . -maxdepth 1 -name 'audit.log.*' | wc -l)"
+check "SIGUSR1 keeps the mount" yes "$(mounted "$WORK/mnt")"
 stop_daemon
 
 # ---- the writeback cache mode ----
@@ -210,15 +215,16 @@ alternate "writeback cache"
 stop_daemon
 
 # ---- the log verifies, and an edited line is caught ----
-check "audit verify passes" 0 "$(run audit verify audit.log --key-file key)"
+check "audit verify passes across the rotation" 0 \
+  "$(run audit verify audit.log.* audit.log --key-file key)"
 check "mount and unmount lines" "2 2" \
-  "$(grep -c '"event":"mount"' audit.log) $(grep -c '"event":"unmount"' audit.log)"
+  "$(cat audit.log.* audit.log | grep -c '"event":"mount"') $(grep -c '"event":"unmount"' audit.log)"
 sed "5s/\"uid\":[0-9]*/\"uid\":4242/" audit.log >edited.log
 check "audit verify catches an edited line" 40 "$(run audit verify edited.log --key-file key)"
 
 # ---- no patient name anywhere ----
 touch cli.err
-for f in audit.log daemon.out daemon.err cli.err; do
+for f in audit.log audit.log.* daemon.out daemon.err cli.err; do
   check "planted name absent from $f" 0 "$(grep -c "$PLANTED" "$f")"
 done
 grep -q "lookup\|open" daemon.err; check "the daemon logged with --debug" 0 $?
