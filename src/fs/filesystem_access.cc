@@ -202,6 +202,65 @@ Result<DirSnapshot> FileSystem::FilterListing(Inode& dir, DirSnapshot entries) {
   return shown;
 }
 
+bool FileSystem::CachesPolicyAnswers(Inode& inode) {
+  if (!policy_enabled() || inode.type != ObjectType::kDirectory) return false;
+  std::optional<size_t> depth = DepthOf(inode);
+  return depth && *depth <= static_cast<size_t>(CaseDepth());
+}
+
+namespace {
+std::string LookupKey(InodeNumber parent, std::string_view name) {
+  std::string key = std::to_string(parent);
+  key.push_back('/');
+  key.append(name);
+  return key;
+}
+}  // namespace
+
+std::optional<Entry> FileSystem::CachedChild(Inode& parent, std::string_view name) {
+  if (!CachesPolicyAnswers(parent)) return std::nullopt;
+  CachedLookup hit;
+  {
+    std::lock_guard lock(lookup_cache_mu_);
+    auto it = lookup_cache_.find(LookupKey(parent.number, name));
+    if (it == lookup_cache_.end()) return std::nullopt;
+    hit = it->second;
+  }
+  if (hit.generation != namespace_generation_.load() ||
+      std::chrono::steady_clock::now() - hit.at >= kPolicyCacheAge) {
+    return std::nullopt;
+  }
+  return Entry{hit.child, hit.attr};
+}
+
+void FileSystem::RememberChild(Inode& parent, std::string_view name, const Entry& entry,
+                               uint64_t generation) {
+  if (!S_ISDIR(entry.attr.st_mode) || !CachesPolicyAnswers(parent)) return;
+  constexpr size_t kMaxEntries = 65536;
+  std::lock_guard lock(lookup_cache_mu_);
+  if (lookup_cache_.size() >= kMaxEntries) lookup_cache_.clear();
+  lookup_cache_[LookupKey(parent.number, name)] = CachedLookup{
+      entry.ino, ObjectType::kDirectory, entry.attr, generation, std::chrono::steady_clock::now()};
+}
+
+std::optional<struct stat> FileSystem::CachedDirAttr(Inode& dir) {
+  if (!CachesPolicyAnswers(dir)) return std::nullopt;
+  std::lock_guard lock(dir.mu);
+  if (!dir.policy_attr || dir.policy_attr_generation != namespace_generation_.load() ||
+      std::chrono::steady_clock::now() - dir.policy_attr_at >= kPolicyCacheAge) {
+    return std::nullopt;
+  }
+  return dir.policy_attr;
+}
+
+void FileSystem::RememberDirAttr(Inode& dir, const struct stat& attr, uint64_t generation) {
+  if (!CachesPolicyAnswers(dir)) return;
+  std::lock_guard lock(dir.mu);
+  dir.policy_attr = attr;
+  dir.policy_attr_generation = generation;
+  dir.policy_attr_at = std::chrono::steady_clock::now();
+}
+
 std::string FileSystem::CaseCodeOf(const std::vector<std::string>& components) const {
   const size_t depth = static_cast<size_t>(CaseDepth());
   if (!options_.access.case_coder || components.size() < depth) return {};

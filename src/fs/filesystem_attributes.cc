@@ -30,12 +30,16 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
   }
   if (auto orphan = OrphanInfo(*inode)) return AttrOf(*orphan);
   std::shared_lock ns(namespace_mu_);
+  const uint64_t generation = namespace_generation_.load();
+  if (std::optional<struct stat> cached = CachedDirAttr(*inode)) return *cached;
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
   if (ino != kRootInode && KeyOf(info) != inode->key) {
     return Status::Error(Code::kNotFound, "name now refers to another object");
   }
-  return AttrOf(info);
+  struct stat attr = AttrOf(info);
+  RememberDirAttr(*inode, attr, generation);
+  return attr;
 }
 
 Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh) {
@@ -55,6 +59,7 @@ Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<Hand
 
 Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& changes,
                                         std::optional<HandleId> fh) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   // A truncate through a handle opened for writing keeps the access it was opened with.

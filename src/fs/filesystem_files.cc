@@ -112,6 +112,7 @@ HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr
 Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::string_view name,
                                                       uint32_t mode, int flags,
                                                       const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));

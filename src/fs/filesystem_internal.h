@@ -65,6 +65,19 @@ inline void LogIfTampered(const Status& s, const FileContent& file) {
   }
 }
 
+// Counts a namespace or attribute change when it leaves scope, done or not: the policy
+// caches (FileSystem::CachedLookup) then stop using what they read before it.
+class ScopedChange {
+ public:
+  explicit ScopedChange(std::atomic<uint64_t>& generation) : generation_(generation) {}
+  ~ScopedChange() { generation_.fetch_add(1); }
+  ScopedChange(const ScopedChange&) = delete;
+  ScopedChange& operator=(const ScopedChange&) = delete;
+
+ private:
+  std::atomic<uint64_t>& generation_;
+};
+
 inline Status BadHandle() { return Status::Error(Code::kBadHandle, "unknown handle"); }
 
 }  // namespace fs_internal

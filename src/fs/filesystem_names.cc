@@ -21,10 +21,21 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
   if (name == ".") return LookupByNumber(parent);
   if (name == "..") return LookupParentOf(parent);
   std::shared_lock ns(namespace_mu_);
+  const uint64_t generation = namespace_generation_.load();
+  if (policy_enabled()) {
+    CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> dir, InodeOf(parent));
+    if (std::optional<Entry> cached = CachedChild(*dir, name)) {
+      CADCANFS_RETURN_IF_ERROR(CheckFound(*dir, name, ObjectType::kDirectory));
+      // Counts the kernel's lookup, as recording it would; gone if it was dropped.
+      if (inodes_.Revive(cached->ino)) return *cached;
+    }
+  }
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   CADCANFS_RETURN_IF_ERROR(CheckFound(*child.parent, name, info.type));
-  return RecordEntry(child, info);
+  Entry entry = RecordEntry(child, info);
+  RememberChild(*child.parent, name, entry, generation);
+  return entry;
 }
 
 Result<Entry> FileSystem::LookupByNumber(InodeNumber ino) {
@@ -76,6 +87,7 @@ void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, c
 
 Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
                                   const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -101,6 +113,7 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
 
 Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
                                   std::string_view target, const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -116,6 +129,7 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
 
 Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, uint32_t mode,
                                    uint64_t rdev, const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   const ObjectType type = S_ISFIFO(mode)   ? ObjectType::kFifo
                           : S_ISSOCK(mode) ? ObjectType::kSocket
@@ -144,6 +158,7 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
 }
 
 Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
@@ -169,6 +184,7 @@ Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view tar
 }
 
 Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -185,6 +201,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
 }
 
 Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -204,6 +221,7 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
 
 Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber new_parent,
                           std::string_view new_name, RenameMode mode) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));

@@ -173,6 +173,22 @@ TEST_F(FileSystemAccessTest, RenameIntoAnotherCaseMovesTheDecision) {
   EXPECT_TRUE(Listing(case_).empty());
 }
 
+TEST_F(FileSystemAccessTest, CachedAnswersAboveCaseDepthNeverOutliveAChange) {
+  RequestScope alice(As(kAlice, {kSmithGroup}));
+  ASSERT_TRUE(fs_->Lookup(smith_, kCase).ok());
+  ASSERT_TRUE(fs_->Lookup(smith_, kCase).ok());  // from the daemon's cache
+  auto before = fs_->GetAttr(smith_);
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(fs_->Rename(smith_, kCase, smith_, "Renamed_Case", RenameMode::kReplace).ok());
+  EXPECT_EQ(fs_->Lookup(smith_, kCase).status().code(), Code::kNotFound);
+  EXPECT_EQ(fs_->Lookup(smith_, "Renamed_Case").value().ino, case_);
+  ASSERT_TRUE(fs_->MakeDir(smith_, "Third_Case", 0777, Caller{kAlice, 100}).ok());
+  EXPECT_EQ(fs_->GetAttr(smith_).value().st_nlink, before->st_nlink + 1);
+  // A cached answer is still decided per caller.
+  RequestScope dave(As(kDave));
+  EXPECT_EQ(fs_->Lookup(smith_, "Renamed_Case").status().code(), Code::kNotFound);
+}
+
 TEST_F(FileSystemAccessTest, KernelCachingIsOffOnlyWhereAnswersDifferPerCaller) {
   EXPECT_TRUE(fs_->AnswersVaryByCaller(kRootInode));
   EXPECT_TRUE(fs_->AnswersVaryByCaller(smith_));

@@ -16,12 +16,15 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cadcanfs/access/audit_log.h"
@@ -277,6 +280,14 @@ class FileSystem {
                std::string_view file_id = {}, int error = 0, std::string_view attempt = {},
                const std::vector<std::string>* to_components = nullptr);
   Status AuditInode(access::AuditOp op, Inode& inode, std::string_view file_id = {}, int error = 0);
+  // The policy caches (CachedLookup): whether `inode` is a directory whose answers are
+  // cached, a change that invalidates them, and the lookups and attributes themselves.
+  bool CachesPolicyAnswers(Inode& inode);
+  void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
+  std::optional<Entry> CachedChild(Inode& parent, std::string_view name);
+  void RememberChild(Inode& parent, std::string_view name, const Entry& entry, uint64_t generation);
+  std::optional<struct stat> CachedDirAttr(Inode& dir);
+  void RememberDirAttr(Inode& dir, const struct stat& attr, uint64_t generation);
   // A block, header or name that failed authentication while serving a request.
   void AuditTamper(Inode& inode, const Status& status, std::string_view file_id);
   // The open file of an inode, opened on first use; writable unless the mount or the
@@ -303,6 +314,24 @@ class FileSystem {
   FsOptions options_;
   InodeTable inodes_;
   std::shared_mutex namespace_mu_;
+
+  // Under a policy the kernel asks again for every directory at or above case depth on
+  // every path walk (zero timeouts), once per caller. These answers are reused for up to
+  // kPolicyCacheAge, the staleness the kernel's own caches allow without a policy, unless
+  // the namespace changed meanwhile; the per-caller decision is still made every time.
+  struct CachedLookup {
+    InodeNumber child = 0;
+    ObjectType type = ObjectType::kOther;
+    struct stat attr {};
+    uint64_t generation = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr std::chrono::milliseconds kPolicyCacheAge{1000};
+  // Counts completed namespace and attribute changes; a cached answer from an older
+  // generation is not used.
+  std::atomic<uint64_t> namespace_generation_{0};
+  std::mutex lookup_cache_mu_;
+  std::unordered_map<std::string, CachedLookup> lookup_cache_;  // guarded by lookup_cache_mu_
   std::unique_ptr<HandleTable<FileHandle>> files_;
   std::unique_ptr<HandleTable<DirHandle>> dirs_;
 };

@@ -17,7 +17,10 @@
 #ifndef CADCANFS_FS_INODE_TABLE_H_
 #define CADCANFS_FS_INODE_TABLE_H_
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -62,6 +65,11 @@ struct Inode {
   // guarded by mu: the attributes the object had when it lost its last name (st_nlink
   // 0), which an fd still open on it reports, as on ext4.
   std::optional<ObjectInfo> orphan;
+  // guarded by mu: a directory's attributes at or above case depth under a policy, with
+  // the namespace generation and time they were read (FileSystem::CachedLookup).
+  std::optional<struct stat> policy_attr;
+  uint64_t policy_attr_generation = 0;
+  std::chrono::steady_clock::time_point policy_attr_at;
 };
 
 class InodeTable {

@@ -9,14 +9,37 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "cadcanfs/fs/cancellation.h"
 #include "cadcanfs/fs/filesystem.h"
 #include "cadcanfs/fs/fuse/mount.h"
 
 namespace cadcanfs::fuse_ops {
+
+// The supplementary groups of recent callers. fuse_req_getgroups reads /proc on every
+// call, and a path walk under a policy sends several requests per system call; a
+// process's groups rarely change, and a change is seen within kMaxAge.
+class GroupsCache {
+ public:
+  static constexpr std::chrono::milliseconds kMaxAge{1000};
+  std::vector<gid_t> Get(fuse_req_t req);
+
+ private:
+  struct Cached {
+    uid_t uid;
+    gid_t gid;
+    std::chrono::steady_clock::time_point at;
+    std::vector<gid_t> groups;
+  };
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mu_;
+  std::unordered_map<pid_t, Cached> by_pid_;  // guarded by mu_
+};
 
 // What every request can reach through fuse_req_userdata.
 struct Context {
@@ -26,6 +49,7 @@ struct Context {
   double attr_timeout = 1.0;
   bool writeback = false;  // the kernel granted writeback caching
   std::once_flag after_init_once;
+  GroupsCache groups;  // callers' supplementary groups, for the access policy
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }

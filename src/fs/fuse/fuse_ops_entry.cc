@@ -17,15 +17,33 @@ RequestCredentials CredentialsOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}, {}};
   if (!Fs(req).policy_enabled()) return credentials;
-  credentials.fetch_groups = [req] {
-    constexpr int kMaxGroups = 256;
-    gid_t groups[kMaxGroups];
-    const int n = fuse_req_getgroups(req, kMaxGroups, groups);
-    // A caller with more groups than fit is matched on the first ones only.
-    return n > 0 ? std::vector<gid_t>(groups, groups + std::min(n, kMaxGroups))
-                 : std::vector<gid_t>();
-  };
+  // Called only while the core serves the request, before its reply frees `req`.
+  credentials.fetch_groups = [req] { return Ctx(req).groups.Get(req); };
   return credentials;
+}
+
+std::vector<gid_t> GroupsCache::Get(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_pid_.find(ctx->pid);
+    // A reused pid or a process that changed its ids is looked up again.
+    if (it != by_pid_.end() && it->second.uid == ctx->uid && it->second.gid == ctx->gid &&
+        now - it->second.at < kMaxAge) {
+      return it->second.groups;
+    }
+  }
+  constexpr int kMaxGroups = 256;
+  gid_t buffer[kMaxGroups];
+  const int n = fuse_req_getgroups(req, kMaxGroups, buffer);
+  // A caller with more groups than fit is matched on the first ones only.
+  std::vector<gid_t> groups =
+      n > 0 ? std::vector<gid_t>(buffer, buffer + std::min(n, kMaxGroups)) : std::vector<gid_t>();
+  std::lock_guard lock(mu_);
+  if (by_pid_.size() >= kMaxEntries) by_pid_.clear();
+  by_pid_[ctx->pid] = Cached{ctx->uid, ctx->gid, now, groups};
+  return groups;
 }
 
 double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
