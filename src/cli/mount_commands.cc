@@ -215,9 +215,6 @@ void RaiseReadahead(const std::string& mountpoint) {
 // before the fork, and the lock belongs to the process that serves (a flock dies with
 // its holder, so only the daemon's own life may bound it). A lock refusal reaches the
 // waiting `mount` through the readiness pipe like any other failure.
-// The format the mount serves: the vault at request.vault_path, under its writer lock
-// (held in `lock` for the daemon's life), or the plain tree there. Null after a
-// reported failure.
 // A plain folder has no vault key: the audit key derives from the --key-file master key.
 bool PlainAuditKeyOrReport(const MountRequest& request, AccessKeys& keys, int& code) {
   auto kek = ReadKeyFile(*request.keys.key_file);
@@ -239,7 +236,9 @@ bool PlainAuditKeyOrReport(const MountRequest& request, AccessKeys& keys, int& c
   return true;
 }
 
-// `keys` receives what the access flags need from the master key.
+// The format the mount serves: the vault at request.vault_path, under its writer lock
+// (held in `lock` for the daemon's life), or the plain tree there. Null after a
+// reported failure. `keys` receives what the access flags need from the master key.
 std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
                                            std::optional<VaultLock>& lock, AccessKeys& keys,
                                            int& code) {
