@@ -15,9 +15,12 @@ namespace cadcanfs {
 
 using namespace fs_internal;  // NOLINT: the core's own helpers
 
-Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
+Result<struct stat> FileSystem::GetAttr(InodeNumber ino) { return GetAttr(ino, std::nullopt); }
+
+Result<struct stat> FileSystem::GetAttr(InodeNumber ino, std::optional<HandleId> fh) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
+  std::shared_ptr<FileHandle> handle = fh ? files_->Get(*fh) : nullptr;
+  if (!handle || handle->inode != inode) CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
   std::shared_ptr<FileContent> file;
   {
     std::lock_guard lock(inode->mu);

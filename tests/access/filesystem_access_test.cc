@@ -160,6 +160,22 @@ TEST_F(FileSystemAccessTest, AReloadAppliesToTheNextRequestAndLinksNeedWriteOnTh
   EXPECT_EQ(fs_->Link(file_, other_case_, "stolen.stl").status().code(), Code::kPermissionDenied);
 }
 
+TEST_F(FileSystemAccessTest, AnOpenFileKeepsItsAccessAfterARevokingReload) {
+  RequestScope erin(As(kErin));
+  auto handle = fs_->Open(file_, O_RDONLY);
+  ASSERT_TRUE(handle.ok());
+  const std::string assigned = R"("case": "Doe_Jane_2026-03-01", "access": "read")";
+  policy_.replace(policy_.find(assigned), assigned.size(), R"("case": "None", "access": "read")");
+  WriteFile(dir_.path() + "/policy.json", policy_);
+  ASSERT_TRUE(holder_->Reload().ok());
+  EXPECT_EQ(fs_->GetAttr(file_).status().code(), Code::kNotFound);
+  EXPECT_TRUE(fs_->GetAttr(file_, *handle).ok());
+  uint8_t buffer[4];
+  EXPECT_TRUE(fs_->Read(*handle, 0, buffer).ok());
+  EXPECT_EQ(fs_->Open(file_, O_RDONLY).status().code(), Code::kNotFound);
+  fs_->Release(*handle);
+}
+
 TEST_F(FileSystemAccessTest, RenameIntoAnotherCaseMovesTheDecision) {
   {
     RequestScope alice(As(kAlice, {kSmithGroup}));

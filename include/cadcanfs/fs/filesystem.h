@@ -156,6 +156,9 @@ class FileSystem {
 
   // Attributes
   Result<struct stat> GetAttr(InodeNumber ino);
+  // fstat(2) through an open handle `fh` of `ino`: an open file keeps the access it was
+  // opened with, so a policy reload does not hide it from its holder.
+  Result<struct stat> GetAttr(InodeNumber ino, std::optional<HandleId> fh);
   // `fh` is the open handle the change came through, if any (ftruncate).
   Result<struct stat> SetAttr(InodeNumber ino, const AttrChanges& changes,
                               std::optional<HandleId> fh);

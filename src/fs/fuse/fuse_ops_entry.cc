@@ -117,11 +117,14 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("getattr ino={}", ino);
   RunAfterInitOnce(req);
   Guarded(req, [&] {
-    auto attr = Fs(req).GetAttr(ino);
+    // The kernel passes the handle for fstat(2) on a file it has open (not directories).
+    std::optional<HandleId> fh;
+    if (fi != nullptr) fh = fi->fh;
+    auto attr = Fs(req).GetAttr(ino, fh);
     if (!attr.ok()) return ReplyStatus(req, attr.status());
     fuse_reply_attr(req, &*attr, AttrTimeoutFor(req, ino));
   });
