@@ -16,6 +16,10 @@
 #include <optional>
 #include <sstream>
 
+#include "cadcanfs/access/audit_log.h"
+#include "cadcanfs/access/keys.h"
+#include "cadcanfs/access/policy_holder.h"
+#include "cadcanfs/access/pseudonym.h"
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/fs/filesystem.h"
 #include "cadcanfs/fs/fuse/mount.h"
@@ -141,6 +145,24 @@ struct MountRequest {
   MountOptions mount;
   FsOptions fs;
   bool foreground = false;
+  // The access layer (docs/access-policy.md): loaded in the daemon, after the key.
+  std::optional<std::string> policy_path;
+  std::optional<std::string> audit_path;
+  bool audit_relaxed = false;
+  bool audit_sync = false;
+};
+
+// The keys the access layer derives from the master key, taken while the vault is open.
+struct AccessKeys {
+  std::optional<SecretBytes> audit;
+  std::optional<SecretBytes> case_code;
+};
+
+// What the access flags set up in the daemon; `watcher` and `audit` live as long as the
+// mount.
+struct AccessSetup {
+  std::unique_ptr<access::PolicyWatcher> watcher;
+  std::shared_ptr<access::AuditLog> audit;
 };
 
 // Reports the mount outcome to the waiting parent (daemon mode) exactly once.
@@ -197,12 +219,33 @@ void RaiseReadahead(const std::string& mountpoint) {
 // before the fork, and the lock belongs to the process that serves (a flock dies with
 // its holder, so only the daemon's own life may bound it). A lock refusal reaches the
 // waiting `mount` through the readiness pipe like any other failure.
+// A plain folder has no vault key: the audit key derives from the --key-file master key.
+bool PlainAuditKeyOrReport(const MountRequest& request, AccessKeys& keys, int& code) {
+  auto kek = ReadKeyFile(*request.keys.key_file);
+  if (!kek.ok()) {
+    code = Fail(kek.status(), Stage::kKey);
+    return false;
+  }
+  auto master = MasterKey::FromBytes(std::move(kek).value());
+  if (!master.ok()) {
+    code = Fail(master.status(), Stage::kKey);
+    return false;
+  }
+  auto audit_key = access::DeriveAuditKey(*master);
+  if (!audit_key.ok()) {
+    code = Fail(audit_key.status(), Stage::kKey);
+    return false;
+  }
+  keys.audit = std::move(audit_key).value();
+  return true;
+}
+
 // The format the mount serves: the vault at request.vault_path, under its writer lock
 // (held in `lock` for the daemon's life), or the plain tree there. Null after a
-// reported failure.
+// reported failure. `keys` receives what the access flags need from the master key.
 std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
                                            std::optional<VaultLock>& lock, StagingStore*& staging,
-                                           int& code) {
+                                           AccessKeys& keys, int& code) {
   if (request.plain) {
     std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
     if (!store) return nullptr;
@@ -214,11 +257,28 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
       staging = staged.get();
       store = std::move(staged);
     }
+    if (request.audit_path && !PlainAuditKeyOrReport(request, keys, code)) return nullptr;
     return std::make_unique<PlainFormat>(std::move(store));
   }
   std::unique_ptr<Vault> vault =
       OpenVaultOrReport(request.vault_path, request.keys, code, &lock, request.mount.read_only);
   if (!vault) return nullptr;
+  if (request.audit_path) {
+    auto audit_key = access::DeriveAuditKey(vault->master());
+    if (!audit_key.ok()) {
+      code = Fail(audit_key.status(), Stage::kKey);
+      return nullptr;
+    }
+    keys.audit = std::move(audit_key).value();
+  }
+  if (request.audit_path || request.policy_path) {
+    auto case_key = access::DeriveCaseCodeKey(vault->config(), vault->master());
+    if (!case_key.ok()) {
+      code = Fail(case_key.status(), Stage::kConfig);
+      return nullptr;
+    }
+    keys.case_code = std::move(case_key).value();
+  }
   return std::make_unique<VaultFormat>(std::move(vault));
 }
 
@@ -233,19 +293,86 @@ void WaitForUploads(StagingStore& staging) {
   }
 }
 
+// Loads the policy (exit 41), starts its watcher, and opens the audit log (exit 44)
+// into `fs_access` and `setup`. Returns an exit code.
+int SetUpAccess(const MountRequest& request, AccessKeys& keys, AccessOptions& fs_access,
+                AccessSetup& setup) {
+  if (keys.case_code) {
+    fs_access.case_coder = std::make_shared<const access::CaseCoder>(std::move(*keys.case_code));
+  }
+  if (request.policy_path) {
+    auto holder = access::PolicyHolder::Load(*request.policy_path);
+    if (!holder.ok()) {
+      return MountError(exit_code::kBadPolicy,
+                        "the access policy cannot be used: " + holder.status().message());
+    }
+    fs_access.policy = std::move(holder).value();
+    auto watcher = access::PolicyWatcher::Start(
+        *fs_access.policy, *request.policy_path, [](const Status& status) {
+          if (status.ok()) {
+            spdlog::warn("access policy reloaded");
+          } else {
+            spdlog::error("access policy not reloaded, the previous one stays: {}",
+                          status.message());
+          }
+        });
+    if (!watcher.ok()) {
+      return MountError(exit_code::kBadPolicy,
+                        "the access policy file cannot be watched: " + watcher.status().message());
+    }
+    setup.watcher = std::move(watcher).value();
+  }
+  if (request.audit_path) {
+    access::AuditLogOptions options;
+    options.fail_closed = !request.audit_relaxed;
+    options.sync_every_line = request.audit_sync;
+    auto audit = access::AuditLog::Open(*request.audit_path, std::move(*keys.audit), options);
+    if (!audit.ok()) {
+      return MountError(exit_code::kAuditUnwritable,
+                        "the audit log cannot be opened or continued: " + audit.status().message());
+    }
+    setup.audit = std::move(audit).value();
+    fs_access.audit = setup.audit;
+  }
+  return exit_code::kOk;
+}
+
+// The mount and unmount lines, from the daemon itself.
+Status AuditMountEvent(AccessSetup& setup, access::AuditOp op) {
+  if (!setup.audit) return Status::Ok();
+  access::AuditEvent event;
+  event.op = op;
+  event.uid = getuid();
+  event.pid = getpid();
+  return setup.audit->Append(event);
+}
+
 int Serve(const MountRequest& request, Readiness& readiness) {
   umask(0);  // modes come from the callers, already masked by the kernel
   int code = exit_code::kOk;
   std::optional<VaultLock> lock;
   StagingStore* staging = nullptr;
-  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, staging, code);
+  AccessKeys keys;
+  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, staging, keys, code);
   if (!format) {
     readiness.Report(code);
     return code;
   }
+  FsOptions fs_options = request.fs;
+  AccessSetup access_setup;
+  code = SetUpAccess(request, keys, fs_options.access, access_setup);
+  if (code == exit_code::kOk && !AuditMountEvent(access_setup, access::AuditOp::kMount).ok()) {
+    code = MountError(exit_code::kAuditUnwritable, "the audit log cannot be written");
+  }
+  if (code != exit_code::kOk) {
+    readiness.Report(code);
+    return code;
+  }
   LockDaemonMemory();
-  FileSystem fs(std::move(format), request.fs);
+  FileSystem fs(std::move(format), fs_options);
   MountOptions mount = request.mount;
+  mount.policy_watcher = access_setup.watcher.get();
+  mount.audit_log = access_setup.audit.get();
   mount.after_init = [&mount] { RaiseReadahead(mount.mountpoint); };
   const char* served = request.plain ? "folder" : "vault";
   auto on_mounted = [&] {
@@ -266,6 +393,11 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   };
   Status s = ServeMount(fs, mount, on_mounted);
   if (staging != nullptr) WaitForUploads(*staging);
+  if (access_setup.audit) {
+    Status ended = AuditMountEvent(access_setup, access::AuditOp::kUnmount);
+    if (ended.ok()) ended = access_setup.audit->Close();
+    if (!ended.ok()) spdlog::error("the audit log was not closed cleanly: {}", ended.message());
+  }
   if (!s.ok()) {
     code = s.code() == Code::kBusy              ? exit_code::kMountFailed
            : s.code() == Code::kInvalidArgument ? exit_code::kUsage
@@ -331,8 +463,10 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir"}),
-              {"f", "foreground", "read-only", "debug", "writeback-cache", "plain"});
+  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "policy",
+                            "audit-log"}),
+              {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
+               "audit-sync"});
 }
 
 int ConfigError(const Status& status) {
@@ -361,6 +495,31 @@ int RunMount(const std::vector<std::string>& argv) {
 }
 
 namespace {
+
+// --policy, --audit-log, --audit-relaxed, --audit-sync. Paths are made absolute: the
+// daemon leaves its working directory, and the watcher reloads by path.
+int AccessFlagsInto(const Args& args, MountRequest& request) {
+  auto absolute = [](const std::string& path) {
+    char resolved[PATH_MAX];
+    if (!path.empty() && path[0] != '/' && getcwd(resolved, sizeof(resolved)) != nullptr) {
+      return std::string(resolved) + "/" + path;
+    }
+    return path;
+  };
+  if (auto policy = args.Value("policy")) request.policy_path = absolute(*policy);
+  if (auto audit = args.Value("audit-log")) request.audit_path = absolute(*audit);
+  request.audit_relaxed = args.Has("audit-relaxed");
+  request.audit_sync = args.Has("audit-sync");
+  if ((request.audit_relaxed || request.audit_sync) && !request.audit_path) {
+    return UsageError("--audit-relaxed and --audit-sync need --audit-log FILE");
+  }
+  if (request.plain && request.audit_path && !request.keys.key_file) {
+    return UsageError(
+        "--audit-log on a --plain mount needs --key-file: the audit key derives from a master "
+        "key");
+  }
+  return exit_code::kOk;
+}
 
 int MountWith(const Args& args) {
   if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
@@ -409,6 +568,7 @@ int MountWith(const Args& args) {
     }
     request.fs.max_file_size = *limit;
   }
+  if (int code = AccessFlagsInto(args, request); code != exit_code::kOk) return code;
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
   // The daemon leaves its working directory; libfuse unmounts by this path at exit.
   char resolved[PATH_MAX];

@@ -94,6 +94,7 @@ Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::
   CADCANFS_ASSIGN_OR_RETURN(child.dir, DirIdOf(*child.parent));
   CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
   CADCANFS_ASSIGN_OR_RETURN(child.name, format_->EncodeName(child.dir, name));
+  child.plain = std::string(name);
   child.path = JoinStorePath(child.parent_path, child.name.stored);
   return child;
 }
@@ -136,7 +137,8 @@ Result<ObjectInfo> FileSystem::PlainInfoOf(const std::string& path, ObjectInfo i
 }
 
 std::shared_ptr<Inode> FileSystem::RecordInode(const ChildPath& child, const ObjectInfo& info) {
-  return inodes_.Record(KeyOf(info), info.type, InodeLink{child.parent, child.name.stored});
+  return inodes_.Record(KeyOf(info), info.type,
+                        InodeLink{child.parent, child.name.stored, child.plain});
 }
 
 Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {
@@ -203,14 +205,14 @@ std::optional<ObjectInfo> FileSystem::OrphanInfo(Inode& inode) {
 
 void FileSystem::MoveLink(const ObjectId& key, const std::shared_ptr<Inode>& from_parent,
                           const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
-                          const std::string& to_stored) {
+                          const std::string& to_stored, const std::string& to_plain) {
   std::shared_ptr<Inode> inode = inodes_.FindByKey(key);
   if (!inode) return;
   std::lock_guard lock(inode->mu);
   std::erase_if(inode->links, [&](const InodeLink& l) {
     return l.parent == from_parent && l.stored == from_stored;
   });
-  inode->links.insert(inode->links.begin(), InodeLink{to_parent, to_stored});
+  inode->links.insert(inode->links.begin(), InodeLink{to_parent, to_stored, to_plain});
 }
 
 Status FileSystem::SyncAll() {

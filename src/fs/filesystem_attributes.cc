@@ -15,8 +15,12 @@ namespace cadcanfs {
 
 using namespace fs_internal;  // NOLINT: the core's own helpers
 
-Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
+Result<struct stat> FileSystem::GetAttr(InodeNumber ino) { return GetAttr(ino, std::nullopt); }
+
+Result<struct stat> FileSystem::GetAttr(InodeNumber ino, std::optional<HandleId> fh) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  std::shared_ptr<FileHandle> handle = fh ? files_->Get(*fh) : nullptr;
+  if (!handle || handle->inode != inode) CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
   std::shared_ptr<FileContent> file;
   {
     std::lock_guard lock(inode->mu);
@@ -29,12 +33,16 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino) {
   }
   if (auto orphan = OrphanInfo(*inode)) return AttrOf(*orphan);
   std::shared_lock ns(namespace_mu_);
+  const uint64_t generation = namespace_generation_.load();
+  if (std::optional<struct stat> cached = CachedDirAttr(*inode)) return *cached;
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
   if (ino != kRootInode && KeyOf(info) != inode->key) {
     return Status::Error(Code::kNotFound, "name now refers to another object");
   }
-  return AttrOf(info);
+  struct stat attr = AttrOf(info);
+  RememberDirAttr(*inode, attr, generation);
+  return attr;
 }
 
 Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh) {
@@ -54,11 +62,23 @@ Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<Hand
 
 Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& changes,
                                         std::optional<HandleId> fh) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  // A truncate through a handle opened for writing keeps the access it was opened with.
+  const bool through_writer = fh && changes.size && !changes.mode && !changes.uid && !changes.gid &&
+                              !changes.atime && !changes.mtime;
+  CADCANFS_RETURN_IF_ERROR(through_writer ? CheckVisible(*inode)
+                                          : CheckChangeable(*inode, "setattr"));
   if (changes.size) {
     CADCANFS_RETURN_IF_ERROR(CheckFileSize(*changes.size, 0));
     CADCANFS_RETURN_IF_ERROR(TruncateInode(*inode, *changes.size, fh));
+    std::string file_id;
+    if (audit_enabled()) {
+      std::lock_guard lock(inode->mu);
+      if (inode->file) file_id = inode->file->id_for_log();
+    }
+    CADCANFS_RETURN_IF_ERROR(AuditInode(access::AuditOp::kTruncate, *inode, file_id));
   }
   if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
     // An open file is changed through its open object: that needs no path walk and

@@ -17,6 +17,7 @@ using namespace fs_internal;  // NOLINT: the core's own helpers
 
 Result<HandleId> FileSystem::OpenDir(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
   if (inode->type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory");
   }
@@ -39,8 +40,11 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
     if (!listing.damaged.empty()) {
       spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
                     listing.damaged.size());
+      AuditTamper(*handle->inode, Status::Error(Code::kAuthenticationFailed, "name"), {});
     }
-    handle->snapshot = std::make_shared<const DirSnapshot>(std::move(listing.entries));
+    CADCANFS_ASSIGN_OR_RETURN(DirSnapshot shown,
+                              FilterListing(*handle->inode, std::move(listing.entries)));
+    handle->snapshot = std::make_shared<const DirSnapshot>(std::move(shown));
   }
   return handle->snapshot;
 }

@@ -75,13 +75,27 @@ void FileSystem::ReleaseFile(Inode& inode) {
 Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   const bool need_write = NeedsWrite(flags);
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<FileContent> file, AcquireFile(*inode, need_write));
+  CADCANFS_RETURN_IF_ERROR(need_write ? CheckChangeable(*inode, "open-write")
+                                      : CheckVisible(*inode));
+  auto acquired = AcquireFile(*inode, need_write);
+  if (!acquired.ok()) {
+    AuditTamper(*inode, acquired.status(), {});
+    return acquired.status();
+  }
+  std::shared_ptr<FileContent> file = std::move(acquired).value();
   if (flags & O_TRUNC) {
     Status s = file->Truncate(0);
     if (!s.ok()) {
       ReleaseFile(*inode);
       return s;
     }
+  }
+  // On record before the caller gets the file: a failed line fails the open.
+  Status audited = AuditInode(need_write ? access::AuditOp::kOpenWrite : access::AuditOp::kOpenRead,
+                              *inode, audit_enabled() ? file->id_for_log() : std::string());
+  if (!audited.ok()) {
+    ReleaseFile(*inode);
+    return audited;
   }
   return AddFileHandle(std::move(inode), std::move(file), flags);
 }
@@ -98,9 +112,13 @@ HandleId FileSystem::AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr
 Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::string_view name,
                                                       uint32_t mode, int flags,
                                                       const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*child.parent, name, ObjectType::kFile, "create", &path));
   std::shared_ptr<FileContent> file;
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     auto created = format_->CreateFile(child.path, mode & 07777);
@@ -117,6 +135,11 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
     file = inode->file;
   }
   Entry entry{inode->number, AttrOf(info)};
+  const std::string file_id = audit_enabled() ? file->id_for_log() : std::string();
+  if (Status audited = Audit(access::AuditOp::kCreate, path, file_id); !audited.ok()) {
+    ReleaseFile(*inode);
+    return audited;
+  }
   return std::make_pair(entry, AddFileHandle(std::move(inode), std::move(file), flags));
 }
 
@@ -124,7 +147,12 @@ Result<size_t> FileSystem::Read(HandleId fh, uint64_t offset, std::span<uint8_t>
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();
   auto n = handle->file->Read(offset, out);
-  if (!n.ok()) LogIfTampered(n.status(), *handle->file);
+  if (!n.ok()) {
+    LogIfTampered(n.status(), *handle->file);
+    if (IsTamper(n.status()) && !handle->tamper_audited.exchange(true)) {
+      AuditTamper(*handle->inode, n.status(), handle->file->id_for_log());
+    }
+  }
   return n;
 }
 
@@ -138,6 +166,9 @@ Result<size_t> FileSystem::Write(HandleId fh, uint64_t offset, ByteSpan data) {
       handle->append ? handle->file->Append(data).status() : handle->file->Write(offset, data);
   if (!s.ok()) {
     LogIfTampered(s, *handle->file);
+    if (IsTamper(s) && !handle->tamper_audited.exchange(true)) {
+      AuditTamper(*handle->inode, s, handle->file->id_for_log());
+    }
     return s;
   }
   return data.size();

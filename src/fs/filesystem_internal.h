@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -54,11 +55,28 @@ inline Status ApplyMetadata(Target& target, const AttrChanges& changes) {
 
 inline bool NeedsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
+inline bool IsTamper(const Status& s) {
+  return s.code() == Code::kAuthenticationFailed || s.code() == Code::kCorrupt;
+}
+
 inline void LogIfTampered(const Status& s, const FileContent& file) {
-  if (s.code() == Code::kAuthenticationFailed || s.code() == Code::kCorrupt) {
+  if (IsTamper(s)) {
     spdlog::error("authentication failed in {}: {}", file.id_for_log(), s.message());
   }
 }
+
+// Counts a namespace or attribute change when it leaves scope, done or not: the policy
+// caches (FileSystem::CachedLookup) then stop using what they read before it.
+class ScopedChange {
+ public:
+  explicit ScopedChange(std::atomic<uint64_t>& generation) : generation_(generation) {}
+  ~ScopedChange() { generation_.fetch_add(1); }
+  ScopedChange(const ScopedChange&) = delete;
+  ScopedChange& operator=(const ScopedChange&) = delete;
+
+ private:
+  std::atomic<uint64_t>& generation_;
+};
 
 inline Status BadHandle() { return Status::Error(Code::kBadHandle, "unknown handle"); }
 
@@ -68,6 +86,9 @@ struct FileSystem::FileHandle {
   std::shared_ptr<Inode> inode;
   std::shared_ptr<FileContent> file;
   bool append = false;  // O_APPEND: every write lands at the end of file
+  // One tamper line per open file: the kernel retries a failed read (readahead, then
+  // the read itself), which is still one event for the reader.
+  std::atomic<bool> tamper_audited{false};
 };
 
 struct FileSystem::DirHandle {

@@ -21,14 +21,30 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
   if (name == ".") return LookupByNumber(parent);
   if (name == "..") return LookupParentOf(parent);
   std::shared_lock ns(namespace_mu_);
+  const uint64_t generation = namespace_generation_.load();
+  if (policy_enabled()) {
+    CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> dir, InodeOf(parent));
+    if (std::optional<Entry> cached = CachedChild(*dir, name)) {
+      CADCANFS_RETURN_IF_ERROR(CheckFound(*dir, name, ObjectType::kDirectory));
+      // Counts the kernel's lookup, as recording it would; gone if it was dropped.
+      if (inodes_.Revive(cached->ino)) return *cached;
+    }
+  }
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  return RecordEntry(child, info);
+  CADCANFS_RETURN_IF_ERROR(CheckFound(*child.parent, name, info.type));
+  Entry entry = RecordEntry(child, info);
+  RememberChild(*child.parent, name, entry, generation);
+  return entry;
 }
 
 Result<Entry> FileSystem::LookupByNumber(InodeNumber ino) {
   std::shared_ptr<Inode> inode = inodes_.Revive(ino);
   if (!inode) return Stale();
+  if (Status visible = CheckVisible(*inode); !visible.ok()) {
+    inodes_.Forget(ino, 1);
+    return visible;
+  }
   auto attr = GetAttr(ino);
   if (!attr.ok()) {
     inodes_.Forget(ino, 1);
@@ -59,6 +75,7 @@ Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& 
   CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
   CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
   child.name.stored = entry.stored_name;
+  child.plain = entry.name;
   child.path = JoinStorePath(child.parent_path, entry.stored_name);
   // The listing's attributes, when it has them, spare a store call per entry.
   CADCANFS_ASSIGN_OR_RETURN(
@@ -70,9 +87,13 @@ void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, c
 
 Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
                                   const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "mkdir", &path));
   DirId id{};
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     auto made = format_->MakeDirectory(child.path, mode & 07777);
@@ -86,22 +107,29 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
     std::lock_guard lock(inode->mu);
     inode->dir_id = id;
   }
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
   return Entry{inode->number, AttrOf(info)};
 }
 
 Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
                                   std::string_view target, const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*child.parent, name, ObjectType::kSymlink, "symlink", &path));
   CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, 0777, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
   return RecordEntry(child, info);
 }
 
 Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, uint32_t mode,
                                    uint64_t rdev, const Caller& caller) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   const ObjectType type = S_ISFIFO(mode)   ? ObjectType::kFifo
                           : S_ISSOCK(mode) ? ObjectType::kSocket
@@ -116,6 +144,8 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
   }
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, type, "mknod", &path));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     // A regular file from mknod is an empty encrypted file: it needs its header.
     if (type == ObjectType::kFile) return format_->CreateFile(child.path, mode & 07777).status();
@@ -123,20 +153,28 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
   }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
   return RecordEntry(child, info);
 }
 
 Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (inode->type == ObjectType::kDirectory) {
     return Status::Error(Code::kNotPermitted, "hard link to a directory");
   }
+  // A new name for a file is a new way to write it: the file itself must be writable,
+  // or a read-only case's file could be linked into a writable one and changed there.
+  CADCANFS_RETURN_IF_ERROR(CheckChangeable(*inode, "link"));
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, inode->type, "link", &path));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
   return RecordEntry(child, info);
 }
 
@@ -146,6 +184,7 @@ Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view tar
 }
 
 Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -153,13 +192,16 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   if (info.type == ObjectType::kDirectory) {
     return Status::Error(Code::kIsADirectory, "is a directory");
   }
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, info.type, "unlink", &path));
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
   (void)format_->CleanupEntry(child.parent_path, child.name);
   DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
-  return Status::Ok();
+  return Audit(access::AuditOp::kDelete, path);
 }
 
 Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
@@ -167,15 +209,19 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   if (info.type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory");
   }
+  std::vector<std::string> path;
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "rmdir", &path));
   CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(child.path));
   CADCANFS_RETURN_IF_ERROR(format_->RemoveDirectory(child.path, id));
   (void)format_->CleanupEntry(child.parent_path, child.name);
   DropLink(info, child.parent, child.name.stored, true);
-  return Status::Ok();
+  return Audit(access::AuditOp::kDelete, path);
 }
 
 Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber new_parent,
                           std::string_view new_name, RenameMode mode) {
+  ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));
@@ -184,13 +230,22 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
   auto to_info = store_.Stat(to.path);
   if (!to_info.ok() && to_info.status().code() != Code::kNotFound) return to_info.status();
   const bool target_exists = to_info.ok();
+  std::vector<std::string> from_path;
+  std::vector<std::string> to_path;
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*from.parent, name, from_info.type, "rename", &from_path));
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*to.parent, new_name, from_info.type, "rename", &to_path));
+  auto audit_rename = [&] {
+    return Audit(access::AuditOp::kRename, from_path, {}, 0, {}, &to_path);
+  };
 
   if (mode == RenameMode::kExchange) {
     if (!target_exists) return to_info.status();
     CADCANFS_RETURN_IF_ERROR(store_.Rename(from.path, to.path, RenameMode::kExchange));
-    MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
-    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored);
-    return Status::Ok();
+    MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored, to.plain);
+    MoveLink(KeyOf(*to_info), to.parent, to.name.stored, from.parent, from.name.stored, from.plain);
+    return audit_rename();
   }
   if (target_exists && mode == RenameMode::kNoReplace) {
     return Status::Error(Code::kAlreadyExists, "target exists");
@@ -220,13 +275,14 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
   if (target_exists) {
     DropLink(*to_info, to.parent, to.name.stored, released_dir.has_value() || to_info->nlink <= 1);
   }
-  MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored);
-  return Status::Ok();
+  MoveLink(KeyOf(from_info), from.parent, from.name.stored, to.parent, to.name.stored, to.plain);
+  return audit_rename();
 }
 
 Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  CADCANFS_RETURN_IF_ERROR(CheckVisible(*inode));
   std::shared_ptr<Inode> parent;
   {
     std::lock_guard lock(inode->mu);

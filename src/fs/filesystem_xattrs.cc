@@ -22,6 +22,7 @@ Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
+  CADCANFS_RETURN_IF_ERROR(CheckVisibleNumber(ino));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
   return format_->OpenXattrValue(stored, sealed);
@@ -32,12 +33,14 @@ Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan val
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, format_->SealXattrValue(stored, value));
   std::shared_lock ns(namespace_mu_);
+  CADCANFS_RETURN_IF_ERROR(CheckChangeableNumber(ino, "setxattr"));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.SetXattr(path, stored, sealed, flags);
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
+  CADCANFS_RETURN_IF_ERROR(CheckVisibleNumber(ino));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   auto stored = store_.ListXattrs(path);
   if (!stored.ok()) {
@@ -56,6 +59,7 @@ Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
+  CADCANFS_RETURN_IF_ERROR(CheckChangeableNumber(ino, "removexattr"));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
   return store_.RemoveXattr(path, stored);
 }

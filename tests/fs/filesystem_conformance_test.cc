@@ -53,7 +53,7 @@ struct VaultOn {
   static std::unique_ptr<Format> Open(StoreBox& box, std::unique_ptr<Store> store) {
     const std::string key_file = box.dir.path() + "/master.key";
     KeyOptions keys{key_file, std::nullopt};
-    if (access(key_file.c_str(), F_OK) != 0) {
+    if (::access(key_file.c_str(), F_OK) != 0) {
       EXPECT_TRUE(WriteNewKeyFile(key_file).ok());
       auto key = LoadKeyForNewVault(keys);
       EXPECT_TRUE(Vault::Initialize(*store, *key, 4096).ok());

@@ -16,19 +16,35 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "cadcanfs/access/audit_log.h"
+#include "cadcanfs/access/policy_holder.h"
+#include "cadcanfs/access/pseudonym.h"
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/format.h"
 #include "cadcanfs/fs/inode_table.h"
 
 namespace cadcanfs {
+
+// The access layer a mount runs with (docs/access-policy.md, sections 7 and 8). All
+// null: every caller may do everything the kernel's permission checks allow, and
+// nothing is audited.
+struct AccessOptions {
+  std::shared_ptr<access::PolicyHolder> policy;  // decide every request from its caller
+  std::shared_ptr<access::AuditLog> audit;       // one line per audited operation
+  // Case codes for audit lines; null (plain folders have no vault key): "case" is "".
+  std::shared_ptr<const access::CaseCoder> case_coder;
+};
 
 struct FsOptions {
   bool read_only = false;
@@ -38,12 +54,45 @@ struct FsOptions {
   // Writes, truncates and fallocates past this size fail with EFBIG: one request must
   // not make the daemon seal terabytes of zeros.
   uint64_t max_file_size = uint64_t{256} << 30;
+  AccessOptions access;
 };
 
 // Who asked (from the FUSE request).
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
+};
+
+// The credentials of the request a thread serves. The FUSE frontend installs one per
+// request; the core reads it for policy decisions and audit lines, so the operation
+// signatures need not carry it. Outside any scope the caller is uid 0, pid 0 (an
+// ordinary caller under a policy without root_bypass).
+struct RequestCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  std::vector<gid_t> groups;  // supplementary
+  // When set, fetches `groups` on first use (it reads /proc): only requests that a
+  // policy decides need them.
+  std::function<std::vector<gid_t>()> fetch_groups;
+};
+
+class RequestScope {
+ public:
+  explicit RequestScope(RequestCredentials credentials);
+  ~RequestScope();
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+
+  // The innermost scope's credentials on this thread, or the defaults above.
+  static const RequestCredentials& Current();
+  // The supplementary groups of the current request, fetched at most once.
+  static const std::vector<gid_t>& CurrentGroups();
+
+ private:
+  RequestCredentials credentials_;
+  bool groups_fetched_ = false;
+  RequestScope* outer_;
 };
 
 // relatime, as ext4 applies it: an access updates atime only when atime is not newer
@@ -107,6 +156,9 @@ class FileSystem {
 
   // Attributes
   Result<struct stat> GetAttr(InodeNumber ino);
+  // fstat(2) through an open handle `fh` of `ino`: an open file keeps the access it was
+  // opened with, so a policy reload does not hide it from its holder.
+  Result<struct stat> GetAttr(InodeNumber ino, std::optional<HandleId> fh);
   // `fh` is the open handle the change came through, if any (ftruncate).
   Result<struct stat> SetAttr(InodeNumber ino, const AttrChanges& changes,
                               std::optional<HandleId> fh);
@@ -136,6 +188,15 @@ class FileSystem {
   Result<std::vector<std::string>> ListXattrs(InodeNumber ino);
   Status RemoveXattr(InodeNumber ino, std::string_view name);
 
+  // Access control (docs/access-policy.md section 7): whether a policy decides requests,
+  // and whether the kernel may cache answers about `ino` for other callers. False
+  // without a policy: the kernel caches as it always did.
+  bool policy_enabled() const { return options_.access.policy != nullptr; }
+  // Entries, attributes and lookups at or above case depth differ per caller.
+  bool AnswersVaryByCaller(InodeNumber ino);
+  // Listings of directories above case depth are filtered per caller.
+  bool ListingVariesByCaller(InodeNumber ino);
+
   // Makes every open file durable (before unmounting on a signal).
   Status SyncAll();
   size_t inode_count() { return inodes_.size(); }
@@ -158,6 +219,7 @@ class FileSystem {
     std::shared_ptr<Inode> parent;
     DirId dir{};  // the parent's directory id
     std::string parent_path;
+    std::string plain;  // the name as the caller gave it
     EncryptedName name;
     std::string path;
   };
@@ -186,7 +248,51 @@ class FileSystem {
                 const std::string& stored, bool last);
   void MoveLink(const ObjectId& key, const std::shared_ptr<Inode>& from_parent,
                 const std::string& from_stored, const std::shared_ptr<Inode>& to_parent,
-                const std::string& to_stored);
+                const std::string& to_stored, const std::string& to_plain);
+
+  // filesystem_access.cc: the policy and the audit log, per request.
+  // The plaintext path of an inode below the mount root, from its first links.
+  Result<std::vector<std::string>> PlainPathOf(Inode& inode);
+  // How many components deep the inode is (0 for the root); nullopt if it has no name.
+  std::optional<size_t> DepthOf(Inode& inode);
+  access::Decision DecideFor(const std::vector<std::string>& components, ObjectType type);
+  // kNotFound (ENOENT) unless the caller may see the inode.
+  Status CheckVisible(Inode& inode);
+  // CheckVisible and CheckChangeable for an inode number (kStale if unknown).
+  Status CheckVisibleNumber(InodeNumber ino);
+  Status CheckChangeableNumber(InodeNumber ino, std::string_view attempt);
+  // kNotFound (ENOENT, audited as a denied lookup) unless the caller may see the
+  // existing entry `name` of type `type` in `parent`.
+  Status CheckFound(Inode& parent, std::string_view name, ObjectType type);
+  // Visible and writable for the caller, else ENOENT / EACCES (audited as denied).
+  Status CheckChangeable(Inode& inode, std::string_view attempt);
+  // Whether the caller may add or remove the entry `name` of type `type` in `parent`:
+  // needs write on the parent's path and on the entry's. Fills `path` with the entry's
+  // plaintext path (for the audit line).
+  Status CheckEntryChange(Inode& parent, std::string_view name, ObjectType type,
+                          std::string_view attempt, std::vector<std::string>* path = nullptr);
+  // Leaves out of a listing of `dir` the entries the caller may not see.
+  Result<DirSnapshot> FilterListing(Inode& dir, DirSnapshot entries);
+  // The case code of a path ("" outside a case or without a case coder).
+  std::string CaseCodeOf(const std::vector<std::string>& components) const;
+  int CaseDepth() const;
+  bool audit_enabled() const { return options_.access.audit != nullptr; }
+  // Appends one audit line for the request this thread serves; kIoError (EIO) when
+  // the log fails closed.
+  Status Audit(access::AuditOp op, const std::vector<std::string>& components,
+               std::string_view file_id = {}, int error = 0, std::string_view attempt = {},
+               const std::vector<std::string>* to_components = nullptr);
+  Status AuditInode(access::AuditOp op, Inode& inode, std::string_view file_id = {}, int error = 0);
+  // The policy caches (CachedLookup): whether `inode` is a directory whose answers are
+  // cached, a change that invalidates them, and the lookups and attributes themselves.
+  bool CachesPolicyAnswers(Inode& inode);
+  void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
+  std::optional<Entry> CachedChild(Inode& parent, std::string_view name);
+  void RememberChild(Inode& parent, std::string_view name, const Entry& entry, uint64_t generation);
+  std::optional<struct stat> CachedDirAttr(Inode& dir);
+  void RememberDirAttr(Inode& dir, const struct stat& attr, uint64_t generation);
+  // A block, header or name that failed authentication while serving a request.
+  void AuditTamper(Inode& inode, const Status& status, std::string_view file_id);
   // The open file of an inode, opened on first use; writable unless the mount or the
   // backing object forbids it.
   Result<std::shared_ptr<FileContent>> AcquireFile(Inode& inode, bool need_write);
@@ -211,6 +317,24 @@ class FileSystem {
   FsOptions options_;
   InodeTable inodes_;
   std::shared_mutex namespace_mu_;
+
+  // Under a policy the kernel asks again for every directory at or above case depth on
+  // every path walk (zero timeouts), once per caller. These answers are reused for up to
+  // kPolicyCacheAge, the staleness the kernel's own caches allow without a policy, unless
+  // the namespace changed meanwhile; the per-caller decision is still made every time.
+  struct CachedLookup {
+    InodeNumber child = 0;
+    ObjectType type = ObjectType::kOther;
+    struct stat attr {};
+    uint64_t generation = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  static constexpr std::chrono::milliseconds kPolicyCacheAge{1000};
+  // Counts completed namespace and attribute changes; a cached answer from an older
+  // generation is not used.
+  std::atomic<uint64_t> namespace_generation_{0};
+  std::mutex lookup_cache_mu_;
+  std::unordered_map<std::string, CachedLookup> lookup_cache_;  // guarded by lookup_cache_mu_
   std::unique_ptr<HandleTable<FileHandle>> files_;
   std::unique_ptr<HandleTable<DirHandle>> dirs_;
 };

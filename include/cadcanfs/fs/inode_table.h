@@ -4,7 +4,8 @@
 // and an unknown number is reported, never dereferenced.
 //
 // An inode remembers the names it was reached by (parent inode + stored ciphertext
-// name), because stores are path-addressed; the first link is the one paths use.
+// name), because stores are path-addressed; the first link is the one paths use. Each
+// link also keeps its plaintext name, from which the access policy reads the path.
 //
 // An inode the kernel forgot is retired rather than dropped, while its object still has
 // a name: file handles (name_to_handle_at, an NFS re-export) carry the inode number, and
@@ -16,7 +17,10 @@
 #ifndef CADCANFS_FS_INODE_TABLE_H_
 #define CADCANFS_FS_INODE_TABLE_H_
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -40,6 +44,9 @@ struct Inode;
 struct InodeLink {
   std::shared_ptr<Inode> parent;
   std::string stored;  // the entry's ciphertext name in the parent's directory
+  // The entry's plaintext name, as the kernel gave it at lookup or create: the access
+  // policy decides on plaintext paths, which the store cannot give back cheaply.
+  std::string plain;
 };
 
 struct Inode {
@@ -58,6 +65,11 @@ struct Inode {
   // guarded by mu: the attributes the object had when it lost its last name (st_nlink
   // 0), which an fd still open on it reports, as on ext4.
   std::optional<ObjectInfo> orphan;
+  // guarded by mu: a directory's attributes at or above case depth under a policy, with
+  // the namespace generation and time they were read (FileSystem::CachedLookup).
+  std::optional<struct stat> policy_attr;
+  uint64_t policy_attr_generation = 0;
+  std::chrono::steady_clock::time_point policy_attr_at;
 };
 
 class InodeTable {

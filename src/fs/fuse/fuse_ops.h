@@ -9,14 +9,37 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "cadcanfs/fs/cancellation.h"
 #include "cadcanfs/fs/filesystem.h"
 #include "cadcanfs/fs/fuse/mount.h"
 
 namespace cadcanfs::fuse_ops {
+
+// The supplementary groups of recent callers. fuse_req_getgroups reads /proc on every
+// call, and a path walk under a policy sends several requests per system call; a
+// process's groups rarely change, and a change is seen within kMaxAge.
+class GroupsCache {
+ public:
+  static constexpr std::chrono::milliseconds kMaxAge{1000};
+  std::vector<gid_t> Get(fuse_req_t req);
+
+ private:
+  struct Cached {
+    uid_t uid;
+    gid_t gid;
+    std::chrono::steady_clock::time_point at;
+    std::vector<gid_t> groups;
+  };
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mu_;
+  std::unordered_map<pid_t, Cached> by_pid_;  // guarded by mu_
+};
 
 // What every request can reach through fuse_req_userdata.
 struct Context {
@@ -26,6 +49,7 @@ struct Context {
   double attr_timeout = 1.0;
   bool writeback = false;  // the kernel granted writeback caching
   std::once_flag after_init_once;
+  GroupsCache groups;  // callers' supplementary groups, for the access policy
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
@@ -48,12 +72,22 @@ inline int OpenFlagsOf(fuse_req_t req, const fuse_file_info* fi) {
 
 inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
 
+// Who sent `req`, for the access policy and the audit log. The supplementary groups
+// cost a read of /proc, so they are fetched only when a policy decides.
+RequestCredentials CredentialsOf(fuse_req_t req);
+
+// The timeouts of a reply about `ino`: zero where the answer differs per caller, so
+// that the kernel never serves one user's answer to another (docs/access-policy.md 7).
+double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino);
+double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino);
+
 // Runs an operation body; no exception may cross into libfuse. Long work in the core
 // stops when the caller gives up on the request (FUSE_INTERRUPT).
 template <typename Body>
 void Guarded(fuse_req_t req, Body&& body) {
   try {
     CancelScope scope([req] { return fuse_req_interrupted(req) != 0; });
+    RequestScope caller(CredentialsOf(req));
     body();
   } catch (const std::bad_alloc&) {
     fuse_reply_err(req, ENOMEM);

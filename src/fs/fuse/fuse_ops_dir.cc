@@ -73,10 +73,16 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto handle = Fs(req).OpenDir(ino);
     if (!handle.ok()) return ReplyStatus(req, handle.status());
     fi->fh = *handle;
-    fi->cache_readdir = 1;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    fi->keep_cache = !before.ok() || !AccessTimeUpdateDue(*before, now);
+    if (Fs(req).ListingVariesByCaller(ino)) {
+      // Filtered per caller: the kernel must not serve this listing to anyone else.
+      fi->cache_readdir = 0;
+      fi->keep_cache = 0;
+    } else {
+      fi->cache_readdir = 1;
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      fi->keep_cache = !before.ok() || !AccessTimeUpdateDue(*before, now);
+    }
     if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).ReleaseDir(*handle);
   });
 }

@@ -1,6 +1,7 @@
 // Entry, attribute and extended-attribute operations.
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fuse_ops.h"
@@ -10,6 +11,47 @@ namespace cadcanfs::fuse_ops {
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   return Caller{ctx->uid, ctx->gid};
+}
+
+RequestCredentials CredentialsOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}, {}};
+  if (!Fs(req).policy_enabled()) return credentials;
+  // Called only while the core serves the request, before its reply frees `req`.
+  credentials.fetch_groups = [req] { return Ctx(req).groups.Get(req); };
+  return credentials;
+}
+
+std::vector<gid_t> GroupsCache::Get(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_pid_.find(ctx->pid);
+    // A reused pid or a process that changed its ids is looked up again.
+    if (it != by_pid_.end() && it->second.uid == ctx->uid && it->second.gid == ctx->gid &&
+        now - it->second.at < kMaxAge) {
+      return it->second.groups;
+    }
+  }
+  constexpr int kMaxGroups = 256;
+  gid_t buffer[kMaxGroups];
+  const int n = fuse_req_getgroups(req, kMaxGroups, buffer);
+  // A caller with more groups than fit is matched on the first ones only.
+  std::vector<gid_t> groups =
+      n > 0 ? std::vector<gid_t>(buffer, buffer + std::min(n, kMaxGroups)) : std::vector<gid_t>();
+  std::lock_guard lock(mu_);
+  if (by_pid_.size() >= kMaxEntries) by_pid_.clear();
+  by_pid_[ctx->pid] = Cached{ctx->uid, ctx->gid, now, groups};
+  return groups;
+}
+
+double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
+  return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).entry_timeout;
+}
+
+double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
+  return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).attr_timeout;
 }
 
 bool InGroup(fuse_req_t req, gid_t gid) {
@@ -36,8 +78,8 @@ fuse_entry_param EntryParam(fuse_req_t req, const Entry& entry) {
   std::memset(&e, 0, sizeof(e));
   e.ino = entry.ino;
   e.attr = entry.attr;
-  e.attr_timeout = Ctx(req).attr_timeout;
-  e.entry_timeout = Ctx(req).entry_timeout;
+  e.attr_timeout = AttrTimeoutFor(req, entry.ino);
+  e.entry_timeout = EntryTimeoutFor(req, entry.ino);
   return e;
 }
 
@@ -52,7 +94,8 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   RunAfterInitOnce(req);
   Guarded(req, [&] {
     auto entry = Fs(req).Lookup(parent, name);
-    if (!entry.ok() && entry.status().code() == Code::kNotFound) {
+    // Under a policy a missing name may exist for another caller: never cached.
+    if (!entry.ok() && entry.status().code() == Code::kNotFound && !Fs(req).policy_enabled()) {
       // A negative entry, cached by the kernel for entry_timeout.
       fuse_entry_param e;
       std::memset(&e, 0, sizeof(e));
@@ -74,13 +117,16 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("getattr ino={}", ino);
   RunAfterInitOnce(req);
   Guarded(req, [&] {
-    auto attr = Fs(req).GetAttr(ino);
+    // The kernel passes the handle for fstat(2) on a file it has open (not directories).
+    std::optional<HandleId> fh;
+    if (fi != nullptr) fh = fi->fh;
+    auto attr = Fs(req).GetAttr(ino, fh);
     if (!attr.ok()) return ReplyStatus(req, attr.status());
-    fuse_reply_attr(req, &*attr, Ctx(req).attr_timeout);
+    fuse_reply_attr(req, &*attr, AttrTimeoutFor(req, ino));
   });
 }
 
@@ -117,7 +163,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     }
     auto result = Fs(req).SetAttr(ino, changes, fh);
     if (!result.ok()) return ReplyStatus(req, result.status());
-    fuse_reply_attr(req, &*result, Ctx(req).attr_timeout);
+    fuse_reply_attr(req, &*result, AttrTimeoutFor(req, ino));
   });
 }
 

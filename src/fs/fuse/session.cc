@@ -5,6 +5,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
@@ -132,6 +134,53 @@ std::string ServingStatus(const MountOptions& options) {
   return status + ")";
 }
 
+// The objects the access signals reach. Handlers may only make async-signal-safe
+// calls: RequestReload and RequestRotate set a flag (and write an eventfd).
+std::atomic<access::PolicyWatcher*> signalled_watcher{nullptr};
+std::atomic<access::AuditLog*> signalled_audit{nullptr};
+
+void OnReloadSignal(int) {
+  if (access::PolicyWatcher* watcher = signalled_watcher.load()) watcher->RequestReload();
+}
+
+void OnRotateSignal(int) {
+  if (access::AuditLog* audit = signalled_audit.load()) audit->RequestRotate();
+}
+
+bool InstallHandler(int signal, void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(signal, &action, nullptr) == 0;
+}
+
+// Replaces libfuse's SIGHUP (unmount) with a policy reload, and adds SIGUSR1 for
+// rotating the audit log, for the mount's life.
+class AccessSignals {
+ public:
+  explicit AccessSignals(const MountOptions& options) {
+    if (options.policy_watcher != nullptr) {
+      signalled_watcher.store(options.policy_watcher);
+      ok_ = InstallHandler(SIGHUP, OnReloadSignal);
+    }
+    if (options.audit_log != nullptr) {
+      signalled_audit.store(options.audit_log);
+      ok_ = InstallHandler(SIGUSR1, OnRotateSignal) && ok_;
+    }
+  }
+  ~AccessSignals() {
+    signalled_watcher.store(nullptr);
+    signalled_audit.store(nullptr);
+  }
+  AccessSignals(const AccessSignals&) = delete;
+  AccessSignals& operator=(const AccessSignals&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_ = true;
+};
+
 // Owns a libfuse session and tears it down in order.
 class Session {
  public:
@@ -187,6 +236,10 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
   }
   if (!session.InstallSignalHandlers()) {
     return Status::Error(Code::kInternal, "cannot install signal handlers");
+  }
+  AccessSignals access_signals(options);
+  if (!access_signals.ok()) {
+    return Status::Error(Code::kInternal, "cannot install the policy and audit signal handlers");
   }
   if (!session.Mount(options.mountpoint)) {
     NotifyServiceManager("STATUS=Mounting failed: the kernel refused the mount");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cadcanfs/access/audit_log.h"
+#include "cadcanfs/access/policy_holder.h"
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/filesystem.h"
 
@@ -22,11 +24,15 @@ struct MountOptions {
   // Runs once, on the first request after the kernel finished INIT (mount tuning that
   // INIT would otherwise undo, such as the readahead window).
   std::function<void()> after_init;
+  // With a policy: SIGHUP reloads it (instead of unmounting). With an audit log:
+  // SIGUSR1 rotates it. Both must outlive ServeMount.
+  access::PolicyWatcher* policy_watcher = nullptr;
+  access::AuditLog* audit_log = nullptr;
 };
 
 // Mounts, calls `on_mounted` once the mount is live, and serves requests until the
-// filesystem is unmounted or SIGTERM/SIGINT/SIGHUP arrives; then syncs every open
-// file and unmounts. kBusy when the kernel refused the mount.
+// filesystem is unmounted or SIGTERM/SIGINT (or SIGHUP without a policy) arrives; then syncs every
+// open file and unmounts. kBusy when the kernel refused the mount.
 Status ServeMount(FileSystem& fs, const MountOptions& options,
                   const std::function<void()>& on_mounted);
 

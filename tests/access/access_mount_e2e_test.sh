@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# End-to-end test of the access layer on a real `-o allow_other` mount, with real Linux
+# users made here (useradd) and operations run as them (runuser): each office sees
+# only its cases, a read-only designer sees its assigned case and cannot write,
+# reloads (file change and SIGHUP) apply without a remount, two users alternating on
+# the same paths never see each other's view (default and writeback cache modes),
+# every audited operation writes exactly one line with the right fields, `audit
+# verify` passes and catches an edited line, and a planted patient name appears in no
+# audit line, daemon log (--debug) or stderr. Needs root.
+set -u
+# shellcheck source=../testing/e2e_lib.sh
+source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
+BIN_SRC=$(realpath "${1:?usage: access_mount_e2e_test.sh PATH_TO_CADCANFS}")
+WORK=$(mktemp -d /tmp/cadcanfs-access-XXXXXX)
+chmod 755 "$WORK"
+BIN="$WORK/cadcanfs"
+cp "$BIN_SRC" "$BIN" && chmod 755 "$BIN"
+PREFIX="ccacc$$"
+ALICE="${PREFIX}a"  # SmithDental staff, through the group
+DAVE="${PREFIX}d"   # JonesOrtho staff
+BOB="${PREFIX}b"    # designer: read on one SmithDental case
+SMITH_GROUP="${PREFIX}g"
+PLANTED="Qwzxplanted_Vexmira"
+CASE="${PLANTED}_2026-03-01"
+OTHER="Other_Case"
+DAEMON_PID=""
+
+cleanup() {
+  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
+  [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null
+  for u in "$ALICE" "$DAVE" "$BOB"; do userdel "$u" 2>/dev/null; done
+  groupdel "$SMITH_GROUP" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+
+groupadd "$SMITH_GROUP"
+useradd -M -N -s /bin/sh -G "$SMITH_GROUP" "$ALICE"
+useradd -M -N -s /bin/sh "$DAVE"
+useradd -M -N -s /bin/sh "$BOB"
+as() { local who=$1; shift; runuser -u "$who" -- "$@"; }
+# Every stderr of cadcanfs commands lands in cli.err too, for the patient-name check.
+run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; local rc=$?; cat "$WORK/err" >>"$WORK/cli.err"; echo "$rc"; }
+mounted() { grep -q " $1 fuse.cadcanfs " /proc/mounts && echo yes || echo no; }
+wait_mounted() { for _ in $(seq 1 250); do [ "$(mounted "$1")" = yes ] && return 0; sleep 0.02; done; return 1; }
+wait_gone() { for _ in $(seq 1 250); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
+listing() { as "$1" ls "$2" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
+lines() { wc -l <"$WORK/audit.log"; }
+new_lines() { tail -n +"$(($1 + 1))" "$WORK/audit.log"; }
+
+write_policy() {  # write_policy BOB_CASE_PATTERN...
+  local assignments="" sep=""
+  for pattern in "$@"; do
+    assignments+="$sep{\"principal\": \"bob\", \"office\": \"SmithDental\", \"case\": \"$pattern\", \"access\": \"read\"}"
+    sep=","
+  done
+  cat >"$WORK/policy.tmp" <<EOF
+{
+  "version": 1,
+  "principals": {
+    "smith-staff": {"groups": ["$SMITH_GROUP"], "role": "office", "office": "SmithDental"},
+    "jones-staff": {"users": ["$DAVE"], "role": "office", "office": "JonesOrtho"},
+    "bob": {"users": ["$BOB"], "role": "designer"}
+  },
+  "assignments": [$assignments]
+}
+EOF
+  chmod 600 "$WORK/policy.tmp" && mv "$WORK/policy.tmp" "$WORK/policy.json"
+}
+
+# The vault: two SmithDental cases (one named after the planted patient), one JonesOrtho.
+mkdir -p "src/SmithDental/$CASE" "src/SmithDental/$OTHER" src/JonesOrtho/Roe_Rick
+printf 'upper scan' >"src/SmithDental/$CASE/${PLANTED}_upper.stl"
+printf 'other' >"src/SmithDental/$OTHER/x.stl"
+printf 'to be tampered with' >"src/SmithDental/$CASE/${PLANTED}_lower.stl"
+printf 'jones' >src/JonesOrtho/Roe_Rick/a.stl
+find src -type d -exec chmod 777 {} + && find src -type f -exec chmod 666 {} +
+"$BIN" keygen key >/dev/null && "$BIN" init vault --key-file key >/dev/null
+"$BIN" encrypt vault src/ --key-file key >/dev/null
+chmod -R a+rwX vault
+write_policy "Qwz*"
+mkdir mnt
+
+# ---- refusals at startup ----
+echo '{"version": 1, "principals": {}, "bogus": 1}' >bad.json && chmod 600 bad.json
+check "broken policy refused" 41 "$(run mount vault mnt --key-file key --policy bad.json)"
+check "broken policy: one line" yes "$(one_line)"
+mkdir audit.dir
+check "unwritable audit log refused" 44 "$(run mount vault mnt --key-file key --audit-log audit.dir)"
+check "unwritable audit log: one line" yes "$(one_line)"
+check "--audit-sync needs --audit-log" 2 "$(run mount vault mnt --key-file key --audit-sync)"
+check "nothing mounted after refusals" no "$(mounted "$WORK/mnt")"
+
+start_daemon() {  # start_daemon EXTRA_FLAGS...: foreground daemon with --debug, logs kept
+  "$BIN" mount vault mnt --key-file key -o allow_other --policy "$WORK/policy.json" \
+    --audit-log "$WORK/audit.log" --debug -f "$@" >>"$WORK/daemon.out" 2>>"$WORK/daemon.err" &
+  DAEMON_PID=$!
+  wait_mounted "$WORK/mnt"
+}
+stop_daemon() {
+  "$BIN" unmount mnt 2>>"$WORK/cli.err"
+  wait_gone "$DAEMON_PID"
+  DAEMON_PID=""
+}
+
+# Two users alternating on the same paths must never see each other's view: the
+# kernel's dentry, attribute and listing caches are shared by all of them.
+alternate() {  # alternate MODE_NAME
+  local mode=$1 leaked=0
+  for _ in 1 2 3; do
+    [ "$(listing "$ALICE" mnt)" = "SmithDental" ] || leaked=1
+    as "$ALICE" stat -c %s "mnt/SmithDental/$OTHER/x.stl" >/dev/null || leaked=1
+    [ "$(listing "$DAVE" mnt)" = "JonesOrtho" ] || leaked=1
+    as "$DAVE" stat "mnt/SmithDental/$OTHER/x.stl" >/dev/null 2>&1 && leaked=1
+    as "$DAVE" ls mnt/SmithDental >/dev/null 2>&1 && leaked=1
+    [ "$(listing "$BOB" mnt/SmithDental)" = "$CASE" ] || leaked=1
+    [ "$(listing "$ALICE" mnt/SmithDental)" = "$OTHER $CASE" ] || leaked=1
+    as "$BOB" cat "mnt/SmithDental/$OTHER/x.stl" >/dev/null 2>&1 && leaked=1
+  done
+  check "alternating users see only their own view ($mode)" 0 "$leaked"
+}
+
+# ---- visibility and enforcement ----
+start_daemon; check "mounted with a policy" yes "$(mounted "$WORK/mnt")"
+check "office sees its office only" "SmithDental" "$(listing "$ALICE" mnt)"
+check "office sees its cases" "$OTHER $CASE" "$(listing "$ALICE" mnt/SmithDental)"
+check "office reads its case" "other" "$(as "$ALICE" cat "mnt/SmithDental/$OTHER/x.stl")"
+check "second office sees only its own" "JonesOrtho" "$(listing "$DAVE" mnt)"
+as "$DAVE" ls mnt/SmithDental >/dev/null 2>&1; check "second office: other office is ENOENT" 2 $?
+check "second office: lookup says no such file" 1 \
+  "$(as "$DAVE" stat mnt/SmithDental 2>&1 | grep -c 'No such file')"
+as "$DAVE" cat "mnt/SmithDental/$CASE/${PLANTED}_upper.stl" >/dev/null 2>&1
+check "second office cannot open the first's files" 1 $?
+check "designer sees the assigned case only" "$CASE" "$(listing "$BOB" mnt/SmithDental)"
+check "designer reads the assigned case" "upper scan" \
+  "$(as "$BOB" cat "mnt/SmithDental/$CASE/${PLANTED}_upper.stl")"
+as "$BOB" ls "mnt/SmithDental/$OTHER" >/dev/null 2>&1; check "unassigned case is invisible" 2 $?
+check "read-only designer cannot write (EACCES)" 1 "$(as "$BOB" sh -c \
+  "echo x >>'mnt/SmithDental/$CASE/${PLANTED}_upper.stl'" 2>&1 | grep -c 'Permission denied')"
+as "$BOB" touch "mnt/SmithDental/$CASE/new.stl" 2>/dev/null; check "read-only designer cannot create" 1 $?
+as "$BOB" mkdir "mnt/SmithDental/$CASE/d" 2>/dev/null; check "read-only designer cannot mkdir" 1 $?
+as "$BOB" rm -f "mnt/SmithDental/$CASE/${PLANTED}_upper.stl" 2>/dev/null
+check "read-only designer cannot delete" 1 $?
+as "$BOB" truncate -s 0 "mnt/SmithDental/$CASE/${PLANTED}_upper.stl" 2>/dev/null
+check "read-only designer cannot truncate" 1 $?
+check "the file is intact" "upper scan" "$(as "$ALICE" cat "mnt/SmithDental/$CASE/${PLANTED}_upper.stl")"
+ls mnt >/dev/null 2>&1; check "root has no bypass" "" "$(ls mnt 2>/dev/null)"
+alternate "default cache"
+
+# ---- audit: exactly one line per operation, with the right fields ----
+code=$("$BIN" case-code vault "SmithDental/$CASE" --key-file key 2>>cli.err)
+alice_uid=$(id -u "$ALICE"); bob_uid=$(id -u "$BOB")
+audit_one() {  # audit_one NAME EVENT UID [WANT_FID] -- COMMAND...: runs it, checks one line
+  local name=$1 event=$2 uid=$3 want_fid=$4 before; shift 5
+  before=$(lines)
+  "$@" >/dev/null 2>&1
+  local added; added=$(new_lines "$before")
+  check "audit $name: one line" 1 "$(printf '%s\n' "$added" | grep -c .)"
+  check "audit $name: event" "\"event\":\"$event\"" "$(grep -o "\"event\":\"[a-z-]*\"" <<<"$added")"
+  check "audit $name: uid" "\"uid\":$uid" "$(grep -o "\"uid\":[0-9]*" <<<"$added")"
+  check "audit $name: case code" "\"case\":\"$code\"" "$(grep -o '"case":"[^"]*"' <<<"$added")"
+  if [ "$want_fid" = fid ]; then
+    grep -Eq '"fid":"[0-9a-f]{32}"' <<<"$added"; check "audit $name: file id" 0 $?
+  fi
+}
+F="mnt/SmithDental/$CASE"
+audit_one open-read open-read "$bob_uid" fid -- as "$BOB" cat "$F/${PLANTED}_upper.stl"
+grep -q '"process":"cat"' <(tail -n 1 audit.log); check "audit: process name" 0 $?
+audit_one open-write open-write "$alice_uid" fid -- as "$ALICE" sh -c "echo more >>'$F/${PLANTED}_upper.stl'"
+audit_one create create "$alice_uid" fid -- as "$ALICE" sh -c ": >'$F/${PLANTED}_crown.stl'"
+audit_one truncate truncate "$alice_uid" - -- as "$ALICE" python3 -c "import os,sys; os.truncate(sys.argv[1], 0)" "$F/${PLANTED}_crown.stl"
+audit_one mkdir create "$alice_uid" - -- as "$ALICE" mkdir "$F/${PLANTED}_parts"
+audit_one rename rename "$alice_uid" - -- as "$ALICE" mv "$F/${PLANTED}_crown.stl" "$F/${PLANTED}_parts/c.stl"
+audit_one delete delete "$alice_uid" - -- as "$ALICE" rm "$F/${PLANTED}_parts/c.stl"
+audit_one rmdir delete "$alice_uid" - -- as "$ALICE" rmdir "$F/${PLANTED}_parts"
+audit_one denied denied "$bob_uid" - -- as "$BOB" sh -c "echo x >>'$F/${PLANTED}_upper.stl'"
+grep -q '"attempt":"open-write","result":"EACCES"' <(tail -n 1 audit.log)
+check "audit denied: attempt and result" 0 $?
+# A block that fails authentication: the read is EIO and the tamper is on record.
+cipher=$("$BIN" map vault "SmithDental/$CASE/${PLANTED}_lower.stl" --key-file key 2>>cli.err |
+  sed 's/^ciphertext: //')
+size=$(stat -c %s "vault/$cipher")
+printf '\xff' | dd of="vault/$cipher" bs=1 seek=$((size - 1)) conv=notrunc status=none
+before=$(lines)
+check "tampered block: the read fails" 1 \
+  "$(as "$ALICE" cat "$F/${PLANTED}_lower.stl" 2>&1 | grep -c 'Input/output error')"
+check "tampered block: one tamper line" 1 "$(new_lines "$before" | grep -c '"event":"tamper"')"
+new_lines "$before" | grep '"event":"tamper"' | grep -Eq "\"case\":\"$code\",\"fid\":\"[0-9a-f]{32}\""
+check "tamper line: case code and file id" 0 $?
+
+# ---- reload without remount: file change, then SIGHUP ----
+write_policy "Qwz*" "Other_*"
+for _ in $(seq 1 100); do [ "$(listing "$BOB" mnt/SmithDental)" = "$OTHER $CASE" ] && break; sleep 0.05; done
+check "reload on file change" "$OTHER $CASE" "$(listing "$BOB" mnt/SmithDental)"
+write_policy "Qwz*"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 100); do [ "$(listing "$BOB" mnt/SmithDental)" = "$CASE" ] && break; sleep 0.05; done
+check "reload after SIGHUP revokes" "$CASE" "$(listing "$BOB" mnt/SmithDental)"
+check "SIGHUP keeps the mount" yes "$(mounted "$WORK/mnt")"
+echo '{"version": 1' >"$WORK/policy.json"; chmod 600 "$WORK/policy.json"
+kill -HUP "$DAEMON_PID"; sleep 0.3
+check "a broken reload keeps the old policy" "$CASE" "$(listing "$BOB" mnt/SmithDental)"
+write_policy "Qwz*"
+# SIGUSR1 rotates the audit log at the next line; the chain continues in the new file.
+kill -USR1 "$DAEMON_PID"
+as "$ALICE" cat "mnt/SmithDental/$OTHER/x.stl" >/dev/null
+check "SIGUSR1 rotated the audit log" 1 "$(find . -maxdepth 1 -name 'audit.log.*' | wc -l)"
+check "SIGUSR1 keeps the mount" yes "$(mounted "$WORK/mnt")"
+stop_daemon
+
+# ---- the writeback cache mode ----
+start_daemon --writeback-cache
+alternate "writeback cache"
+stop_daemon
+
+# ---- the log verifies, and an edited line is caught ----
+check "audit verify passes across the rotation" 0 \
+  "$(run audit verify audit.log.* audit.log --key-file key)"
+check "mount and unmount lines" "2 2" \
+  "$(cat audit.log.* audit.log | grep -c '"event":"mount"') $(grep -c '"event":"unmount"' audit.log)"
+sed "5s/\"uid\":[0-9]*/\"uid\":4242/" audit.log >edited.log
+check "audit verify catches an edited line" 40 "$(run audit verify edited.log --key-file key)"
+
+# ---- no patient name anywhere ----
+touch cli.err
+for f in audit.log audit.log.* daemon.out daemon.err cli.err; do
+  check "planted name absent from $f" 0 "$(grep -c "$PLANTED" "$f")"
+done
+grep -q "lookup\|open" daemon.err; check "the daemon logged with --debug" 0 $?
+
+report access_mount_e2e
