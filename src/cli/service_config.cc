@@ -19,15 +19,15 @@ namespace cadcanfs::cli {
 namespace {
 
 // Keys that stand for a `mount` flag taking a value.
-const std::set<std::string> kValueKeys = {"key-file", "passphrase-file", "uid", "gid",
-                                          "max-file-size"};
+const std::set<std::string> kValueKeys = {"key-file",  "passphrase-file", "uid",
+                                          "gid",       "max-file-size",   "policy",
+                                          "audit-log", "cache-dir"};
 // Keys that stand for a `mount` switch: "yes" sets it, "no" leaves it off.
-const std::set<std::string> kSwitchKeys = {"read-only", "writeback-cache", "debug"};
+const std::set<std::string> kSwitchKeys = {"read-only",     "writeback-cache", "debug",
+                                           "audit-relaxed", "audit-sync",      "plain"};
 // Keys a later version fills in; refused now so a config written for it fails loudly
 // instead of mounting without the policy or audit log it asks for.
 const std::map<std::string, std::string> kReservedKeys = {
-    {"policy", "access policies"},
-    {"audit-log", "the audit log"},
     {"token-file", "OneDrive vaults"},
     {"graph-url", "OneDrive vaults"},
 };

@@ -157,7 +157,8 @@ Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status(
 
 Status FileSystem::AssignOwner(const ChildPath& child, const Caller& caller, uint32_t mode,
                                bool is_dir) {
-  if (!options_.owner_is_caller) return Status::Ok();
+  // A store without owners (OneDrive) shows every object as the mount's.
+  if (!options_.owner_is_caller || !store_.capabilities().posix_attributes) return Status::Ok();
   // As ext4 does (inode_init_owner): what is made in a setgid directory gets the
   // directory's group, and a directory made there is setgid itself. The kernel has
   // already dropped a setgid bit the caller may not set.

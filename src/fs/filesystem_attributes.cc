@@ -80,7 +80,8 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
     }
     CADCANFS_RETURN_IF_ERROR(AuditInode(access::AuditOp::kTruncate, *inode, file_id));
   }
-  if (changes.mode || changes.uid || changes.gid || changes.atime || changes.mtime) {
+  const AttrChanges kept = WhatTheStoreKeeps(changes);
+  if (kept.mode || kept.uid || kept.gid || kept.atime || kept.mtime) {
     // An open file is changed through its open object: that needs no path walk and
     // works after its last name was removed (fchmod on an open, unlinked file).
     std::shared_ptr<FileContent> file;
@@ -89,17 +90,29 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
       file = inode->file;
     }
     if (file) {
-      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(*file, changes));
+      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(*file, kept));
     } else if (OrphanInfo(*inode)) {
-      ApplyToOrphan(*inode, changes);
+      ApplyToOrphan(*inode, kept);
     } else {
       std::shared_lock ns(namespace_mu_);
       CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
       StorePathMetadata target{store_, path};
-      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(target, changes));
+      CADCANFS_RETURN_IF_ERROR(ApplyMetadata(target, kept));
     }
   }
   return GetAttr(ino);
+}
+
+// A store without modes and owners (OneDrive) accepts chmod and chown and ignores them,
+// as rclone and onedriver do: `cp -a`, `rsync -a` and editors that restore a file's
+// mode after saving must keep working there. Times are kept where the store has them.
+AttrChanges FileSystem::WhatTheStoreKeeps(const AttrChanges& changes) const {
+  if (store_.capabilities().posix_attributes) return changes;
+  AttrChanges kept = changes;
+  kept.mode.reset();
+  kept.uid.reset();
+  kept.gid.reset();
+  return kept;
 }
 
 void FileSystem::ApplyToOrphan(Inode& inode, const AttrChanges& changes) {

@@ -301,6 +301,7 @@ class FileSystem {
   // chmod, chown and utimens of an orphan: it has no store object left to change, so
   // only the attributes its open fds report change (what ext4 shows for them too).
   void ApplyToOrphan(Inode& inode, const AttrChanges& changes);
+  AttrChanges WhatTheStoreKeeps(const AttrChanges& changes) const;
   void ReleaseFile(Inode& inode);
   // REQUIRES: inode.mu held, inode.file open read-only. Reopens its store object at
   // `path` for writing, if it is still the same object.
