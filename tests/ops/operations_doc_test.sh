@@ -151,6 +151,23 @@ key_is_live "$WORK/key-before-rotation"
 check "the old key no longer does (wrong key, exit 5)" 5 $?
 check "the old key was shredded" no "$([ -e /root/office-old.key ] && echo yes || echo no)"
 
+run_block access
+grep -qx 'Doe_Jane_2026-03-01' "$WORK/output-access"
+check "office staff see their office's case" 0 $?
+check "a designer without a case sees nothing" 0 "$(grep -c 'SmithDental' "$WORK/output-access")"
+run_block assign
+check "the assignment takes effect without a remount" 1 \
+  "$(grep -cx 'Doe_Jane_2026-03-01' "$WORK/output-assign")"
+run_block audit
+grep -q 'crown 16, zirconia' "$WORK/output-audit"
+check "the designer reads the assigned case" 0 $?
+grep -q 'open-read uid=[0-9]*(erin)' "$WORK/output-audit"
+check "the audit log shows the designer's open" 0 $?
+grep -q 'Doe\|Jane\|order.txt' /var/log/cadcanfs/office.audit
+check "the audit log holds no name" 1 $?
+
 systemctl stop cadcanfs@office.service
 check "systemctl stop unmounts" no "$(mountpoint -q /srv/office/cases && echo yes || echo no)"
+cadcanfs audit verify /var/log/cadcanfs/office.audit* --key-file /etc/cadcanfs/keys/office.key >/dev/null 2>&1
+check "after the stop the audit log verifies" 0 $?
 report "operations doc"

@@ -186,6 +186,11 @@ def main(args):
         return start_notify(unit, path, instance) if notify else run_oneshot(unit, path, instance)
     if verb == "stop":
         return stop_notify(unit, path, instance) if notify else 0
+    if verb == "restart":
+        if notify:
+            stop_notify(unit, path, instance)
+            return start_notify(unit, path, instance)
+        return run_oneshot(unit, path, instance)
     if verb == "status":
         if not os.path.exists(state_file(unit)):
             print("%s: inactive" % unit)
