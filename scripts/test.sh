@@ -26,7 +26,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 (cd build && ctest --output-on-failure -j2)
 
+# -O1 -g1: line tables for the sanitizers' reports, and a fifth less compile time than
+# -O2 -g on these 2-core machines (the whole run must stay under 20 minutes).
 CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
   -DCADCANFS_SANITIZE=ON -DCADCANFS_FUZZ=ON -DCADCANFS_BENCH=OFF
 cmake --build build-asan -j2
 # The "packaging" tests (units, .deb, man page, the operations guide) check artifacts,
