@@ -3,7 +3,7 @@
 #   1. the Release build (gcc), which is what ships;
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build (clang) that also builds
 #      the libFuzzer targets and runs each for a short time, and runs everything but
-#      the packaging checks again.
+#      the packaging checks and the operational drills again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -33,5 +33,6 @@ CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DCADCANFS_SANITIZE=ON -DCADCANFS_FUZZ=ON -DCADCANFS_BENCH=OFF
 cmake --build build-asan -j2
 # The "packaging" tests (units, .deb, man page, the operations guide) check artifacts,
-# not code paths: the Release run covers them.
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 -LE packaging)
+# and the "ops-drill" tests drive the binary through scripts whose C++ paths other
+# tests cover: the Release run covers both.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 -LE 'packaging|ops-drill')

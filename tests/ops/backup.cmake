@@ -3,7 +3,7 @@
 add_test(NAME backup_restore_drill
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/ops/backup_restore_drill_test.sh $<TARGET_FILE:cadcanfs>
           ${PROJECT_SOURCE_DIR}/scripts)
-set_tests_properties(backup_restore_drill PROPERTIES TIMEOUT 300)
+set_tests_properties(backup_restore_drill PROPERTIES TIMEOUT 300 LABELS ops-drill)
 add_test(NAME progress_output
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/ops/progress_output_test.sh $<TARGET_FILE:cadcanfs>
           ${PROJECT_SOURCE_DIR}/scripts)

@@ -29,3 +29,9 @@ set_tests_properties(ops_systemd_verify ops_package_deb ops_manpage PROPERTIES T
 # does not change with the sanitizers; scripts/test.sh runs these in the Release build only.
 set_tests_properties(ops_systemd_verify ops_package_deb ops_manpage ops_operations_doc
   PROPERTIES LABELS packaging)
+# The operational drills run the same binary through shell and Python harnesses (the
+# service's life cycle, fstab, doctor, a 5,000-file key rotation): their C++ paths are
+# covered under the sanitizers by the unit and mount tests, so scripts/test.sh runs
+# them in the Release pass only, as the packaging checks.
+set_tests_properties(ops_systemd_notify ops_rekey_drill ops_fstab_helper ops_doctor
+  PROPERTIES LABELS ops-drill)
