@@ -143,7 +143,7 @@ diff -r mnt/"Doe, Jane" restore3/"Doe, Jane" >/dev/null; check "tar restore equa
 # ---- a damaged snapshot is caught without the key, and not restored ----
 verify() { "$SCRIPTS/backup-vault.sh" --quiet --verify "$1" >verify.out 2>&1; echo $?; }
 cp -a "$snap2" flipped
-printf '\xff' | dd of="flipped/vault/$unchanged" bs=1 seek=70000 conv=notrunc status=none
+flip_byte "flipped/vault/$unchanged" 70000
 check "a flipped byte fails the check" 42 "$(verify flipped)"
 grep -qF "${unchanged}: FAILED" verify.out; check "the check names the damaged ciphertext file" 0 $?
 check "restore refuses a snapshot that fails its check" 42 "$("$SCRIPTS/restore-vault.sh" --cadcanfs "$BIN" \
@@ -156,7 +156,7 @@ check "an extra file fails the check" 42 "$(verify padded)"
 check "not a snapshot" 43 "$(verify vault)"
 # Damage in the backup itself is shared by every snapshot that links to the file; a
 # --full run makes a copy that shares nothing with them.
-printf '\xff' | dd of="$snap2/vault/$unchanged" bs=1 seek=70000 conv=notrunc status=none
+flip_byte "$snap2/vault/$unchanged" 70000
 check "damage shared through a hard link shows in snapshot 1" 42 "$(verify "$snap1")"
 sleep 1
 check "a full backup" 0 "$("$SCRIPTS/backup-vault.sh" --quiet --full vault backups >/dev/null 2>&1; echo $?)"

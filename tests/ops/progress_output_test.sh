@@ -69,7 +69,7 @@ check "fsck --json is one JSON object" yes "$(valid_json)"
 check "fsck --json counts the files" 20 "$(json_field files_checked)"
 cp -a vault damaged
 victim=$("$BIN" map damaged "tty/$PLANTED Patient/scans/$PLANTED 1.stl" --key-file key1 | sed 's/^ciphertext: //')
-printf '\xff' | dd of="damaged/$victim" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "damaged/$victim" 5000
 check "fsck --json on damage" 20 "$(off_tty "$BIN" fsck damaged --key-file key1 --json)"
 check "fsck --json on damage is one JSON object" yes "$(valid_json)"
 check "fsck --json lists the damaged file" "$victim" \

@@ -20,7 +20,7 @@ head -c 200000 /dev/urandom >src/"$MARKER"/cbct/"${MARKER}_slice.dcm"
 "$BIN" init vault --key-file key >/dev/null
 "$BIN" encrypt vault src/ --key-file key >/dev/null
 victim=vault/$("$BIN" map vault "$MARKER/cbct/${MARKER}_slice.dcm" --key-file key | sed 's/^ciphertext: //')
-printf '\xff' | dd of="$victim" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "$victim" 5000
 
 # The unit's command line, with the binary and the config (/etc/cadcanfs/%i.conf, which
 # names the vault) of this test.

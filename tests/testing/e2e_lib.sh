@@ -19,3 +19,10 @@ report() {  # report NAME: prints the tally; fails the test if any check failed
   echo "$1: $passed passed, $failed failed"
   [ "$failed" = 0 ]
 }
+# Damages FILE by inverting the byte at OFFSET. Inverting, not overwriting with a fixed
+# value, so the file always changes (a fixed 0xff would be a no-op on 1 byte in 256).
+flip_byte() {  # flip_byte FILE OFFSET
+  local old
+  old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((255 - old)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
