@@ -174,8 +174,11 @@ class VaultIndex {
 
  private:
   // Directories at depth `case_depth_` below the root, with their plaintext paths.
+  // `cipher_dir` is the entry of the directory to search.
   void CollectCases(const std::string& cipher_dir, const std::string& plain_dir, int depth) {
-    auto listing = vault_.ListDirectory(cipher_dir);
+    auto entries = vault_.EntriesDirOf(cipher_dir);
+    if (!entries.ok()) return;
+    auto listing = vault_.ListDirectory(*entries);
     if (!listing.ok()) return;
     for (const PlainDirEntry& e : listing->entries) {
       if (e.type != ObjectType::kDirectory) continue;
@@ -183,16 +186,18 @@ class VaultIndex {
       if (depth == case_depth_) {
         cases_.emplace_back(e.name, plain);
       } else {
-        CollectCases(JoinStorePath(cipher_dir, e.stored_name), plain, depth + 1);
+        CollectCases(JoinStorePath(*entries, e.stored_name), plain, depth + 1);
       }
     }
   }
 
   void CollectFiles(const std::string& cipher_dir, const std::string& plain_dir) {
-    auto listing = vault_.ListDirectory(cipher_dir);
+    auto entries = vault_.EntriesDirOf(cipher_dir);
+    if (!entries.ok()) return;
+    auto listing = vault_.ListDirectory(*entries);
     if (!listing.ok()) return;
     for (const PlainDirEntry& e : listing->entries) {
-      std::string cipher = JoinStorePath(cipher_dir, e.stored_name);
+      std::string cipher = JoinStorePath(*entries, e.stored_name);
       std::string plain = plain_dir.empty() ? e.name : plain_dir + "/" + e.name;
       if (e.type == ObjectType::kDirectory) {
         CollectFiles(cipher, plain);

@@ -21,7 +21,7 @@ int RunKeygen(const std::vector<std::string>& argv) {
 }
 
 int RunInit(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"block-size"}), {});
+  Args args(WithKeyFlags({"block-size", "layout"}), {});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("init takes exactly one VAULT directory");
   uint32_t block_size = kDefaultBlockSize;
@@ -34,18 +34,26 @@ int RunInit(const std::vector<std::string>& argv) {
     block_size = static_cast<uint32_t>(*parsed);
   }
   const std::string& location = args.positional()[0];
-  if (auto local = LocalPathOfStore(location); local.ok() && *local) {
-    mkdir((*local)->c_str(), 0700);  // an existing empty directory is fine too
+  auto local = LocalPathOfStore(location);
+  const bool is_local = local.ok() && *local;
+  if (is_local) mkdir((*local)->c_str(), 0700);  // an existing empty directory is fine too
+  // Local vaults keep one ciphertext folder per plaintext folder, which backup operators
+  // like; remote stores limit whole paths, which only the flat layout always fits.
+  VaultLayout layout = is_local ? VaultLayout::kTree : VaultLayout::kFlat;
+  if (auto value = args.Value("layout")) {
+    std::optional<VaultLayout> parsed = ParseLayoutName(*value);
+    if (!parsed) return UsageError("--layout must be tree or flat");
+    layout = *parsed;
   }
   int code = exit_code::kOk;
   std::unique_ptr<Store> store = OpenStoreOrReport(location, code);
   if (!store) return code;
   auto key = LoadKeyForNewVault(KeyOptionsFrom(args));
   if (!key.ok()) return Fail(key.status(), Stage::kKey);
-  Status s = Vault::Initialize(*store, *key, block_size);
+  Status s = Vault::Initialize(*store, *key, block_size, layout);
   if (!s.ok()) return Fail(s, Stage::kData);
   std::cout << "created vault (key id " << key->master.id_hex() << ", block size " << block_size
-            << ")\n";
+            << ", " << LayoutName(layout) << " layout)\n";
   return exit_code::kOk;
 }
 
@@ -60,6 +68,7 @@ int RunInfo(const std::vector<std::string>& argv) {
   if (!config.ok()) return Fail(config.status(), Stage::kVault);
   std::cout << "format version: " << config->version << "\n"
             << "vault id:       " << config->vault_id_hex() << "\n"
+            << "layout:         " << LayoutName(config->layout) << "\n"
             << "content:        AES-256-GCM, " << config->block_size
             << "-byte blocks, random 96-bit nonces\n"
             << "file keys:      random 256-bit per file, wrapped with AES-256-KW (RFC 3394)\n"

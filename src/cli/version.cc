@@ -23,7 +23,8 @@ int RunVersion(const std::vector<std::string>& argv) {
   const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
   std::cout << "cadcanfs " << CADCANFS_VERSION << "\n"
             << "vault formats: reads " << kOldestFormatVersion << " to " << kFormatVersion
-            << ", writes " << kFormatVersion << "\n"
+            << ", writes " << kTreeLayoutVersion << " (tree layout) and " << kFlatLayoutVersion
+            << " (flat layout)\n"
             << "libfuse " << fuse_pkgversion() << "\n"
             << OpenSSL_version(OPENSSL_VERSION) << "\n"
             << "libcurl " << (curl != nullptr ? curl->version : "unknown") << "\n";

@@ -38,6 +38,7 @@ FileSystem::FileSystem(std::unique_ptr<Format> format, FsOptions options)
     : format_(std::move(format)),
       store_(format_->store()),
       options_(options),
+      names_(inodes_, *format_),
       files_(std::make_unique<HandleTable<FileHandle>>()),
       dirs_(std::make_unique<HandleTable<DirHandle>>()) {}
 
@@ -47,56 +48,6 @@ Result<std::shared_ptr<Inode>> FileSystem::InodeOf(InodeNumber ino) {
   std::shared_ptr<Inode> inode = inodes_.Find(ino);
   if (!inode) return Stale();
   return inode;
-}
-
-Result<std::string> FileSystem::PathOf(Inode& inode) {
-  std::vector<std::string> parts;
-  Inode* current = &inode;
-  std::shared_ptr<Inode> hold;  // keeps the parent alive while we climb
-  while (current->number != kRootInode) {
-    if (parts.size() > kMaxPathDepth) return Stale();
-    Inode& node = *current;
-    std::lock_guard lock(node.mu);
-    if (node.links.empty()) return Status::Error(Code::kNotFound, "object has no name");
-    parts.push_back(node.links.front().stored);
-    hold = node.links.front().parent;
-    current = hold.get();
-  }
-  std::string path;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) path = JoinStorePath(path, *it);
-  return path;
-}
-
-Result<std::string> FileSystem::PathOfNumber(InodeNumber ino) {
-  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
-  return PathOf(*inode);
-}
-
-Result<DirId> FileSystem::DirIdOf(Inode& dir) {
-  if (dir.type != ObjectType::kDirectory) {
-    return Status::Error(Code::kNotADirectory, "not a directory");
-  }
-  {
-    std::lock_guard lock(dir.mu);
-    if (dir.dir_id) return *dir.dir_id;
-  }
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(dir));
-  CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(path));
-  std::lock_guard lock(dir.mu);
-  dir.dir_id = id;
-  return id;
-}
-
-Result<FileSystem::ChildPath> FileSystem::ResolveChild(InodeNumber parent, std::string_view name) {
-  CADCANFS_RETURN_IF_ERROR(ValidatePlainName(name));
-  ChildPath child;
-  CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.dir, DirIdOf(*child.parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.name, format_->EncodeName(child.dir, name));
-  child.plain = std::string(name);
-  child.path = JoinStorePath(child.parent_path, child.name.stored);
-  return child;
 }
 
 struct stat FileSystem::AttrOf(const ObjectInfo& info) const {
@@ -146,11 +97,11 @@ Entry FileSystem::RecordEntry(const ChildPath& child, const ObjectInfo& info) {
 }
 
 Status FileSystem::MakeEntry(const ChildPath& child, const std::function<Status()>& make) {
-  CADCANFS_RETURN_IF_ERROR(format_->PrepareEntry(child.parent_path, child.name));
+  CADCANFS_RETURN_IF_ERROR(format_->PrepareEntry(child.entries_dir, child.name));
   Status s = make();
   // An existing entry of that name owns the sidecar; anything else leaves none behind.
   if (!s.ok() && s.code() != Code::kAlreadyExists) {
-    (void)format_->CleanupEntry(child.parent_path, child.name);
+    (void)format_->CleanupEntry(child.entries_dir, child.name);
   }
   return s;
 }
@@ -162,7 +113,8 @@ Status FileSystem::AssignOwner(const ChildPath& child, const Caller& caller, uin
   // As ext4 does (inode_init_owner): what is made in a setgid directory gets the
   // directory's group, and a directory made there is setgid itself. The kernel has
   // already dropped a setgid bit the caller may not set.
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo parent, store_.Stat(child.parent_path));
+  CADCANFS_ASSIGN_OR_RETURN(std::string parent_path, names_.PathOf(*child.parent));
+  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo parent, store_.Stat(parent_path));
   const bool inherit = (parent.mode & S_ISGID) != 0;
   CADCANFS_RETURN_IF_ERROR(
       store_.SetOwner(child.path, caller.uid, inherit ? parent.gid : caller.gid));

@@ -35,7 +35,7 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino, std::optional<HandleId>
   std::shared_lock ns(namespace_mu_);
   const uint64_t generation = namespace_generation_.load();
   if (std::optional<struct stat> cached = CachedDirAttr(*inode)) return *cached;
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
   if (ino != kRootInode && KeyOf(info) != inode->key) {
     return Status::Error(Code::kNotFound, "name now refers to another object");
@@ -95,7 +95,7 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
       ApplyToOrphan(*inode, kept);
     } else {
       std::shared_lock ns(namespace_mu_);
-      CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+      CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(*inode));
       StorePathMetadata target{store_, path};
       CADCANFS_RETURN_IF_ERROR(ApplyMetadata(target, kept));
     }

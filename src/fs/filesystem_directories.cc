@@ -35,8 +35,8 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
     handle->snapshot = std::make_shared<const DirSnapshot>();
   } else if (offset == 0 || !handle->snapshot) {
     std::shared_lock ns(namespace_mu_);
-    CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*handle->inode));
-    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, format_->ListDirectory(path));
+    CADCANFS_ASSIGN_OR_RETURN(std::string entries, names_.EntriesDirOf(*handle->inode));
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, format_->ListDirectory(entries));
     if (!listing.damaged.empty()) {
       spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
                     listing.damaged.size());
@@ -51,8 +51,10 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
 
 Status FileSystem::FsyncDir(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
-  return store_.SyncDir(path);
+  CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
+  // Where the entries are: what a create, rename or unlink in it changed.
+  CADCANFS_ASSIGN_OR_RETURN(std::string entries, names_.EntriesDirOf(*inode));
+  return store_.SyncDir(entries);
 }
 
 void FileSystem::ReleaseDir(HandleId dh) { (void)dirs_->Take(dh); }

@@ -30,7 +30,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::AcquireFile(Inode& inode, bool 
   }
   std::shared_lock ns(namespace_mu_);
   // The path is taken before the inode lock, which PathOf takes itself.
-  Result<std::string> path = PathOf(inode);
+  Result<std::string> path = names_.PathOf(inode);
   std::lock_guard lock(inode.mu);
   if (inode.file && !usable()) {
     // Open read-only so far (the backing object was not writable then). Every handle
@@ -115,7 +115,7 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(
       CheckEntryChange(*child.parent, name, ObjectType::kFile, "create", &path));

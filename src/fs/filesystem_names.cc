@@ -30,7 +30,7 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
       if (inodes_.Revive(cached->ino)) return *cached;
     }
   }
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   CADCANFS_RETURN_IF_ERROR(CheckFound(*child.parent, name, info.type));
   Entry entry = RecordEntry(child, info);
@@ -71,12 +71,7 @@ Result<Entry> FileSystem::LookupParentOf(InodeNumber ino) {
 
 Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& entry) {
   std::shared_lock ns(namespace_mu_);
-  ChildPath child;
-  CADCANFS_ASSIGN_OR_RETURN(child.parent, InodeOf(parent));
-  CADCANFS_ASSIGN_OR_RETURN(child.parent_path, PathOf(*child.parent));
-  child.name.stored = entry.stored_name;
-  child.plain = entry.name;
-  child.path = JoinStorePath(child.parent_path, entry.stored_name);
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ListedChild(parent, entry));
   // The listing's attributes, when it has them, spare a store call per entry.
   CADCANFS_ASSIGN_OR_RETURN(
       ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info) : StatPlain(child.path));
@@ -90,7 +85,7 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(
       CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "mkdir", &path));
@@ -116,7 +111,7 @@ Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(
       CheckEntryChange(*child.parent, name, ObjectType::kSymlink, "symlink", &path));
@@ -143,7 +138,7 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
     return Status::Error(Code::kNotPermitted, "the store keeps no special files");
   }
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, type, "mknod", &path));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
@@ -168,8 +163,8 @@ Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::str
   // A new name for a file is a new way to write it: the file itself must be writable,
   // or a read-only case's file could be linked into a writable one and changed there.
   CADCANFS_RETURN_IF_ERROR(CheckChangeable(*inode, "link"));
-  CADCANFS_ASSIGN_OR_RETURN(std::string existing, PathOf(*inode));
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(new_parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(std::string existing, names_.PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(new_parent, name));
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, inode->type, "link", &path));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
@@ -187,7 +182,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
   if (info.type == ObjectType::kDirectory) {
     return Status::Error(Code::kIsADirectory, "is a directory");
@@ -195,7 +190,7 @@ Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, info.type, "unlink", &path));
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
-  (void)format_->CleanupEntry(child.parent_path, child.name);
+  (void)format_->CleanupEntry(child.entries_dir, child.name);
   DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
   return Audit(access::AuditOp::kDelete, path);
 }
@@ -204,7 +199,7 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
   if (info.type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory");
@@ -214,7 +209,7 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
       CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "rmdir", &path));
   CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(child.path));
   CADCANFS_RETURN_IF_ERROR(format_->RemoveDirectory(child.path, id));
-  (void)format_->CleanupEntry(child.parent_path, child.name);
+  (void)format_->CleanupEntry(child.entries_dir, child.name);
   DropLink(info, child.parent, child.name.stored, true);
   return Audit(access::AuditOp::kDelete, path);
 }
@@ -224,8 +219,8 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath to, ResolveChild(new_parent, new_name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath from, names_.ResolveChild(parent, name));
+  CADCANFS_ASSIGN_OR_RETURN(ChildPath to, names_.ResolveChild(new_parent, new_name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo from_info, store_.Stat(from.path));
   auto to_info = store_.Stat(to.path);
   if (!to_info.ok() && to_info.status().code() != Code::kNotFound) return to_info.status();
@@ -265,13 +260,13 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
       released_dir = id;
     }
   }
-  Status s = format_->PrepareEntry(to.parent_path, to.name);
+  Status s = format_->PrepareEntry(to.entries_dir, to.name);
   if (s.ok()) s = store_.Rename(from.path, to.path, mode);
   if (!s.ok()) {
     if (released_dir) (void)format_->RestoreDirState(to.path, *released_dir);
     return s;
   }
-  if (from.name.is_long()) (void)format_->CleanupEntry(from.parent_path, from.name);
+  if (from.name.is_long()) (void)format_->CleanupEntry(from.entries_dir, from.name);
   if (target_exists) {
     DropLink(*to_info, to.parent, to.name.stored, released_dir.has_value() || to_info->nlink <= 1);
   }
@@ -289,8 +284,8 @@ Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
     if (inode->links.empty()) return Status::Error(Code::kNotFound, "no name");
     parent = inode->links.front().parent;
   }
-  CADCANFS_ASSIGN_OR_RETURN(DirId dir, DirIdOf(*parent));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOf(*inode));
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, names_.DirStateOf(*parent));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(path));
   return format_->DecodeSymlinkTarget(dir, stored);
 }

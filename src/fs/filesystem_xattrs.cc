@@ -23,7 +23,7 @@ Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_RETURN_IF_ERROR(CheckVisibleNumber(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(ino));
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, store_.GetXattr(path, stored));
   return format_->OpenXattrValue(stored, sealed);
 }
@@ -34,14 +34,14 @@ Status FileSystem::SetXattr(InodeNumber ino, std::string_view name, ByteSpan val
   CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, format_->SealXattrValue(stored, value));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_RETURN_IF_ERROR(CheckChangeableNumber(ino, "setxattr"));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(ino));
   return store_.SetXattr(path, stored, sealed, flags);
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattrs(InodeNumber ino) {
   std::shared_lock ns(namespace_mu_);
   CADCANFS_RETURN_IF_ERROR(CheckVisibleNumber(ino));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(ino));
   auto stored = store_.ListXattrs(path);
   if (!stored.ok()) {
     if (stored.status().code() == Code::kUnsupported) return std::vector<std::string>{};
@@ -60,7 +60,7 @@ Status FileSystem::RemoveXattr(InodeNumber ino, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
   CADCANFS_RETURN_IF_ERROR(CheckChangeableNumber(ino, "removexattr"));
-  CADCANFS_ASSIGN_OR_RETURN(std::string path, PathOfNumber(ino));
+  CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(ino));
   return store_.RemoveXattr(path, stored);
 }
 

@@ -14,6 +14,10 @@ class Checker {
 
   FsckReport Run() {
     CheckDirectory("", "");
+    if (vault_.directory_layout() == VaultLayout::kFlat) {
+      CheckFlatRoot();
+      CheckUnreferencedEntriesDirs();
+    }
     return std::move(report_);
   }
 
@@ -29,12 +33,25 @@ class Checker {
     progress_->OnFileDone();
   }
 
-  void CheckDirectory(const std::string& cipher_dir, const std::string& plain_dir) {
+  // `entry` is the directory's store entry; its entries are in vault_.EntriesDir.
+  void CheckDirectory(const std::string& entry, const std::string& plain_dir) {
     report_.directories_checked++;
-    auto dir = vault_.ReadDirId(cipher_dir);
+    auto dir = vault_.ReadDirId(entry);
     if (!dir.ok()) {
-      Problem(cipher_dir.empty() ? "." : cipher_dir, plain_dir, dir.status());
+      Problem(entry.empty() ? "." : entry, plain_dir, dir.status());
       return;
+    }
+    const std::string cipher_dir = vault_.EntriesDir(entry, *dir);
+    if (cipher_dir != entry) {
+      referenced_entries_dirs_.insert(cipher_dir);
+      if (!entry.empty()) CheckFlatEntry(entry, plain_dir);
+      auto copy = vault_.ReadDirId(cipher_dir);
+      if (!copy.ok() || *copy != *dir) {
+        Problem(cipher_dir, plain_dir,
+                copy.ok() ? Status::Error(Code::kCorrupt, "the entries' copy of the id differs")
+                          : copy.status());
+        return;
+      }
     }
     auto raw = vault_.store().List(cipher_dir);
     if (!raw.ok()) {
@@ -58,6 +75,7 @@ class Checker {
           Problem(cipher_path, "",
                   Status::Error(Code::kCorrupt, "leftover temporary file (safe to delete)"));
           continue;
+        case StoredNameKind::kFlatDirs:  // only a flat vault's root holds it
         case StoredNameKind::kUnknown:
           Problem(cipher_path, "", Status::Error(Code::kCorrupt, "not a cadcanfs entry"));
           continue;
@@ -133,9 +151,61 @@ class Checker {
     }
   }
 
+  // A flat vault's directory entry holds its id file and nothing else.
+  void CheckFlatEntry(const std::string& entry, const std::string& plain_dir) {
+    auto raw = vault_.store().List(entry);
+    if (!raw.ok()) return Problem(entry, plain_dir, raw.status());
+    for (const DirEntry& e : *raw) {
+      if (e.name != kDirIdFileName) {
+        Problem(JoinStorePath(entry, e.name), plain_dir,
+                Status::Error(Code::kCorrupt, "not a cadcanfs entry"));
+      }
+    }
+  }
+
+  // A flat vault's root holds the config, the lock, the root id and the directory tree.
+  void CheckFlatRoot() {
+    auto raw = vault_.store().List("");
+    if (!raw.ok()) return Problem(".", "", raw.status());
+    for (const DirEntry& e : *raw) {
+      StoredNameKind kind = ClassifyStoredName(e.name);
+      if (kind == StoredNameKind::kTemp) {
+        Problem(e.name, "",
+                Status::Error(Code::kCorrupt, "leftover temporary file (safe to delete)"));
+      } else if (kind != StoredNameKind::kConfig && kind != StoredNameKind::kDirId &&
+                 kind != StoredNameKind::kFlatDirs) {
+        Problem(e.name, "", Status::Error(Code::kCorrupt, "not a cadcanfs entry"));
+      }
+    }
+  }
+
+  // Entries directories no directory names: a mkdir or rmdir the process died in.
+  void CheckUnreferencedEntriesDirs() {
+    auto fanout = vault_.store().List(kFlatDirsName);
+    if (!fanout.ok()) return Problem(kFlatDirsName, "", fanout.status());
+    for (const DirEntry& f : *fanout) {
+      const std::string fan_path = JoinStorePath(kFlatDirsName, f.name);
+      auto dirs = vault_.store().List(fan_path);
+      if (!dirs.ok()) {
+        Problem(fan_path, "", dirs.status());
+        continue;
+      }
+      for (const DirEntry& d : *dirs) {
+        const std::string path = JoinStorePath(fan_path, d.name);
+        if (!referenced_entries_dirs_.count(path)) {
+          Problem(path, "",
+                  Status::Error(Code::kCorrupt,
+                                "entries directory of no directory (an interrupted mkdir or "
+                                "rmdir left it; safe to delete once its entries are saved)"));
+        }
+      }
+    }
+  }
+
   Vault& vault_;
   ProgressObserver* progress_;  // may be null
   FsckReport report_;
+  std::set<std::string> referenced_entries_dirs_;  // flat layout
 };
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cadcanfs/fs/offline.h"
+#include "cipher_walk.h"
 
 namespace cadcanfs {
 
@@ -43,41 +44,35 @@ struct WalkCounts {
 // every other entry.
 Status ForEachCipherFile(Store& store, const std::string& dir, WalkCounts& counts,
                          const std::function<Status(const std::string&)>& visit) {
-  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store.List(dir));
-  for (const DirEntry& e : entries) {
-    switch (ClassifyStoredName(e.name)) {
-      case StoredNameKind::kEncrypted:
-      case StoredNameKind::kLongName:
-        break;
-      case StoredNameKind::kUnknown:
-        counts.foreign++;
-        continue;
-      default:
-        continue;  // cadcanfs metadata: directory ids, config, lock, sidecars, temp files
-    }
-    std::string path = JoinStorePath(dir, e.name);
-    switch (e.type) {
-      case ObjectType::kDirectory:
-        CADCANFS_RETURN_IF_ERROR(ForEachCipherFile(store, path, counts, visit));
-        break;
-      case ObjectType::kFile:
-        CADCANFS_RETURN_IF_ERROR(visit(path));
-        break;
-      case ObjectType::kSymlink:
-        counts.symlinks++;
-        break;
-      case ObjectType::kFifo:
-      case ObjectType::kSocket:
-      case ObjectType::kCharDevice:
-      case ObjectType::kBlockDevice:
-        counts.special_nodes++;
-        break;
-      case ObjectType::kOther:
-        counts.unknown_type++;
-        break;
-    }
-  }
-  return Status::Ok();
+  return ForEachStoredEntry(store, dir,
+                            [&](const std::string& path, const DirEntry& e, StoredNameKind kind) {
+                              if (kind == StoredNameKind::kUnknown) {
+                                counts.foreign++;
+                                return Status::Ok();
+                              }
+                              // cadcanfs metadata: directory ids, config, lock, sidecars, temp
+                              // files
+                              if (!IsContentName(kind)) return Status::Ok();
+                              switch (e.type) {
+                                case ObjectType::kFile:
+                                  return visit(path);
+                                case ObjectType::kSymlink:
+                                  counts.symlinks++;
+                                  break;
+                                case ObjectType::kFifo:
+                                case ObjectType::kSocket:
+                                case ObjectType::kCharDevice:
+                                case ObjectType::kBlockDevice:
+                                  counts.special_nodes++;
+                                  break;
+                                case ObjectType::kOther:
+                                  counts.unknown_type++;
+                                  break;
+                                case ObjectType::kDirectory:
+                                  break;  // the walk descends into it
+                              }
+                              return Status::Ok();
+                            });
 }
 
 // Fails while any entry could not be classified: the old key must stay in the config.

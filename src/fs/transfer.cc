@@ -12,6 +12,7 @@
 
 #include "cadcanfs/common/unique_fd.h"
 #include "cadcanfs/fs/offline.h"
+#include "cipher_walk.h"
 
 namespace cadcanfs {
 
@@ -39,13 +40,14 @@ uint64_t PlainSizeForDisplay(Vault& vault, const std::string& cipher_path,
   return plain.ok() ? *plain : 0;
 }
 
-// Adds the regular files below the store directory `cipher_dir` to `totals`.
-Status MeasureCipherDirectory(Vault& vault, const std::string& cipher_dir, WorkTotals& totals) {
-  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, vault.store().List(cipher_dir));
+// Adds the regular files below the vault directory whose entry is `cipher_path` to
+// `totals`, by stored names alone (no decryption).
+Status MeasureCipherDirectory(Vault& vault, const std::string& cipher_path, WorkTotals& totals) {
+  CADCANFS_ASSIGN_OR_RETURN(std::string entries_dir, vault.EntriesDirOf(cipher_path));
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, vault.store().List(entries_dir));
   for (const DirEntry& e : entries) {
-    StoredNameKind kind = ClassifyStoredName(e.name);
-    if (kind != StoredNameKind::kEncrypted && kind != StoredNameKind::kLongName) continue;
-    std::string path = JoinStorePath(cipher_dir, e.name);
+    if (!IsContentName(ClassifyStoredName(e.name))) continue;
+    std::string path = JoinStorePath(entries_dir, e.name);
     if (e.type == ObjectType::kDirectory) {
       CADCANFS_RETURN_IF_ERROR(MeasureCipherDirectory(vault, path, totals));
     } else if (e.type == ObjectType::kFile) {
@@ -56,7 +58,8 @@ Status MeasureCipherDirectory(Vault& vault, const std::string& cipher_dir, WorkT
   return Status::Ok();
 }
 
-// Returns the DirId of plaintext directory `plain_dir`, creating missing components.
+// Returns where the entries of plaintext directory `plain_dir` live, and its DirId,
+// creating missing components.
 Result<std::pair<std::string, DirId>> EnsurePlainDirectory(Vault& vault,
                                                            std::string_view plain_dir) {
   std::string cipher;
@@ -69,10 +72,11 @@ Result<std::pair<std::string, DirId>> EnsurePlainDirectory(Vault& vault,
     start = slash + 1;
     if (part.empty()) continue;
     CADCANFS_ASSIGN_OR_RETURN(EncryptedName name, vault.EncryptName(dir, part));
-    std::string child = JoinStorePath(cipher, name.stored);
+    const std::string entries_dir = vault.EntriesDir(cipher, dir);
+    std::string child = JoinStorePath(entries_dir, name.stored);
     auto info = vault.store().Stat(child);
     if (!info.ok()) {
-      CADCANFS_RETURN_IF_ERROR(vault.PrepareEntry(cipher, name));
+      CADCANFS_RETURN_IF_ERROR(vault.PrepareEntry(entries_dir, name));
       CADCANFS_RETURN_IF_ERROR(vault.MakeDirectory(child, 0755).status());
     } else if (info->type != ObjectType::kDirectory) {
       return Status::Error(Code::kNotADirectory, "a destination component is not a directory");
@@ -80,7 +84,7 @@ Result<std::pair<std::string, DirId>> EnsurePlainDirectory(Vault& vault,
     cipher = std::move(child);
     CADCANFS_ASSIGN_OR_RETURN(dir, vault.ReadDirId(cipher));
   }
-  return std::make_pair(cipher, dir);
+  return std::make_pair(vault.EntriesDir(cipher, dir), dir);
 }
 
 Status ImportFile(Vault& vault, const std::string& source, const std::string& cipher_path,
@@ -159,7 +163,8 @@ Status ImportEntry(Vault& vault, const std::string& source, const std::string& c
       CADCANFS_ASSIGN_OR_RETURN(child_id, vault.MakeDirectory(cipher_path, st.st_mode & 07777));
     }
     stats.directories++;
-    return ImportDirectoryContents(vault, source, cipher_path, child_id, stats, progress);
+    return ImportDirectoryContents(vault, source, vault.EntriesDir(cipher_path, child_id), child_id,
+                                   stats, progress);
   }
   if (S_ISLNK(st.st_mode)) {
     std::string target(PATH_MAX, '\0');
@@ -286,12 +291,13 @@ Status ExportFile(Vault& vault, const std::string& cipher_path, int out_dir,
   return Status::Ok();
 }
 
-// Exports the contents of vault directory `cipher_dir` into the open output directory
-// `out_dir`, then gives it the vault directory's mode.
+// Exports the contents of the vault directory whose entry is `cipher_dir` into the open
+// output directory `out_dir`, then gives it the vault directory's mode.
 Status ExportDirectory(Vault& vault, const std::string& cipher_dir, int out_dir,
                        TransferStats& stats, ProgressObserver& progress) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, vault.ReadDirId(cipher_dir));
-  CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault.ListDirectory(cipher_dir));
+  const std::string entries_dir = vault.EntriesDir(cipher_dir, dir);
+  CADCANFS_ASSIGN_OR_RETURN(DirListing listing, vault.ListDirectory(entries_dir));
   if (!listing.damaged.empty()) return listing.damaged.front().status;
   // Two entries with one plaintext name cannot come from cadcanfs: refuse rather than let
   // the second replace (or be written into) the first.
@@ -302,7 +308,7 @@ Status ExportDirectory(Vault& vault, const std::string& cipher_dir, int out_dir,
     }
   }
   for (const PlainDirEntry& e : listing.entries) {
-    CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, JoinStorePath(cipher_dir, e.stored_name), dir,
+    CADCANFS_RETURN_IF_ERROR(ExportEntry(vault, JoinStorePath(entries_dir, e.stored_name), dir,
                                          e.type, out_dir, e.name, stats, progress));
   }
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, vault.store().Stat(cipher_dir));

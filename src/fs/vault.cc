@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 
+#include "cadcanfs/crypto/kdf.h"
 #include "cadcanfs/crypto/random.h"
 
 namespace cadcanfs {
@@ -31,19 +33,52 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
+// The flat layout's entries directories: "cadcanfs.dirs/" + 2 + "/" + 30 characters of
+// base32(HMAC-SHA256(location key, directory id)) (docs/vault-format.md §1).
+constexpr size_t kLocationHashBytes = 20;  // 32 base32 characters
+constexpr size_t kLocationFanout = 2;
+
+Result<SecretBytes> DeriveLocationKey(const SecretBytes& name_key) {
+  return HkdfSha256(name_key, "cadcanfs v3 directory location", 32);
+}
+
+std::string FlatEntriesPath(const SecretBytes& location_key, const DirId& id) {
+  Digest mac = HmacSha256(location_key, id);
+  std::string hash = Base32Encode(ByteSpan(mac.data(), kLocationHashBytes));
+  return std::string(kFlatDirsName) + "/" + hash.substr(0, kLocationFanout) + "/" +
+         hash.substr(kLocationFanout);
+}
+
+Status IgnoreExisting(Status s) { return s.code() == Code::kAlreadyExists ? Status::Ok() : s; }
+
+Status IgnoreMissing(Status s) { return s.code() == Code::kNotFound ? Status::Ok() : s; }
+
+// Creates a flat vault's entries directory for `id`, holding a copy of the id.
+Status MakeEntriesDir(Store& store, const std::string& path, const DirId& id) {
+  CADCANFS_RETURN_IF_ERROR(IgnoreExisting(store.MakeDir(kFlatDirsName, 0700)));
+  CADCANFS_RETURN_IF_ERROR(IgnoreExisting(store.MakeDir(StoreParent(path), 0700)));
+  CADCANFS_RETURN_IF_ERROR(store.MakeDir(path, 0700));
+  Status s = store.WriteAtomic(JoinStorePath(path, kDirIdFileName), id, /*exclusive=*/true);
+  if (!s.ok()) (void)store.RemoveDir(path);
+  return s;
+}
+
 }  // namespace
 
 Status NoSuchVaultPath() {
   return Status::Error(Code::kNotFound, "no such file or directory in the vault");
 }
 
-Status Vault::Initialize(Store& store, const LoadedKey& key, uint32_t block_size) {
+Status Vault::Initialize(Store& store, const LoadedKey& key, uint32_t block_size,
+                         VaultLayout layout) {
   CADCANFS_ASSIGN_OR_RETURN(auto entries, store.List(""));
   if (!entries.empty()) {
     return Status::Error(Code::kNotEmpty, "the target directory is not empty");
   }
   VaultConfig config;
   config.block_size = block_size;
+  config.layout = layout;
+  config.version = layout == VaultLayout::kFlat ? kFlatLayoutVersion : kTreeLayoutVersion;
   CADCANFS_RETURN_IF_ERROR(FillRandom(config.vault_id));
   CADCANFS_ASSIGN_OR_RETURN(SecretBytes name_key, RandomSecret(kNameKeySize));
   CADCANFS_ASSIGN_OR_RETURN(KeyEntry entry, MakeKeyEntry(config, key.master, name_key, key.kdf));
@@ -53,6 +88,12 @@ Status Vault::Initialize(Store& store, const LoadedKey& key, uint32_t block_size
   DirId root_id;
   CADCANFS_RETURN_IF_ERROR(FillRandom(root_id));
   CADCANFS_RETURN_IF_ERROR(store.WriteAtomic(kDirIdFileName, root_id, /*exclusive=*/true));
+  if (layout == VaultLayout::kFlat) {
+    CADCANFS_ASSIGN_OR_RETURN(SecretBytes location_key, DeriveLocationKey(name_key));
+    CADCANFS_RETURN_IF_ERROR(
+        MakeEntriesDir(store, FlatEntriesPath(location_key, root_id), root_id));
+  }
+  // The config comes last: a store without it is not a vault yet, and can be retried.
   return store.WriteAtomic(kConfigFileName, AsBytes(SerializeConfig(config)), true);
 }
 
@@ -70,18 +111,21 @@ Result<std::unique_ptr<Vault>> Vault::Open(std::unique_ptr<Store> store, LoadedK
     // Extra keys must belong to the vault too, so a typo cannot go unnoticed.
     CADCANFS_RETURN_IF_ERROR(UnlockConfig(config, extra).status());
   }
+  CADCANFS_ASSIGN_OR_RETURN(SecretBytes location_key, DeriveLocationKey(name_key));
   return std::unique_ptr<Vault>(new Vault(std::move(store), std::move(config), std::move(key),
-                                          std::move(extra_keys), std::move(name_key)));
+                                          std::move(extra_keys), std::move(name_key),
+                                          std::move(location_key)));
 }
 
 Vault::Vault(std::unique_ptr<Store> store, VaultConfig config, LoadedKey key,
-             std::vector<MasterKey> extra_keys, SecretBytes name_key)
+             std::vector<MasterKey> extra_keys, SecretBytes name_key, SecretBytes location_key)
     : store_(std::move(store)),
       config_(std::move(config)),
       key_(std::move(key)),
       extra_keys_(std::move(extra_keys)),
       layout_(config_.block_size),
-      names_(std::make_unique<NameCipher>(std::move(name_key))) {
+      names_(std::make_unique<NameCipher>(std::move(name_key))),
+      location_key_(std::move(location_key)) {
   masters_.push_back(&key_.master);
   for (const MasterKey& k : extra_keys_) masters_.push_back(&k);
 }
@@ -102,32 +146,72 @@ Result<DirId> Vault::ReadDirId(std::string_view cipher_dir) {
   return id;
 }
 
+std::optional<std::string> Vault::FlatEntriesDir(const DirId& id) const {
+  if (config_.layout != VaultLayout::kFlat) return std::nullopt;
+  return FlatEntriesPath(location_key_, id);
+}
+
+std::string Vault::EntriesDir(std::string_view cipher_path, const DirId& id) const {
+  std::optional<std::string> flat = FlatEntriesDir(id);
+  return flat ? *flat : std::string(cipher_path);
+}
+
+Result<std::string> Vault::EntriesDirOf(std::string_view cipher_path) {
+  if (config_.layout != VaultLayout::kFlat) return std::string(cipher_path);
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, ReadDirId(cipher_path));
+  return FlatEntriesPath(location_key_, id);
+}
+
+Status Vault::MakeFlatEntriesDir(const DirId& id) {
+  return MakeEntriesDir(*store_, FlatEntriesPath(location_key_, id), id);
+}
+
+Status Vault::RemoveFlatEntriesDir(const DirId& id) {
+  const std::string path = FlatEntriesPath(location_key_, id);
+  CADCANFS_RETURN_IF_ERROR(IgnoreMissing(store_->Remove(JoinStorePath(path, kDirIdFileName))));
+  CADCANFS_RETURN_IF_ERROR(IgnoreMissing(store_->RemoveDir(path)));
+  // The fan-out directory goes when its last entries directory does; kNotEmpty is fine.
+  (void)store_->RemoveDir(StoreParent(path));
+  return Status::Ok();
+}
+
 Result<DirId> Vault::MakeDirectory(std::string_view cipher_path, uint32_t mode) {
   DirId id;
   CADCANFS_RETURN_IF_ERROR(FillRandom(id));
+  // The entries directory first: an entry never names a directory that is not there,
+  // and one left behind by a crash is an unreferenced, empty directory.
+  if (config_.layout == VaultLayout::kFlat) CADCANFS_RETURN_IF_ERROR(MakeFlatEntriesDir(id));
   // The directory must stay writable by us while we add its id file.
-  CADCANFS_RETURN_IF_ERROR(store_->MakeDir(cipher_path, mode | 0700));
-  Status s = store_->WriteAtomic(JoinStorePath(cipher_path, kDirIdFileName), id, true);
-  if (s.ok() && (mode & 0700) != 0700) s = store_->SetMode(cipher_path, mode);
+  Status s = store_->MakeDir(cipher_path, mode | 0700);
+  if (s.ok()) {
+    s = store_->WriteAtomic(JoinStorePath(cipher_path, kDirIdFileName), id, true);
+    if (s.ok() && (mode & 0700) != 0700) s = store_->SetMode(cipher_path, mode);
+    if (!s.ok()) (void)store_->RemoveDir(cipher_path);
+  }
   if (!s.ok()) {
-    (void)store_->RemoveDir(cipher_path);
+    if (config_.layout == VaultLayout::kFlat) (void)RemoveFlatEntriesDir(id);
     return s;
   }
   return id;
 }
 
 Status Vault::ReleaseEmptyDirectory(std::string_view cipher_path) {
-  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store_->List(cipher_path));
+  CADCANFS_ASSIGN_OR_RETURN(DirId id, ReadDirId(cipher_path));
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries,
+                            store_->List(EntriesDir(cipher_path, id)));
   for (const DirEntry& e : entries) {
     if (e.name != kDirIdFileName) {
       return Status::Error(Code::kNotEmpty, "directory is not empty");
     }
   }
-  Status s = store_->Remove(JoinStorePath(cipher_path, kDirIdFileName));
-  return s.code() == Code::kNotFound ? Status::Ok() : s;
+  if (config_.layout == VaultLayout::kFlat) CADCANFS_RETURN_IF_ERROR(RemoveFlatEntriesDir(id));
+  return IgnoreMissing(store_->Remove(JoinStorePath(cipher_path, kDirIdFileName)));
 }
 
 Status Vault::RestoreDirId(std::string_view cipher_path, const DirId& id) {
+  if (config_.layout == VaultLayout::kFlat) {
+    CADCANFS_RETURN_IF_ERROR(IgnoreExisting(MakeFlatEntriesDir(id)));
+  }
   return store_->WriteAtomic(JoinStorePath(cipher_path, kDirIdFileName), id, false);
 }
 
@@ -187,6 +271,12 @@ Result<std::string> Vault::DecryptStoredName(std::string_view cipher_dir, const 
 
 Result<DirListing> Vault::ListDirectory(std::string_view cipher_dir) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, ReadDirId(cipher_dir));
+  // A flat vault's entries directory is named after its id: one moved or swapped in
+  // under another directory's name would decrypt nothing, but say so plainly.
+  if (std::optional<std::string> expected = FlatEntriesDir(dir);
+      expected && *expected != cipher_dir) {
+    return Status::Error(Code::kCorrupt, "a directory's entries are not where its id puts them");
+  }
   CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> raw, store_->List(cipher_dir));
   DirListing listing;
   listing.entries.reserve(raw.size());
@@ -215,12 +305,13 @@ Result<std::string> Vault::CipherPathOf(std::string_view plain_path) {
   for (std::string_view part : SplitPath(plain_path)) {
     CADCANFS_ASSIGN_OR_RETURN(DirId dir, ReadDirId(cipher));
     CADCANFS_ASSIGN_OR_RETURN(EncryptedName name, names_->Encrypt(dir, part));
-    cipher = JoinStorePath(cipher, name.stored);
+    cipher = JoinStorePath(EntriesDir(cipher, dir), name.stored);
   }
   return cipher;
 }
 
 Result<std::string> Vault::PlainPathOf(std::string_view cipher_path) {
+  if (config_.layout == VaultLayout::kFlat) return FlatPlainPathOf(cipher_path);
   std::string cipher;
   std::string plain;
   for (std::string_view part : SplitPath(cipher_path)) {
@@ -230,6 +321,43 @@ Result<std::string> Vault::PlainPathOf(std::string_view cipher_path) {
     cipher = JoinStorePath(cipher, part);
   }
   return plain;
+}
+
+Result<std::string> Vault::FlatPlainPathOf(std::string_view cipher_path) {
+  // "cadcanfs.dirs/<2>/<30>/<entry>": the entries directory, then one stored name.
+  std::vector<std::string_view> parts = SplitPath(cipher_path);
+  if (parts.empty()) return std::string();
+  if (parts.size() != 4 || parts[0] != kFlatDirsName) return NoSuchVaultPath();
+  const std::string entries_dir =
+      std::string(parts[0]) + "/" + std::string(parts[1]) + "/" + std::string(parts[2]);
+  DirId dir{};
+  CADCANFS_ASSIGN_OR_RETURN(std::string plain_dir, FindFlatDirectory(entries_dir, dir));
+  CADCANFS_ASSIGN_OR_RETURN(std::string name, DecryptStoredName(entries_dir, dir, parts[3]));
+  return JoinStorePath(plain_dir, name);
+}
+
+Result<std::string> Vault::FindFlatDirectory(std::string_view entries_dir, DirId& id) {
+  struct Pending {
+    std::string cipher;  // the directory's entry
+    std::string plain;
+  };
+  std::deque<Pending> queue{{"", ""}};
+  while (!queue.empty()) {
+    Pending dir = std::move(queue.front());
+    queue.pop_front();
+    CADCANFS_ASSIGN_OR_RETURN(DirId dir_id, ReadDirId(dir.cipher));
+    const std::string entries = EntriesDir(dir.cipher, dir_id);
+    if (entries == entries_dir) {
+      id = dir_id;
+      return dir.plain;
+    }
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, ListDirectory(entries));
+    for (PlainDirEntry& e : listing.entries) {
+      if (e.type != ObjectType::kDirectory) continue;
+      queue.push_back({JoinStorePath(entries, e.stored_name), JoinStorePath(dir.plain, e.name)});
+    }
+  }
+  return NoSuchVaultPath();
 }
 
 Result<std::unique_ptr<EncryptedFile>> Vault::CreateFile(std::string_view cipher_path,

@@ -11,6 +11,7 @@
 
 #include "cadcanfs/fs/vault.h"
 #include "cadcanfs/vault/file_header.h"
+#include "cipher_walk.h"
 
 namespace cadcanfs {
 
@@ -27,35 +28,28 @@ bool ChangedSince(const ObjectInfo& info, const struct timespec& since) {
 
 Result<uint64_t> Vault::SettleInterruptedWrites(const struct timespec& since) {
   uint64_t settled = 0;
-  CADCANFS_RETURN_IF_ERROR(SettleInterruptedWritesBelow("", since, settled));
+  CADCANFS_RETURN_IF_ERROR(ForEachStoredEntry(
+      *store_, "", [&](const std::string& path, const DirEntry& e, StoredNameKind kind) {
+        if (!IsContentName(kind) || e.type != ObjectType::kFile) return Status::Ok();
+        return SettleIfInterrupted(path, e, since, settled);
+      }));
   return settled;
 }
 
-Status Vault::SettleInterruptedWritesBelow(const std::string& cipher_dir,
-                                           const struct timespec& since, uint64_t& settled) {
-  CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store_->List(cipher_dir));
-  for (const DirEntry& e : entries) {
-    const StoredNameKind kind = ClassifyStoredName(e.name);
-    if (kind != StoredNameKind::kEncrypted && kind != StoredNameKind::kLongName) continue;
-    const std::string path = JoinStorePath(cipher_dir, e.name);
-    if (e.type == ObjectType::kDirectory) {
-      CADCANFS_RETURN_IF_ERROR(SettleInterruptedWritesBelow(path, since, settled));
-      continue;
-    }
-    if (e.type != ObjectType::kFile) continue;
-    ObjectInfo info;
-    if (e.info) {
-      info = *e.info;
-    } else {
-      CADCANFS_ASSIGN_OR_RETURN(info, store_->Stat(path));
-    }
-    if (!ChangedSince(info, since)) continue;
-    CADCANFS_ASSIGN_OR_RETURN(bool pending, HasPendingResize(path));
-    if (!pending) continue;
-    // A writable open settles the size (EncryptedFile::Open). A file too damaged to
-    // open is left for fsck to report: recovery is not repair.
-    if (OpenFile(path, true).ok()) ++settled;
+Status Vault::SettleIfInterrupted(const std::string& path, const DirEntry& entry,
+                                  const struct timespec& since, uint64_t& settled) {
+  ObjectInfo info;
+  if (entry.info) {
+    info = *entry.info;
+  } else {
+    CADCANFS_ASSIGN_OR_RETURN(info, store_->Stat(path));
   }
+  if (!ChangedSince(info, since)) return Status::Ok();
+  CADCANFS_ASSIGN_OR_RETURN(bool pending, HasPendingResize(path));
+  if (!pending) return Status::Ok();
+  // A writable open settles the size (EncryptedFile::Open). A file too damaged to
+  // open is left for fsck to report: recovery is not repair.
+  if (OpenFile(path, true).ok()) ++settled;
   return Status::Ok();
 }
 

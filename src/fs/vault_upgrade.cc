@@ -22,7 +22,8 @@ std::string TemporaryName() {
 }  // namespace
 
 Status Vault::UpgradeFormat() {
-  if (config_.version >= kFormatVersion) return Status::Ok();
+  // Version 1 existed only in the tree layout, and version 2 is its current form.
+  if (config_.version >= kTreeLayoutVersion) return Status::Ok();
   // The config MAC covers the version, and only the supplied key can re-seal its entry.
   if (config_.keys.size() != 1) {
     return Status::Error(Code::kBusy,
@@ -32,7 +33,7 @@ Status Vault::UpgradeFormat() {
   CADCANFS_RETURN_IF_ERROR(UnbindSymlinkTargets(""));
   CADCANFS_ASSIGN_OR_RETURN(SecretBytes name_key, UnlockConfig(config_, key_.master));
   VaultConfig upgraded = config_;
-  upgraded.version = kFormatVersion;
+  upgraded.version = kTreeLayoutVersion;
   CADCANFS_ASSIGN_OR_RETURN(
       KeyEntry entry, MakeKeyEntry(upgraded, key_.master, name_key, config_.keys.front().kdf));
   upgraded.keys = {std::move(entry)};

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "cadcanfs/crypto/keywrap.h"
@@ -94,9 +95,14 @@ json ParseWithoutDuplicateKeys(std::string_view text) {
   return j;
 }
 
-bool HasExactlyKeys(const json& obj, std::initializer_list<const char*> keys) {
+bool HasExactlyKeys(const json& obj, std::span<const std::string_view> keys) {
   if (!obj.is_object() || obj.size() != keys.size()) return false;
-  return std::all_of(keys.begin(), keys.end(), [&](const char* k) { return obj.contains(k); });
+  return std::all_of(keys.begin(), keys.end(),
+                     [&](std::string_view k) { return obj.contains(std::string(k)); });
+}
+
+bool HasExactlyKeys(const json& obj, std::initializer_list<std::string_view> keys) {
+  return HasExactlyKeys(obj, std::span<const std::string_view>(keys.begin(), keys.size()));
 }
 
 std::string KdfCanonical(const std::optional<KdfParams>& kdf) {
@@ -197,7 +203,18 @@ std::string SerializeConfig(const VaultConfig& config) {
             {"name_encoding", kNameEncoding},
             {"key_wrap", kKeyWrap},
             {"keys", std::move(keys)}};
+  if (config.version >= kFlatLayoutVersion) j["layout"] = LayoutName(config.layout);
   return j.dump(2) + "\n";
+}
+
+std::string_view LayoutName(VaultLayout layout) {
+  return layout == VaultLayout::kFlat ? "flat" : "tree";
+}
+
+std::optional<VaultLayout> ParseLayoutName(std::string_view name) {
+  if (name == "tree") return VaultLayout::kTree;
+  if (name == "flat") return VaultLayout::kFlat;
+  return std::nullopt;
 }
 
 Result<VaultConfig> ParseConfig(std::string_view text) {
@@ -212,16 +229,25 @@ Result<VaultConfig> ParseConfig(std::string_view text) {
     return Status::Error(Code::kUnsupported, "vault format version " + std::to_string(version) +
                                                  " is not supported by this build");
   }
-  if (!HasExactlyKeys(j, {"format", "version", "vault_id", "content_cipher", "block_size",
-                          "name_cipher", "name_encoding", "key_wrap", "keys"})) {
-    return Corrupt("unexpected or missing fields");
-  }
+  std::vector<std::string_view> fields = {"format",         "version",    "vault_id",
+                                          "content_cipher", "block_size", "name_cipher",
+                                          "name_encoding",  "key_wrap",   "keys"};
+  // Version 3 names its layout; earlier versions have only the tree layout.
+  if (version >= static_cast<uint64_t>(kFlatLayoutVersion)) fields.push_back("layout");
+  if (!HasExactlyKeys(j, fields)) return Corrupt("unexpected or missing fields");
   if (j["content_cipher"] != kContentCipher || j["name_cipher"] != kNameCipher ||
       j["name_encoding"] != kNameEncoding || j["key_wrap"] != kKeyWrap) {
     return Corrupt("unsupported cipher suite");
   }
   VaultConfig config;
   config.version = static_cast<int>(version);  // in range: checked above
+  if (j.contains("layout")) {
+    std::optional<VaultLayout> layout;
+    if (j["layout"].is_string()) layout = ParseLayoutName(j["layout"].get<std::string>());
+    // Version 3 exists for the flat layout: a version-3 tree vault is not one we write.
+    if (layout != VaultLayout::kFlat) return Corrupt("unsupported layout");
+    config.layout = *layout;
+  }
   if (!DecodeFixedHex(j["vault_id"], config.vault_id)) return Corrupt("bad vault id");
   auto block_size = UnsignedAtMost(j["block_size"], kMaxBlockSize);
   if (!block_size || *block_size < kMinBlockSize || !IsPowerOfTwo(*block_size)) {
@@ -251,6 +277,10 @@ std::string CanonicalConfigBytes(const VaultConfig& config, const KeyEntry& entr
   out += std::string("name_cipher=") + kNameCipher + "\n";
   out += std::string("name_encoding=") + kNameEncoding + "\n";
   out += std::string("key_wrap=") + kKeyWrap + "\n";
+  // Only from version 3, so the MACs of earlier configs stay valid.
+  if (config.version >= kFlatLayoutVersion) {
+    out += "layout=" + std::string(LayoutName(config.layout)) + "\n";
+  }
   out += "kek_id=" + HexEncode(entry.kek_id) + "\n";
   out += "kdf=" + KdfCanonical(entry.kdf) + "\n";
   out += "wrapped_name_key=" + HexEncode(entry.wrapped_name_key) + "\n";

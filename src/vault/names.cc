@@ -43,6 +43,7 @@ bool IsLongHashPart(std::string_view s) {
 StoredNameKind ClassifyStoredName(std::string_view stored) {
   if (stored == kDirIdFileName) return StoredNameKind::kDirId;
   if (stored == kConfigName || stored == kLockFileName) return StoredNameKind::kConfig;
+  if (stored == kFlatDirsName) return StoredNameKind::kFlatDirs;
   if (StartsWith(stored, kTempPrefix)) return StoredNameKind::kTemp;
   std::string_view prefix = kLongNamePrefix;
   if (StartsWith(stored, prefix)) {

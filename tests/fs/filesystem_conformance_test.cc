@@ -48,15 +48,17 @@ std::unique_ptr<Store> LocalStoreIn(const TempDir& dir) {
   return std::move(store).value();
 }
 
-// A vault format over the box's store: initialized on first use, opened with its key.
-struct VaultOn {
+// A vault format over the box's store, in `kLayout`: initialized on first use, opened
+// with its key.
+template <VaultLayout kLayout>
+struct VaultIn {
   static std::unique_ptr<Format> Open(StoreBox& box, std::unique_ptr<Store> store) {
     const std::string key_file = box.dir.path() + "/master.key";
     KeyOptions keys{key_file, std::nullopt};
     if (::access(key_file.c_str(), F_OK) != 0) {
       EXPECT_TRUE(WriteNewKeyFile(key_file).ok());
       auto key = LoadKeyForNewVault(keys);
-      EXPECT_TRUE(Vault::Initialize(*store, *key, 4096).ok());
+      EXPECT_TRUE(Vault::Initialize(*store, *key, 4096, kLayout).ok());
     }
     auto config = Vault::ReadConfig(*store);
     EXPECT_TRUE(config.ok());
@@ -66,6 +68,9 @@ struct VaultOn {
     return std::make_unique<VaultFormat>(std::move(vault).value());
   }
 };
+
+using VaultOn = VaultIn<VaultLayout::kTree>;
+using FlatVaultOn = VaultIn<VaultLayout::kFlat>;
 
 struct PlainOn {
   static std::unique_ptr<Format> Open(StoreBox&, std::unique_ptr<Store> store) {
@@ -115,6 +120,8 @@ struct Setup {
 using VaultLocal = Setup<VaultOn, OnLocal>;
 using VaultMemory = Setup<VaultOn, OnMemory>;
 using VaultStagedRemote = Setup<VaultOn, OnStagedRemote>;
+using FlatVaultLocal = Setup<FlatVaultOn, OnLocal>;
+using FlatVaultStagedRemote = Setup<FlatVaultOn, OnStagedRemote>;
 using PlainLocal = Setup<PlainOn, OnLocal>;
 using PlainMemory = Setup<PlainOn, OnMemory>;
 using PlainStagedRemote = Setup<PlainOn, OnStagedRemote>;
@@ -200,8 +207,8 @@ class FileSystemConformanceTest : public ::testing::Test {
   Caller caller_{0, 0};
 };
 
-using Setups = ::testing::Types<VaultLocal, VaultMemory, VaultStagedRemote, PlainLocal, PlainMemory,
-                                PlainStagedRemote>;
+using Setups = ::testing::Types<VaultLocal, VaultMemory, VaultStagedRemote, FlatVaultLocal,
+                                FlatVaultStagedRemote, PlainLocal, PlainMemory, PlainStagedRemote>;
 class SetupNames {
  public:
   template <typename T>
@@ -209,6 +216,8 @@ class SetupNames {
     if (std::is_same_v<T, VaultLocal>) return "VaultOnLocal";
     if (std::is_same_v<T, VaultMemory>) return "VaultOnMemory";
     if (std::is_same_v<T, VaultStagedRemote>) return "VaultOnStagedRemote";
+    if (std::is_same_v<T, FlatVaultLocal>) return "FlatVaultOnLocal";
+    if (std::is_same_v<T, FlatVaultStagedRemote>) return "FlatVaultOnStagedRemote";
     if (std::is_same_v<T, PlainLocal>) return "PlainOnLocal";
     if (std::is_same_v<T, PlainMemory>) return "PlainOnMemory";
     return "PlainOnStagedRemote";

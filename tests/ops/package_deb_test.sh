@@ -24,7 +24,7 @@ check "dpkg -x" 0 $?
 root/usr/bin/cadcanfs --version >version 2>&1
 check "cadcanfs --version runs from the unpacked package" 0 $?
 check "--version names the release" 1 "$(grep -c '^cadcanfs [0-9]' version)"
-check "--version names the vault formats" 1 "$(grep -c '^vault formats: reads 1 to 2, writes 2$' version)"
+check "--version names the vault formats" 1 "$(grep -c '^vault formats: reads 1 to 3, writes 2 (tree layout) and 3 (flat layout)$' version)"
 check "--version names libfuse" 1 "$(grep -c '^libfuse 3\.' version)"
 check "--version names OpenSSL" 1 "$(grep -c '^OpenSSL 3\.' version)"
 check "--version names libcurl" 1 "$(grep -c '^libcurl [0-9]' version)"

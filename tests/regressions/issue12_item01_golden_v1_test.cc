@@ -69,10 +69,10 @@ TEST_F(GoldenV1Test, TheFirstWriterUpgradesItAndSymlinksCanMove) {
   {
     auto vault = Open();
     ASSERT_TRUE(vault->UpgradeFormat().ok());
-    EXPECT_EQ(vault->config().version, kFormatVersion);
+    EXPECT_EQ(vault->config().version, kTreeLayoutVersion);
   }
   auto vault = Open();  // the upgraded config opens with the same key
-  EXPECT_EQ(vault->config().version, kFormatVersion);
+  EXPECT_EQ(vault->config().version, kTreeLayoutVersion);
   EXPECT_TRUE(CheckVault(*vault).problems.empty());
   // Move "Doe, Jane/latest" into "other" at the store level, as a mount's rename does.
   auto from = vault->CipherPathOf("Doe, Jane/latest");

@@ -53,7 +53,7 @@ TEST(ConfigTest, StrictParserRejectsJunk) {
   extra.insert(1, "\"extra\": 1,");
   EXPECT_EQ(ParseConfig(extra).status().code(), Code::kCorrupt);
   std::string future = text;
-  future.replace(future.find("\"version\": 2"), 12, "\"version\": 3");
+  future.replace(future.find("\"version\": 2"), 12, "\"version\": 4");
   EXPECT_EQ(ParseConfig(future).status().code(), Code::kUnsupported);
   std::string odd_block = text;
   odd_block.replace(odd_block.find("32768"), 5, "12345");

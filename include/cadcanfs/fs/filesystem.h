@@ -33,6 +33,7 @@
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/format.h"
 #include "cadcanfs/fs/inode_table.h"
+#include "cadcanfs/fs/name_resolver.h"
 
 namespace cadcanfs {
 
@@ -208,22 +209,6 @@ class FileSystem {
   class HandleTable;
 
   Result<std::shared_ptr<Inode>> InodeOf(InodeNumber ino);
-  // REQUIRES: namespace_mu_ held. The store path of an inode, from its first link.
-  Result<std::string> PathOf(Inode& inode);
-  // REQUIRES: namespace_mu_ held. PathOf for an inode number (kStale if unknown).
-  Result<std::string> PathOfNumber(InodeNumber ino);
-  // REQUIRES: namespace_mu_ held.
-  Result<DirId> DirIdOf(Inode& dir);
-  // REQUIRES: namespace_mu_ held. Encrypts `name` for the directory `parent`.
-  struct ChildPath {
-    std::shared_ptr<Inode> parent;
-    DirId dir{};  // the parent's directory id
-    std::string parent_path;
-    std::string plain;  // the name as the caller gave it
-    EncryptedName name;
-    std::string path;
-  };
-  Result<ChildPath> ResolveChild(InodeNumber parent, std::string_view name);
   // Store Stat with a file's size turned into its plaintext size.
   Result<ObjectInfo> StatPlain(const std::string& path);
   // `info` of the object at `path` with a file's size turned into its plaintext size.
@@ -317,6 +302,8 @@ class FileSystem {
   Store& store_;
   FsOptions options_;
   InodeTable inodes_;
+  // Every store path is built by names_, under namespace_mu_ (shared at least).
+  NameResolver names_;
   std::shared_mutex namespace_mu_;
 
   // Under a policy the kernel asks again for every directory at or above case depth on

@@ -96,8 +96,13 @@ class Format {
   // The length readlink gives for a stored symlink target of `stored_length`.
   virtual uint64_t SymlinkLengthOfStored(uint64_t stored_length) const = 0;
 
-  // Directories.
-  virtual Result<DirState> ReadDirState(std::string_view store_dir) = 0;
+  // Directories. A directory's store entry (`store_path`) holds its state; its entries
+  // live in that same store directory, unless entries_by_state() says they live at
+  // EntriesDirOfState (a flat vault, docs/vault-format.md §1).
+  virtual bool entries_by_state() const = 0;
+  // REQUIRES: entries_by_state().
+  virtual std::string EntriesDirOfState(const DirState& dir) const = 0;
+  virtual Result<DirState> ReadDirState(std::string_view store_path) = 0;
   // mkdir plus the directory's state, durably.
   virtual Result<DirState> MakeDirectory(std::string_view store_path, uint32_t mode) = 0;
   // rmdir: kNotEmpty unless the directory holds nothing the user could see.
@@ -106,6 +111,7 @@ class Format {
   // is empty, else drops its state. RestoreDirState undoes this if the rename fails.
   virtual Status ReleaseEmptyDirectory(std::string_view store_path) = 0;
   virtual Status RestoreDirState(std::string_view store_path, const DirState& state) = 0;
+  // The entries in `store_dir`, a directory's entries directory.
   virtual Result<DirListing> ListDirectory(std::string_view store_dir) = 0;
 
   // Names.

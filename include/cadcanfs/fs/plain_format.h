@@ -55,6 +55,9 @@ class PlainFormat final : public Format {
   Result<uint64_t> PlainSizeOfStored(uint64_t stored_size) const override { return stored_size; }
   uint64_t SymlinkLengthOfStored(uint64_t stored_length) const override { return stored_length; }
 
+  // A plain tree keeps a directory's entries in the directory itself.
+  bool entries_by_state() const override { return false; }
+  std::string EntriesDirOfState(const DirState&) const override { return {}; }
   Result<DirState> ReadDirState(std::string_view store_dir) override;
   Result<DirState> MakeDirectory(std::string_view store_path, uint32_t mode) override;
   Status RemoveDirectory(std::string_view store_path, const DirState& state) override;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,8 @@ Status NoSuchVaultPath();
 class Vault {
  public:
   // Creates a vault in the store's (empty) root. kNotEmpty if the root has entries.
-  static Status Initialize(Store& store, const LoadedKey& key, uint32_t block_size);
+  static Status Initialize(Store& store, const LoadedKey& key, uint32_t block_size,
+                           VaultLayout layout = VaultLayout::kTree);
   // Reads and parses the config without any key (for `info`).
   static Result<VaultConfig> ReadConfig(Store& store);
   // Opens with `key` (used for new files) and optional extra keys that may open headers.
@@ -44,7 +46,23 @@ class Vault {
   const MasterKey& master() const { return key_.master; }
   std::span<const MasterKey* const> masters() const { return masters_; }
 
+  // Directories have two places in the store (docs/vault-format.md §1): their entry, a
+  // store directory in the parent's entries that holds their id file, and the store
+  // directory that holds their own entries. In the tree layout the two are one; in
+  // the flat layout the second is derived from the id. The functions below take an
+  // entry (`cipher_path`) unless they say "entries" (`cipher_dir`).
+
+  // Reads the directory id in the store directory `cipher_dir` (an entry, or a flat
+  // vault's entries directory, which keeps a copy).
   Result<DirId> ReadDirId(std::string_view cipher_dir);
+  VaultLayout directory_layout() const { return config_.layout; }
+  // Where the entries of the directory with id `id` live in a flat vault; nullopt in
+  // the tree layout, where they live in the directory's entry.
+  std::optional<std::string> FlatEntriesDir(const DirId& id) const;
+  // Where the entries of the directory whose entry is `cipher_path` and id `id` live.
+  std::string EntriesDir(std::string_view cipher_path, const DirId& id) const;
+  // EntriesDir, reading the id (once, in the flat layout only).
+  Result<std::string> EntriesDirOf(std::string_view cipher_path);
   // mkdir plus a fresh directory id, durably. Returns the new id.
   Result<DirId> MakeDirectory(std::string_view cipher_path, uint32_t mode);
 
@@ -66,10 +84,12 @@ class Vault {
   Result<std::string> DecryptStoredName(std::string_view cipher_dir, const DirId& dir,
                                         std::string_view stored_name);
 
+  // The entries in `cipher_dir`, an entries directory (EntriesDir).
   Result<DirListing> ListDirectory(std::string_view cipher_dir);
   // Maps "a/b/c" (plaintext, relative to the vault root) to its ciphertext path.
   Result<std::string> CipherPathOf(std::string_view plain_path);
-  // Maps a ciphertext path back to plaintext.
+  // Maps a ciphertext path back to plaintext (in the flat layout this searches the
+  // directories for the one whose entries hold it).
   Result<std::string> PlainPathOf(std::string_view cipher_path);
 
   Result<std::unique_ptr<EncryptedFile>> CreateFile(std::string_view cipher_path, uint32_t mode);
@@ -86,8 +106,8 @@ class Vault {
   Result<std::unique_ptr<EncryptedFile>> OpenFile(std::string_view cipher_path, bool writable);
 
  private:
-  Status SettleInterruptedWritesBelow(const std::string& cipher_dir, const struct timespec& since,
-                                      uint64_t& settled);
+  Status SettleIfInterrupted(const std::string& path, const DirEntry& entry,
+                             const struct timespec& since, uint64_t& settled);
   Result<bool> HasPendingResize(const std::string& cipher_path);
   // UpgradeFormat's walk: re-seals the directory-bound symlink targets below `cipher_dir`.
   Status UnbindSymlinkTargets(const std::string& cipher_dir);
@@ -95,7 +115,16 @@ class Vault {
                              const std::string& path);
 
   Vault(std::unique_ptr<Store> store, VaultConfig config, LoadedKey key,
-        std::vector<MasterKey> extra_keys, SecretBytes name_key);
+        std::vector<MasterKey> extra_keys, SecretBytes name_key, SecretBytes location_key);
+
+  // The flat layout's entries directory for `id`: creates it with its id copy.
+  Status MakeFlatEntriesDir(const DirId& id);
+  Status RemoveFlatEntriesDir(const DirId& id);
+  // PlainPathOf in the flat layout.
+  Result<std::string> FlatPlainPathOf(std::string_view cipher_path);
+  // The plaintext path of the directory whose entries are in `entries_dir`, found by
+  // walking the plaintext tree breadth first.
+  Result<std::string> FindFlatDirectory(std::string_view entries_dir, DirId& id);
 
   std::unique_ptr<Store> store_;
   VaultConfig config_;
@@ -104,6 +133,7 @@ class Vault {
   std::vector<const MasterKey*> masters_;
   BlockLayout layout_;
   std::unique_ptr<NameCipher> names_;
+  SecretBytes location_key_;  // flat layout: keys the entries-directory paths
 };
 
 }  // namespace cadcanfs

@@ -30,6 +30,12 @@ class VaultFormat final : public Format {
     return SymlinkTargetLengthOfStored(stored_length);
   }
 
+  bool entries_by_state() const override {
+    return vault_->directory_layout() == VaultLayout::kFlat;
+  }
+  std::string EntriesDirOfState(const DirState& dir) const override {
+    return *vault_->FlatEntriesDir(dir);
+  }
   Result<DirState> ReadDirState(std::string_view store_dir) override {
     return vault_->ReadDirId(store_dir);
   }

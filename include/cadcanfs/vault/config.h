@@ -26,13 +26,32 @@ inline constexpr char kConfigFileName[] = "cadcanfs.conf";
 // Version 2: symlink targets are no longer bound to their directory, and file headers
 // may carry a pending resize (docs/vault-format.md §8). Version 1 vaults are read, and
 // upgraded in place by the first writer (Vault::UpgradeFormat).
-inline constexpr int kFormatVersion = 2;
+// Version 3 is version 2 with the flat layout (docs/vault-format.md §1): a vault in the
+// tree layout is still written as version 2, so older builds keep reading it, and one
+// in the flat layout as version 3, which older builds refuse rather than misread.
+inline constexpr int kFormatVersion = 3;  // the newest this build reads
 inline constexpr int kOldestFormatVersion = 1;
+inline constexpr int kTreeLayoutVersion = 2;
+inline constexpr int kFlatLayoutVersion = 3;
 inline constexpr size_t kVaultIdSize = 16;
 inline constexpr size_t kNameKeySize = 64;  // AES-256-SIV
 inline constexpr uint32_t kDefaultBlockSize = 32 * 1024;
 inline constexpr uint32_t kMinBlockSize = 4 * 1024;
 inline constexpr uint32_t kMaxBlockSize = 1024 * 1024;
+
+// Where a directory's entries live in the store (docs/vault-format.md §1).
+enum class VaultLayout {
+  // In the directory's own ciphertext directory: the ciphertext tree mirrors the
+  // plaintext tree (one ciphertext folder per patient folder, as backup operators like).
+  kTree,
+  // Under "cadcanfs.dirs/", at a fixed depth derived from the directory id, whatever
+  // the plaintext depth: for stores that limit the length of a whole path (OneDrive).
+  kFlat,
+};
+
+// "tree" or "flat", as the CLI and the config spell them.
+std::string_view LayoutName(VaultLayout layout);
+std::optional<VaultLayout> ParseLayoutName(std::string_view name);
 
 struct KdfParams {
   Bytes salt;  // 32 bytes
@@ -47,7 +66,8 @@ struct KeyEntry {
 };
 
 struct VaultConfig {
-  int version = kFormatVersion;
+  int version = kTreeLayoutVersion;
+  VaultLayout layout = VaultLayout::kTree;  // kFlat exactly when version is 3
   std::array<uint8_t, kVaultIdSize> vault_id{};
   uint32_t block_size = kDefaultBlockSize;
   std::vector<KeyEntry> keys;

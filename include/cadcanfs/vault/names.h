@@ -27,6 +27,8 @@ namespace cadcanfs {
 inline constexpr char kDirIdFileName[] = "cadcanfs.dirid";
 // The vault's single-writer lock (cadcanfs/fs/vault_lock.h), in the vault root.
 inline constexpr char kLockFileName[] = "cadcanfs.lock";
+// The flat layout's directory of directories (docs/vault-format.md §1), at the root.
+inline constexpr char kFlatDirsName[] = "cadcanfs.dirs";
 inline constexpr size_t kDirIdSize = 16;
 inline constexpr size_t kMaxPlainNameLength = 255;
 inline constexpr size_t kMaxStoredNameLength = 255;
@@ -57,8 +59,9 @@ enum class StoredNameKind {
   // Vault-root metadata: "cadcanfs.conf" and the writer lock "cadcanfs.lock". Both
   // are plaintext by design and hold no secret; neither belongs below the root.
   kConfig,
-  kTemp,     // an interrupted atomic replace
-  kUnknown,  // nothing cadcanfs writes
+  kFlatDirs,  // "cadcanfs.dirs": where a flat vault keeps every directory's entries
+  kTemp,      // an interrupted atomic replace
+  kUnknown,   // nothing cadcanfs writes
 };
 
 StoredNameKind ClassifyStoredName(std::string_view stored);
