@@ -178,6 +178,14 @@ class ContentHandler(Handler):
             reply = Reply(204)
         if reply is DROP:
             return DROP
+        if kind != "upload.fragment":
+            drop = self.emu.faults.take(kind, {"drop"})
+            if drop is not None:
+                self.emu.counters.fired()
+                if not reply.stream:
+                    return DROP
+                reply.truncate_after = drop["keep_bytes"] if drop["keep_bytes"] is not None \
+                    else reply.stream[2] // 2
         if rule is not None:  # "store": the work was done, the reply is the fault
             if reply.stream:
                 reply.stream[0].close()

@@ -363,6 +363,8 @@ class Drive:
                     raise invalid_request("A folder has no content.")
                 parent, name, existing = self.items[target.parent_id], target.name, target
             else:
+                if parent.id not in self.items:
+                    raise GraphError(404, "itemNotFound", "The parent folder was deleted.")
                 self._validate_new_name(parent, name, False)
                 existing = self.child(parent, name)
                 if existing is not None and existing.is_folder:

@@ -4,7 +4,8 @@ A fault rule is a JSON object added through the control API:
   {"fault": "429", "on": "graph.children", "times": 1, "skip": 0, "retry_after": 2}
 - fault: "429" | "503" | "509" | "500" | "504" (that status with Graph's error body),
   "drop" (close the connection without a reply; on upload.fragment after reading
-  keep_bytes of the body, which are stored when "store": true), "lose_reply" (do the
+  keep_bytes of the body (default half), which are stored when "store": true; on
+  download after sending keep_bytes of the body (default half)), "lose_reply" (do the
   work, then close without a reply), "ignore_range" (download answers 200 with the
   whole file), "slow_down" (auth.token answers slow_down), "omit_hashes" (the final
   upload reply carries no file.hashes), "session_gone" (upload URL answers 404).

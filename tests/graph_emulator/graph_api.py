@@ -357,7 +357,7 @@ class GraphHandler(Handler):
         top = self.page_size(request)
         select = request.select()
         if "skiptoken" in request.query:
-            cursor = self.emu.delta_cursors.pop(request.query["skiptoken"], None)
+            cursor = self.emu.delta_cursors.get(request.query["skiptoken"])
             if cursor is None:
                 raise self.resync(request)
             entries, end_seq = cursor
@@ -388,8 +388,10 @@ class GraphHandler(Handler):
                 params["$top"] = top
             reply["@odata.nextLink"] = request.link("/root/delta", params)
         else:
-            reply["@odata.deltaLink"] = request.link(
-                "/root/delta", {"token": drive.delta_token(end_seq)})
+            params = {"token": drive.delta_token(end_seq)}
+            if select:
+                params["$select"] = ",".join(sorted(select))
+            reply["@odata.deltaLink"] = request.link("/root/delta", params)
         return json_reply(200, reply)
 
     def resync(self, request):

@@ -24,6 +24,7 @@ class Reply:
         self.body = body
         self.headers = dict(headers or {})
         self.stream = stream  # (file object, offset, length) for downloads
+        self.truncate_after = None  # a fault: send this many body bytes, then hang up
 
 
 def json_reply(status, obj, headers=None):
@@ -100,6 +101,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.paced:
             self.emu.pacer.delay_request()
         try:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self.close_connection = True
+                raise GraphError(411, "invalidRequest", "A Content-Length is required; "
+                                 "chunked request bodies are not accepted.")
             reply = self.route(method)
         except GraphError as error:
             reply = graph_error_reply(error, self.headers.get("client-request-id"))
@@ -125,7 +130,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("client-request-id"):
             headers.setdefault("client-request-id", self.headers["client-request-id"])
         length = reply.stream[2] if reply.stream else len(reply.body)
-        headers["Content-Length"] = str(length)
+        if reply.status not in (204, 304):
+            headers["Content-Length"] = str(length)
         if self.close_connection:
             headers["Connection"] = "close"
         for key, value in headers.items():
@@ -134,7 +140,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if head:
             return
         if reply.stream:
-            self._stream(*reply.stream)
+            fileobj, offset, length = reply.stream
+            if reply.truncate_after is not None:
+                length = min(length, reply.truncate_after)
+                self.close_connection = True
+            self._stream(fileobj, offset, length)
         elif reply.body:
             self.wfile.write(reply.body)
 

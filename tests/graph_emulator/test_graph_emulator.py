@@ -382,6 +382,15 @@ class DownloadTest(EmulatorTest):
         status, _, body = http_request("GET", headers["location"])
         self.assertEqual((status, body), (200, data))
 
+    def test_connection_dropped_mid_download(self):
+        self.put_file("/half", b"0123456789")
+        _, headers, _ = self.g("GET", "/me/drive/root:/half:/content")
+        self.ctl("POST", "/faults", {"fault": "drop", "on": "download", "keep_bytes": 4})
+        with self.assertRaises(http.client.IncompleteRead) as caught:
+            http_request("GET", headers["location"])
+        self.assertEqual(caught.exception.partial, b"0123")
+        self.assertEqual(http_request("GET", headers["location"])[2], b"0123456789")
+
     def test_download_urls_expire_after_their_ttl(self):
         self.ctl("POST", "/settings", {"download_url_ttl": 0.2})
         self.put_file("/t", b"abc")
@@ -409,6 +418,9 @@ class DeltaTest(EmulatorTest):
         self.put_file("/two", b"2")
         items, link = self.sync("/me/drive/root/delta?$top=2")
         self.assertEqual([i["name"] for i in items], ["root", "A", "one", "two"])
+        _, _, first = self.g("GET", "/me/drive/root/delta?$top=2")
+        again = [self.g("GET", first["@odata.nextLink"])[2] for _ in range(2)]
+        self.assertEqual(again[0], again[1])  # a nextLink can be retried
         self.assertTrue(all("path" not in i["parentReference"] for i in items))
         items, link = self.sync(link)
         self.assertEqual(items, [])
@@ -422,6 +434,8 @@ class DeltaTest(EmulatorTest):
         self.assertEqual(by_id[two_id]["deleted"], {})
         self.assertNotIn("name", by_id[two_id])
         self.assertNotIn(self.ctl("GET", "/remote/item?path=/A")["id"] + "x", by_id)
+        self.assertEqual(by_id[one_id]["parentReference"]["id"],
+                         self.ctl("GET", "/remote/item?path=/A")["id"])
         _, _, latest = self.g("GET", "/me/drive/root/delta?token=latest")
         self.assertEqual(latest["value"], [])
         status, headers, body = self.g("GET", "/me/drive/root/delta?token=bogus")
@@ -522,6 +536,11 @@ class FaultTest(EmulatorTest):
         self.assertEqual(counters["statuses"]["graph.children 200"], 1)
         self.ctl("POST", "/reset")
         self.assertEqual(self.ctl("GET", "/counters")["requests"], {})
+
+    def test_chunked_request_bodies_are_refused(self):
+        status, _, body = self.g("PUT", "/me/drive/root:/c:/content", iter([b"abc"]),
+                                 {"Transfer-Encoding": "chunked"})
+        self.assertEqual(status, 411)
 
     def test_status_fault_that_stores_the_work(self):
         self.ctl("POST", "/faults", {"fault": "503", "on": "graph.upload", "store": True})
