@@ -151,9 +151,9 @@ class ContentHandler(Handler):
             kind = {"PUT": "upload.fragment", "GET": "upload.status",
                     "DELETE": "upload.cancel"}[method]
         else:
-            self.emu.counters.count("content.unknown", "Authorization" in self.headers)
+            self.count_request("content.unknown")
             raise GraphError(404, "itemNotFound", "The resource could not be found.")
-        self.emu.counters.count(kind, "Authorization" in self.headers)
+        self.count_request(kind)
         rule = self.emu.faults.take(kind, set(STATUS_FAULTS) | {"session_gone"})
         if rule is not None:
             self.emu.counters.fired()
@@ -195,7 +195,6 @@ class ContentHandler(Handler):
             if reply.stream:
                 reply.stream[0].close()
             return DROP
-        self.emu.counters.count_status(kind, reply.status)
         return reply
 
     # ---- downloads ------------------------------------------------------------------

@@ -99,6 +99,7 @@ class Counters:
             self.faults_fired = 0
 
     def count(self, kind, has_authorization):
+        """Counts a request; the handler then reports its status through count_status."""
         with self.lock:
             self.requests[kind] = self.requests.get(kind, 0) + 1
             family = kind.split(".")[0]

@@ -7,7 +7,6 @@ PUT), graph.session (createUploadSession), graph.delta, graph.unknown; auth.devi
 auth.token.
 """
 
-import base64
 import os
 import re
 import urllib.parse
@@ -123,7 +122,7 @@ class GraphHandler(Handler):
         if auth_match and method == "POST":
             return self.identity(auth_match.group(2))
         if path == "/devicelogin":
-            self.emu.counters.count("auth.page", False)
+            self.count_request("auth.page")
             return Reply(200, b"<html><body>Emulated device login: approve the code "
                          b"through the control API.</body></html>",
                          {"Content-Type": "text/html"})
@@ -131,7 +130,7 @@ class GraphHandler(Handler):
             raise GraphError(404, "itemNotFound", "The resource could not be found.")
         if method == "PUT" and (self.content_length() or 0) > self.emu.settings[
                 "simple_upload_max"]:
-            self.emu.counters.count("graph.upload", "Authorization" in self.headers)
+            self.count_request("graph.upload")
             if self.content_length() <= DRAIN_LIMIT:
                 self.read_body()  # so that the client sees the 413, not a reset
             raise GraphError(413, "requestTooLarge", "The request message is too big.",
@@ -139,10 +138,10 @@ class GraphHandler(Handler):
         try:
             request = Request(self.emu, self.path, method)
         except GraphError:
-            self.emu.counters.count("graph.unknown", "Authorization" in self.headers)
+            self.count_request("graph.unknown")
             raise
         kind = request.kind
-        self.emu.counters.count(kind, "Authorization" in self.headers)
+        self.count_request(kind)
         body = self.read_body(paced=(kind == "graph.upload"))
         rule = self.emu.faults.take(kind, set(STATUS_FAULTS) | {"drop"})
         if rule is not None:
@@ -159,7 +158,6 @@ class GraphHandler(Handler):
         if lost is not None:
             self.emu.counters.fired()
             return DROP
-        self.emu.counters.count_status(kind, reply.status)
         return reply
 
     def check_token(self):
@@ -180,7 +178,7 @@ class GraphHandler(Handler):
 
     def identity(self, endpoint):
         kind = "auth." + endpoint
-        self.emu.counters.count(kind, "Authorization" in self.headers)
+        self.count_request(kind)
         body = self.read_body()
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
                                            keep_blank_values=True))
@@ -199,9 +197,7 @@ class GraphHandler(Handler):
                 reply = self.emu.auth.token(form, rule is not None and
                                             rule["fault"] == "slow_down")
         except OAuthError as error:
-            self.emu.counters.count_status(kind, 400)
             return json_reply(400, error.body())
-        self.emu.counters.count_status(kind, 200)
         return json_reply(200, reply, {"Cache-Control": "no-store"})
 
     # ---- Graph ----------------------------------------------------------------------
@@ -402,12 +398,3 @@ class GraphHandler(Handler):
                           "you last sync'd. Upload any local changes that the server "
                           "doesn't know about.", "resyncChangesApplyDifferences",
                           {"Location": location.rstrip("?")})
-
-
-def b64(text):
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def unb64(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-

@@ -98,6 +98,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         self.body_consumed = False
+        self.request_kind = None  # set by routes that count the request
         if self.paced:
             self.emu.pacer.delay_request()
         try:
@@ -120,8 +121,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         if reply is DROP:
             self.close_connection = True
+            self.count_status("dropped")
             return
+        self.count_status(reply.status)
         self.send(reply, head=(method == "HEAD"))
+
+    def count_request(self, kind):
+        """Counts this request under kind, noting an Authorization header."""
+        self.request_kind = kind
+        self.emu.counters.count(kind, "Authorization" in self.headers)
+
+    def count_status(self, status):
+        if self.request_kind is not None:
+            self.emu.counters.count_status(self.request_kind, status)
 
     def send(self, reply, head=False):
         self.send_response(reply.status)

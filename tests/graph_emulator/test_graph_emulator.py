@@ -341,7 +341,9 @@ class UploadSessionTest(EmulatorTest):
         status, item = self.fragment(url, data[UNIT + 1000:], UNIT + 1000, len(data))
         self.assertEqual(status, 201)
         self.assertEqual(item["file"]["hashes"]["quickXorHash"], quickxorhash_b64(data))
-        self.assertEqual(self.ctl("GET", "/counters")["faults_fired"], 2)
+        counters = self.ctl("GET", "/counters")
+        self.assertEqual(counters["faults_fired"], 2)
+        self.assertEqual(counters["statuses"]["upload.fragment dropped"], 2)
 
     def test_authorization_header_on_upload_and_download_urls_is_counted(self):
         url = self.create()
@@ -534,6 +536,8 @@ class FaultTest(EmulatorTest):
         counters = self.ctl("GET", "/counters")
         self.assertEqual(counters["faults_fired"], 5)
         self.assertEqual(counters["statuses"]["graph.children 200"], 1)
+        self.assertEqual(counters["statuses"]["graph.children 429"], 1)
+        self.assertEqual(counters["statuses"]["graph.item 429"], 2)
         self.ctl("POST", "/reset")
         self.assertEqual(self.ctl("GET", "/counters")["requests"], {})
 
