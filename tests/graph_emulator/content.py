@@ -25,6 +25,7 @@ from drive import GraphError, invalid_request, iso_time, name_problem
 from faults import STATUS_FAULTS
 from graph_api import conflict_behavior, status_fault_error
 from httpbase import CHUNK, DROP, Handler, Reply, graph_error_reply, json_reply
+from quickxorhash import QuickXorHash
 
 FRAGMENT_UNIT = 327680
 MAX_FRAGMENT = 60 * 1024 * 1024
@@ -45,6 +46,7 @@ class Session:
         self.expires_at = time.time() + ttl
         self.total = None
         self.received = 0
+        self.hasher = QuickXorHash()  # of the bytes stored so far, which arrive in order
         self.parent_id = None
         self.name = None
         self.target_id = None  # an existing file addressed by id
@@ -296,6 +298,7 @@ class ContentHandler(Handler):
                 self.emu.pacer.transfer(len(chunk))
                 if store:
                     out.write(chunk)
+                    session.hasher.update(chunk)
                 remaining -= len(chunk)
         self.body_consumed = not dropped
         if store:
@@ -322,7 +325,8 @@ class ContentHandler(Handler):
                 raise GraphError(404, "itemNotFound", "The parent folder was deleted.")
             item, created = drive.commit_file(staged_copy, parent, session.name,
                                               session.behavior, session.if_match,
-                                              session.fs_info, target)
+                                              session.fs_info, target,
+                                              session.hasher.b64digest())
         finally:
             if os.path.exists(staged_copy):
                 os.unlink(staged_copy)

@@ -347,13 +347,16 @@ class Drive:
         return os.path.join(self.staging_dir, secrets.token_hex(12))
 
     def commit_file(self, staged, parent, name, behavior, if_match=None, fs_info=None,
-                    target=None):
+                    target=None, quick_xor=None):
         """Moves a staged file into the drive, as a new item or new content of one.
 
         target: an existing file addressed by id (its name and parent are used).
-        Returns (item, created). The hash is computed before the lock is taken.
+        quick_xor: the staged file's hash when the caller already has it; otherwise it
+        is computed here, before the lock is taken.
+        Returns (item, created).
         """
-        quick_xor = quickxorhash_file_b64(staged)
+        if quick_xor is None:
+            quick_xor = quickxorhash_file_b64(staged)
         size = os.path.getsize(staged)
         with self.lock:
             if target is not None:
@@ -381,10 +384,12 @@ class Drive:
                 created = True
             else:
                 item, created = existing, False
-            _move_file(staged, os.path.join(self.disk_path(parent), item.name))
+            destination = os.path.join(self.disk_path(parent), item.name)
+            _move_file(staged, destination)
             item.size = size
             item.quick_xor = quick_xor
             item.fs_modified = fs_times.get("modified", float(int(time.time())))
+            os.utime(destination, (item.fs_modified, item.fs_modified))
             if "created" in fs_times or created:
                 item.fs_created = fs_times.get("created", item.fs_modified)
             if not created:

@@ -66,6 +66,11 @@ class Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), handler)
         self.emulator = emulator
 
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that hung up (a cancelled read, a test's dropped request)
+        super().handle_error(request, client_address)
+
 
 class Emulator:
     def __init__(self, root, settings=None, ports=(0, 0, 0), verbose=False):

@@ -21,7 +21,8 @@ import base64
 WIDTH_BITS = 160
 BLOCK = 160  # bytes after which the rotation pattern repeats
 _MASK160 = (1 << WIDTH_BITS) - 1
-_FOLD_BLOCKS = 4096  # fold this many 160-byte blocks per big-integer step
+_FOLD_BLOCKS = 4096
+_ACC_BYTES = BLOCK * _FOLD_BLOCKS  # slices of this size are XORed whole, then folded once
 
 
 def _fold(chunk: bytes) -> int:
@@ -42,21 +43,22 @@ class QuickXorHash:
     """Streaming QuickXorHash: update() in any chunk sizes, then digest()."""
 
     def __init__(self) -> None:
-        self._folded = 0  # XOR of 160-byte blocks, aligned to the stream start
-        self._length = 0  # bytes folded into whole blocks
+        self._acc = 0  # XOR of the input's _ACC_BYTES-sized slices, as an integer
+        self._length = 0  # bytes XORed into _acc so far (always a multiple of 160)
         self._pending = b""  # bytes not yet forming a whole 160-byte block
 
     def update(self, data: bytes) -> None:
         data = self._pending + bytes(data)
         whole = len(data) - len(data) % BLOCK
-        step = BLOCK * _FOLD_BLOCKS
-        for start in range(0, whole, step):
-            self._folded ^= _fold(data[start:min(start + step, whole)])
+        view = memoryview(data)
+        for start in range(0, whole, _ACC_BYTES):
+            self._acc ^= int.from_bytes(view[start:min(start + _ACC_BYTES, whole)], "little")
         self._pending = data[whole:]
         self._length += whole
 
     def digest(self) -> bytes:
-        folded = self._folded ^ int.from_bytes(self._pending, "little")
+        folded = _fold(self._acc.to_bytes(_ACC_BYTES, "little")) ^ int.from_bytes(
+            self._pending, "little")
         block = folded.to_bytes(BLOCK, "little")
         register = 0
         for index, byte in enumerate(block):
@@ -83,7 +85,7 @@ def quickxorhash_file_b64(path: str) -> str:
     hasher = QuickXorHash()
     with open(path, "rb") as f:
         while True:
-            chunk = f.read(BLOCK * _FOLD_BLOCKS)
+            chunk = f.read(_ACC_BYTES * 4)
             if not chunk:
                 break
             hasher.update(chunk)
