@@ -7,7 +7,7 @@ A fault rule is a JSON object added through the control API:
   keep_bytes of the body (default half), which are stored when "store": true; on
   download after sending keep_bytes of the body (default half)), "lose_reply" (do the
   work, then close without a reply), "ignore_range" (download answers 200 with the
-  whole file), "slow_down" (auth.token answers slow_down), "omit_hashes" (the final
+  whole file), "slow_down" (a device-code poll answers slow_down), "omit_hashes" (the final
   upload reply carries no file.hashes), "session_gone" (upload URL answers 404).
 - on: a request kind or a prefix of one ("graph" matches "graph.children"; "*" all).
 - times: how many matching requests it hits (-1 for every one); skip: how many

@@ -14,7 +14,7 @@ import uuid
 
 from drive import GraphError
 
-CHUNK = 64 * 1024
+CHUNK = 128 * 1024
 DROP = object()  # a route's reply meaning: close the connection without answering
 
 

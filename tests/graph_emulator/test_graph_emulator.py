@@ -173,6 +173,28 @@ class ListingAndNamesTest(EmulatorTest):
                 status, _, _ = self.mkdir("/", good)
             self.assertEqual(status, 201, good)
 
+    def test_addressing_forms_and_conditional_get(self):
+        drive_id = self.emu.drive.drive_id
+        _, _, folder = self.mkdir("/", "Docs #1")
+        status, _, item = self.g("PUT", f"/drives/{drive_id}/items/{folder['id']}:/a%25b.txt:"
+                                 "/content", b"x")
+        self.assertEqual((status, item["name"]), (201, "a%b.txt"))
+        self.assertEqual(item["parentReference"]["path"], f"/drives/{drive_id}/root:/Docs%20%231")
+        for path in ("/me/drive/root:/Docs%20%231/a%25b.txt", "/me/drive/root:/Docs%20%231/"
+                     "a%25b.txt:", f"/me/drive/items/{item['id']}", "/me/drive/items/root:/Docs"
+                     "%20%231/a%25b.txt"):
+            status, _, found = self.g("GET", path)
+            self.assertEqual((status, found["id"]), (200, item["id"]), path)
+        status, _, _ = self.g("GET", f"/me/drive/items/{item['id']}", None,
+                              {"If-None-Match": item["eTag"]})
+        self.assertEqual(status, 304)
+        for i in range(3):
+            self.put_file(f"/Docs #1/n{i}", b"")
+        _, _, page = self.g("GET", f"/drives/{drive_id}/root:/Docs%20%231:/children?$top=2")
+        self.assertTrue(page["@odata.nextLink"].startswith(f"{self.emu.graph_url}/drives/"))
+        _, _, page2 = self.g("GET", page["@odata.nextLink"])
+        self.assertEqual(len(page["value"]) + len(page2["value"]), 4)
+
     def test_path_length_limit(self):
         parent = "/".join(["d" * 99] * 3)  # 299 characters
         for depth in range(1, 4):
@@ -182,6 +204,10 @@ class ListingAndNamesTest(EmulatorTest):
         status, _, body = self.put_file("/" + parent + "/" + "g" * 101, b"x")  # 401
         self.assertEqual(status, 400)
         self.assertEqual(self.error_code(body), ("invalidRequest", "pathIsTooLong"))
+        _, _, deep = self.mkdir("/", "e" * 200)  # moving the 400-character tree below it
+        status, _, body = self.g("PATCH", "/me/drive/root:/" + "d" * 99, {
+            "parentReference": {"id": deep["id"]}})
+        self.assertEqual((status, self.error_code(body)[1]), (400, "pathIsTooLong"))
 
 
 class ChangesTest(EmulatorTest):
@@ -344,6 +370,29 @@ class UploadSessionTest(EmulatorTest):
         counters = self.ctl("GET", "/counters")
         self.assertEqual(counters["faults_fired"], 2)
         self.assertEqual(counters["statuses"]["upload.fragment dropped"], 2)
+
+    def test_if_match_is_checked_again_when_the_session_commits(self):
+        _, _, item = self.put_file("/shared.bin", b"v1")
+        status, _, session = self.g("POST", f"/me/drive/items/{item['id']}/createUploadSession",
+                                    {}, {"If-Match": item["eTag"]})
+        self.assertEqual(status, 200)
+        self.ctl("POST", "/remote/write", {"path": "/shared.bin", "text": "other client"})
+        status, body = self.fragment(session["uploadUrl"], b"mine", 0, 4)
+        self.assertEqual((status, body["error"]["code"]), (412, "resourceModified"))
+        self.assertEqual(base64.b64decode(self.ctl("GET", "/remote/read?path=/shared.bin")[
+            "content_b64"]), b"other client")
+
+    def test_session_faults(self):
+        self.ctl("POST", "/faults", {"fault": "session_gone"})
+        url = self.create()
+        status, _ = self.fragment(url, b"abc", 0, 3)
+        self.assertEqual(status, 404)  # right after creation, as D#1570 reports
+        self.ctl("POST", "/faults", {"fault": "omit_hashes"})
+        status, item = self.fragment(url, b"abc", 0, 3)
+        self.assertEqual(status, 201)
+        self.assertNotIn("hashes", item["file"])
+        _, _, stored = self.g("GET", "/me/drive/root:/big.bin")
+        self.assertEqual(stored["file"]["hashes"]["quickXorHash"], quickxorhash_b64(b"abc"))
 
     def test_authorization_header_on_upload_and_download_urls_is_counted(self):
         url = self.create()
@@ -540,6 +589,18 @@ class FaultTest(EmulatorTest):
         self.assertEqual(counters["statuses"]["graph.item 429"], 2)
         self.ctl("POST", "/reset")
         self.assertEqual(self.ctl("GET", "/counters")["requests"], {})
+
+    def test_server_error_and_slow_down_faults(self):
+        self.ctl("POST", "/faults", {"fault": "500", "on": "graph.delta"})
+        self.assertEqual(self.g("GET", "/me/drive/root/delta")[0], 500)
+        self.assertEqual(self.g("GET", "/me/drive/root/delta")[0], 200)
+        login = self.emu.login_url + "/common/oauth2/v2.0/"
+        _, _, code = http_request("POST", login + "devicecode", b"client_id=a&scope=x")
+        self.ctl("POST", "/faults", {"fault": "slow_down"})
+        form = ("grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=a&"
+                "device_code=" + json.loads(code)["device_code"]).encode()
+        status, _, body = http_request("POST", login + "token", form)
+        self.assertEqual((status, json.loads(body)["error"]), (400, "slow_down"))
 
     def test_chunked_request_bodies_are_refused(self):
         status, _, body = self.g("PUT", "/me/drive/root:/c:/content", iter([b"abc"]),
