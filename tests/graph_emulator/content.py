@@ -332,6 +332,7 @@ class ContentHandler(Handler):
                 os.unlink(staged_copy)
         self.emu.uploads.discard(session)
         body = self.emu.item_json(item, session.ref_prefix)
+        self.emu.apply_stale_etag("upload.fragment", item)
         if self.emu.faults.take("upload.fragment", {"omit_hashes"}) is not None:
             self.emu.counters.fired()
             body.get("file", {}).pop("hashes", None)

@@ -460,6 +460,12 @@ class Drive:
             self._bump(item, metadata=True)
             return item
 
+    def touch(self, item):
+        """A metadata change by the service itself (a new eTag, same content)."""
+        with self.lock:
+            if item.id in self.items:
+                self._bump(item, metadata=True)
+
     def delete(self, item, if_match=None):
         with self.lock:
             if item.id == self.root_id:

@@ -8,7 +8,9 @@ A fault rule is a JSON object added through the control API:
   download after sending keep_bytes of the body (default half)), "lose_reply" (do the
   work, then close without a reply), "ignore_range" (download answers 200 with the
   whole file), "slow_down" (a device-code poll answers slow_down), "omit_hashes" (the final
-  upload reply carries no file.hashes), "session_gone" (upload URL answers 404).
+  upload reply carries no file.hashes), "session_gone" (upload URL answers 404),
+  "stale_etag" (after an upload, the item's eTag changes once more, so the eTag in the
+  reply is already stale, as D#800 reports), "412" (resourceModified, the eTag race).
 - on: a request kind or a prefix of one ("graph" matches "graph.children"; "*" all).
 - times: how many matching requests it hits (-1 for every one); skip: how many
   matching requests pass first.
@@ -24,12 +26,15 @@ STATUS_FAULTS = {
     "509": (509, "bandwidthLimitExceeded", "Bandwidth limit exceeded.", "throttledRequest"),
     "500": (500, "generalException", "An unspecified error has occurred.", None),
     "504": (504, "gatewayTimeout", "The gateway timed out.", None),
+    "412": (412, "resourceModified", "The resource has changed since the caller last read "
+            "it; usually an eTag mismatch", "entityTagDoesNotMatch"),
 }
 OTHER_FAULTS = {"drop", "lose_reply", "ignore_range", "slow_down", "omit_hashes",
-                "session_gone"}
+                "session_gone", "stale_etag"}
 DEFAULT_TARGET = {"drop": "upload.fragment", "lose_reply": "upload.fragment",
                   "ignore_range": "download", "slow_down": "auth.token",
-                  "omit_hashes": "upload", "session_gone": "upload"}
+                  "omit_hashes": "upload", "session_gone": "upload",
+                  "stale_etag": "*"}
 
 
 def kind_matches(pattern, kind):

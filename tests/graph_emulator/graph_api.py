@@ -342,8 +342,9 @@ class GraphHandler(Handler):
         finally:
             if os.path.exists(staged):
                 os.unlink(staged)
-        return json_reply(201 if created else 200,
-                          self.emu.item_json(item, request.ref_prefix))
+        body = self.emu.item_json(item, request.ref_prefix)
+        self.emu.apply_stale_etag("graph.upload", item)
+        return json_reply(201 if created else 200, body)
 
     def delta(self, request):
         drive = self.emu.drive

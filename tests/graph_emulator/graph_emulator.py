@@ -141,6 +141,12 @@ class Emulator:
         if wipe_drive:
             self.drive.wipe()
 
+    def apply_stale_etag(self, kind, item):
+        """The stale_etag fault: the eTag an upload just returned changes right after."""
+        if self.faults.take(kind, {"stale_etag"}) is not None:
+            self.counters.fired()
+            self.drive.touch(item)
+
     # ---- serialisation --------------------------------------------------------------
 
     def item_json(self, item, ref_prefix, delta=False, select=None):

@@ -602,6 +602,17 @@ class FaultTest(EmulatorTest):
         status, _, body = http_request("POST", login + "token", form)
         self.assertEqual((status, json.loads(body)["error"]), (400, "slow_down"))
 
+    def test_stale_etag_after_upload(self):
+        self.ctl("POST", "/faults", {"fault": "stale_etag", "on": "graph.upload"})
+        _, _, item = self.put_file("/race", b"x")
+        status, _, body = self.g("PATCH", f"/me/drive/items/{item['id']}", {"name": "r2"},
+                                 {"If-Match": item["eTag"]})
+        self.assertEqual((status, body["error"]["code"]), (412, "resourceModified"))
+        self.ctl("POST", "/faults", {"fault": "412", "on": "graph.update"})
+        status, _, _ = self.g("PATCH", f"/me/drive/items/{item['id']}", {"name": "r2"})
+        self.assertEqual(status, 412)
+        self.assertEqual(self.g("PATCH", f"/me/drive/items/{item['id']}", {"name": "r2"})[0], 200)
+
     def test_chunked_request_bodies_are_refused(self):
         status, _, body = self.g("PUT", "/me/drive/root:/c:/content", iter([b"abc"]),
                                  {"Transfer-Encoding": "chunked"})
