@@ -62,8 +62,11 @@ class Request:
             self.query[key[1:] if key.startswith("$") else key] = value
         rest = parts.path[len("/v1.0"):]
         drive = emu.drive
-        if rest.startswith("/me/drive"):
-            self.url_prefix, self.ref_prefix, rest = "/me/drive", "/drive", rest[9:]
+        me_drive = next((p for p in ("/me/drive", "/drive") if rest == p or
+                         rest.startswith(p + "/")), None)
+        if me_drive is not None:
+            self.url_prefix, self.ref_prefix = me_drive, "/drive"
+            rest = rest[len(me_drive):]
         elif rest.startswith("/drives/"):
             drive_id, _, tail = rest[8:].partition("/")
             if urllib.parse.unquote(drive_id) != drive.drive_id:

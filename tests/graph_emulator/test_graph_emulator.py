@@ -182,7 +182,7 @@ class ListingAndNamesTest(EmulatorTest):
         self.assertEqual(item["parentReference"]["path"], f"/drives/{drive_id}/root:/Docs%20%231")
         for path in ("/me/drive/root:/Docs%20%231/a%25b.txt", "/me/drive/root:/Docs%20%231/"
                      "a%25b.txt:", f"/me/drive/items/{item['id']}", "/me/drive/items/root:/Docs"
-                     "%20%231/a%25b.txt"):
+                     "%20%231/a%25b.txt", "/drive/root:/docs%20%231/A%25B.TXT"):
             status, _, found = self.g("GET", path)
             self.assertEqual((status, found["id"]), (200, item["id"]), path)
         status, _, _ = self.g("GET", f"/me/drive/items/{item['id']}", None,
