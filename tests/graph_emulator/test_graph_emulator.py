@@ -3,6 +3,7 @@ client. Each test runs its own emulator in-process on ephemeral ports (one test 
 the CLI as a child process through emulator_fixture)."""
 
 import base64
+import concurrent.futures
 import hashlib
 import http.client
 import json
@@ -433,6 +434,22 @@ class DownloadTest(EmulatorTest):
         status, _, body = http_request("GET", headers["location"])
         self.assertEqual((status, body), (200, data))
 
+    def test_parallel_uploads_and_ranged_downloads(self):
+        blobs = {f"/p{i}": os.urandom(100000 + i) for i in range(8)}
+
+        def round_trip(path):
+            status, _, _ = self.put_file(path, blobs[path])
+            _, headers, _ = self.g("GET", f"/me/drive/root:{path}:/content")
+            parts = [http_request("GET", headers["location"], headers={
+                "Range": f"bytes={start}-{start + 32767}"})[2]
+                for start in range(0, len(blobs[path]), 32768)]
+            return status, b"".join(parts)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = dict(zip(blobs, pool.map(round_trip, blobs)))
+        for path, (status, data) in results.items():
+            self.assertEqual((status, data), (201, blobs[path]), path)
+
     def test_connection_dropped_mid_download(self):
         self.put_file("/half", b"0123456789")
         _, headers, _ = self.g("GET", "/me/drive/root:/half:/content")
@@ -638,7 +655,12 @@ class FaultTest(EmulatorTest):
 
 class CommandLineTest(unittest.TestCase):
     def test_process_writes_port_file_serves_and_stops_on_sigterm(self):
-        emu = EmulatorProcess(["--access-token-ttl", "60"])
+        control_port_file = os.path.join(tempfile.gettempdir(),
+                                         f"graph-emulator-control-{os.getpid()}")
+        self.addCleanup(lambda: os.path.exists(control_port_file) and
+                        os.unlink(control_port_file))
+        emu = EmulatorProcess(["--access-token-ttl", "60",
+                               "--control-port-file", control_port_file])
         os.makedirs(emu.root)
         with open(os.path.join(emu.root, "seed.txt"), "w") as f:
             f.write("seeded")
@@ -649,6 +671,8 @@ class CommandLineTest(unittest.TestCase):
             status, _, body = http_request(
                 "GET", info["graph_url"] + "/me/drive/root:/seed.txt", headers=emu.bearer())
             self.assertEqual((status, json.loads(body)["size"]), (200, 6))
+            with open(control_port_file) as f:
+                self.assertEqual(int(f.read()), info["control_port"])
             process = emu.process
         self.assertEqual(process.returncode, 0)
 
