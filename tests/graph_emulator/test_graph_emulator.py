@@ -515,7 +515,7 @@ class DeltaTest(EmulatorTest):
 
 
 class DeviceCodeTest(EmulatorTest):
-    settings = {"device_code_interval": 0.2, "slow_down_increment": 0.1}
+    settings = {"device_code_interval": 5}
 
     def post_form(self, endpoint, form):
         status, _, body = http_request(
@@ -540,19 +540,20 @@ class DeviceCodeTest(EmulatorTest):
     def test_flow_states(self):
         self.assertEqual(self.post_form("devicecode", {})[1]["error"], "invalid_request")
         code = self.start_flow()
+        self.assertEqual(code["interval"], 5)
         self.assertEqual(self.poll(code)[1]["error"], "authorization_pending")
-        self.assertEqual(self.poll(code)[1]["error"], "slow_down")  # polled too soon
-        time.sleep(0.35)  # the interval grew by slow_down_increment
+        self.assertEqual(self.poll(code)[1]["error"], "slow_down")  # 5 s have not passed
+        self.assertEqual(self.emu.auth.device_codes[code["device_code"]].interval, 10)
+        self.ctl("POST", "/settings", {"device_code_interval": 0})  # codes from now on
+        code = self.start_flow()
         self.assertEqual(self.poll(code)[1]["error"], "authorization_pending")
         self.ctl("POST", "/device/approve", {"user_code": code["user_code"]})
-        time.sleep(0.35)
         status, tokens = self.poll(code)
         self.assertEqual(status, 200)
         self.assertIn("refresh_token", tokens)
         status, _, _ = self.g("GET", "/me/drive", token=False,
                               headers={"Authorization": "Bearer " + tokens["access_token"]})
         self.assertEqual(status, 200)
-        time.sleep(0.35)
         self.assertEqual(self.poll(code)[1]["error"], "invalid_grant")  # redeemed already
         declined = self.start_flow()
         self.ctl("POST", "/device/decline")
