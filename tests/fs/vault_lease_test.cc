@@ -160,6 +160,21 @@ TEST(VaultLease, ADeadHolderElsewhereIsTakenOverOnlyAfterItsExpiry) {
   EXPECT_TRUE(next->interrupted_session_start().has_value());
 }
 
+TEST(VaultLease, AHolderWhoseLeaseWasTakenOverNeverRemovesTheNewOne) {
+  TempDir dir;
+  auto store = StoreAt(dir);
+  LeaseOptions stalled = Quick("machine-a");
+  stalled.renew_every = 1h;  // a holder that stopped renewing (a stalled process)
+  auto taken = VaultLock::AcquireLease(store, {}, stalled);
+  ASSERT_TRUE(taken.ok());
+  std::optional<VaultLock> first(std::move(taken).value());
+  std::this_thread::sleep_for(700ms);  // its lease expires
+  auto second = VaultLock::AcquireLease(store, {}, Quick("machine-b"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  first.reset();  // the first holder lets go
+  EXPECT_EQ(VaultLock::AcquireLease(store, {}, Quick("machine-c")).status().code(), Code::kBusy);
+}
+
 TEST(VaultLease, SomethingElseUnderTheLockNameIsNotOverwritten) {
   TempDir dir;
   auto store = StoreAt(dir);

@@ -134,6 +134,10 @@ run_format() {
   check "$label: no plaintext in the staged blocks or the journal" 0 "$(marker_absent "$CACHE")"
   mount_remote; check "$label: remount after kill -9 (a dead holder's lock is taken over)" 0 $?
   pid=$(daemon_pid)
+  if [ "$format" = vault ]; then
+    grep -q "recovered after an unclean stop" "$WORK/err"
+    check "$label: the lease left behind counts as an unclean stop" 0 $?
+  fi
   ok=0
   for i in 1 2; do cmp -s <(late_content "$i") "mnt/$MARKER/late-$i-$MARKER.bin" && ok=$((ok + 1)); done
   check "$label: closed files written before the kill read back" 2 "$ok"
