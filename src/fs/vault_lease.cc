@@ -140,7 +140,10 @@ class LeaseHolder : public VaultLock::Holder {
         Status created = Write(/*exclusive=*/true);
         if (created.ok()) return StartRenewing();
         if (created.code() != Code::kAlreadyExists) return created;
-        continue;  // another taker created it first: look at theirs
+        // Another taker created it first: look at theirs, unless that keeps failing.
+        if (std::chrono::steady_clock::now() < deadline + kBusyRetry) continue;
+        return Status::Error(Code::kBusy,
+                             "the vault is in use by another process: unmount it first");
       }
       if (!found.empty && !found.lease) {
         return Status::Error(Code::kBusy,
