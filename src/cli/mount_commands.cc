@@ -245,6 +245,7 @@ bool PlainAuditKeyOrReport(const MountRequest& request, AccessKeys& keys, int& c
 // reported failure. `keys` receives what the access flags need from the master key.
 std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
                                            std::optional<VaultLock>& lock, StagingStore*& staging,
+                                           const std::shared_ptr<VaultConflictNamer>& conflicts,
                                            AccessKeys& keys, int& code) {
   if (request.plain) {
     std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
@@ -260,9 +261,19 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
     if (request.audit_path && !PlainAuditKeyOrReport(request, keys, code)) return nullptr;
     return std::make_unique<PlainFormat>(std::move(store));
   }
-  std::unique_ptr<Vault> vault =
-      OpenVaultOrReport(request.vault_path, request.keys, code, &lock, request.mount.read_only);
+  // A vault on a store that cannot write in place stages its ciphertext the same way.
+  auto stage_writes = [&](std::unique_ptr<Store> store, const LoadedKey& key,
+                          int& failure) -> std::unique_ptr<Store> {
+    if (store->capabilities().partial_writes || request.mount.read_only) return store;
+    std::unique_ptr<StagingStore> staged = StageVaultWritesOrReport(
+        std::move(store), request.vault_path, key.master, request.cache_dir, conflicts, failure);
+    staging = staged.get();
+    return staged;
+  };
+  std::unique_ptr<Vault> vault = OpenVaultOrReport(request.vault_path, request.keys, code, &lock,
+                                                   request.mount.read_only, stage_writes);
   if (!vault) return nullptr;
+  conflicts->Attach(vault.get());
   if (request.audit_path) {
     auto audit_key = access::DeriveAuditKey(vault->master());
     if (!audit_key.ok()) {
@@ -352,8 +363,10 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   int code = exit_code::kOk;
   std::optional<VaultLock> lock;
   StagingStore* staging = nullptr;
+  auto conflicts = std::make_shared<VaultConflictNamer>();
   AccessKeys keys;
-  std::unique_ptr<Format> format = OpenFormatOrReport(request, lock, staging, keys, code);
+  std::unique_ptr<Format> format =
+      OpenFormatOrReport(request, lock, staging, conflicts, keys, code);
   if (!format) {
     readiness.Report(code);
     return code;
@@ -393,6 +406,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   };
   Status s = ServeMount(fs, mount, on_mounted);
   if (staging != nullptr) WaitForUploads(*staging);
+  conflicts->Detach();  // what is still pending stays journalled for the next mount
   if (access_setup.audit) {
     Status ended = AuditMountEvent(access_setup, access::AuditOp::kUnmount);
     if (ended.ok()) ended = access_setup.audit->Close();

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
+
 #include "cadcanfs/common/bytes.h"
 #include "cadcanfs/crypto/kdf.h"
 #include "exit_codes.h"
@@ -26,6 +28,35 @@ Status MakePrivateDirectories(const std::string& path) {
     }
     if (slash == std::string::npos) return Status::Ok();
   }
+}
+
+// The staging store over `store`, spilling into a directory of `cache_dir` named after
+// the store's location, sealed with `master`'s staging key.
+std::unique_ptr<StagingStore> OpenSpillOrReport(
+    std::unique_ptr<Store> store, const std::string& location, const MasterKey& master,
+    const std::optional<std::string>& cache_dir,
+    std::function<Result<std::string>(std::string_view)> conflict_name, int& exit_code) {
+  const std::string cache = cache_dir.value_or(DefaultCacheDir());
+  if (Status s = MakePrivateDirectories(cache); !s.ok()) {
+    exit_code = Fail(s, Stage::kData);
+    return nullptr;
+  }
+  // The store, not how it is reached: options after '?' (a test latency) do not count,
+  // so that a mount with other options still finds what the last one left staged.
+  const Digest tag = Sha256(AsBytes(std::string_view(location).substr(0, location.find('?'))));
+  const std::string spill =
+      cache + "/staging-" + HexEncode(ByteSpan(tag.data(), kLocationTagBytes));
+  StagingOptions options{.spill_dir = spill,
+                         .key = SecretBytes::CopyOf(std::span<const uint8_t>(
+                             master.staging_key().data(), master.staging_key().size())),
+                         .conflict_name = std::move(conflict_name)};
+  auto staging = OpenStagingStore(std::move(store), std::move(options));
+  if (!staging.ok()) {
+    exit_code =
+        Fail(staging.status().WithContext("cannot open the staging directory"), Stage::kData);
+    return nullptr;
+  }
+  return std::move(staging).value();
 }
 
 }  // namespace
@@ -56,26 +87,40 @@ std::unique_ptr<StagingStore> StageWritesOrReport(std::unique_ptr<Store> store,
     exit_code = Fail(key.status(), Stage::kKey);
     return nullptr;
   }
-  const std::string cache = cache_dir.value_or(DefaultCacheDir());
-  if (Status s = MakePrivateDirectories(cache); !s.ok()) {
-    exit_code = Fail(s, Stage::kData);
-    return nullptr;
+  return OpenSpillOrReport(std::move(store), location, key->master, cache_dir, {}, exit_code);
+}
+
+void VaultConflictNamer::Attach(Vault* vault) {
+  std::lock_guard lock(mu_);
+  vault_ = vault;
+}
+
+Result<std::string> VaultConflictNamer::NameFor(std::string_view cipher_path) {
+  std::lock_guard lock(mu_);
+  if (vault_ == nullptr) {
+    return Status::Error(Code::kRetryLater, "the vault is not open to name a conflict copy");
   }
-  // The store, not how it is reached: options after '?' (a test latency) do not count,
-  // so that a mount with other options still finds what the last one left staged.
-  const Digest tag = Sha256(AsBytes(std::string_view(location).substr(0, location.find('?'))));
-  const std::string spill =
-      cache + "/staging-" + HexEncode(ByteSpan(tag.data(), kLocationTagBytes));
-  StagingOptions options{.spill_dir = spill,
-                         .key = SecretBytes::CopyOf(std::span<const uint8_t>(
-                             key->master.staging_key().data(), key->master.staging_key().size()))};
-  auto staging = OpenStagingStore(std::move(store), std::move(options));
-  if (!staging.ok()) {
-    exit_code =
-        Fail(staging.status().WithContext("cannot open the staging directory"), Stage::kData);
-    return nullptr;
-  }
-  return std::move(staging).value();
+  const std::string parent(StoreParent(cipher_path));
+  CADCANFS_ASSIGN_OR_RETURN(DirId dir, vault_->ReadDirId(parent));
+  CADCANFS_ASSIGN_OR_RETURN(std::string name,
+                            vault_->DecryptStoredName(parent, dir, StoreBaseName(cipher_path)));
+  CADCANFS_ASSIGN_OR_RETURN(EncryptedName conflict,
+                            vault_->EncryptName(dir, PlainConflictName(name)));
+  CADCANFS_RETURN_IF_ERROR(vault_->PrepareEntry(parent, conflict));
+  return JoinStorePath(parent, conflict.stored);
+}
+
+std::unique_ptr<StagingStore> StageVaultWritesOrReport(std::unique_ptr<Store> store,
+                                                       const std::string& location,
+                                                       const MasterKey& master,
+                                                       const std::optional<std::string>& cache_dir,
+                                                       std::shared_ptr<VaultConflictNamer> namer,
+                                                       int& exit_code) {
+  auto conflict_name = [namer = std::move(namer)](std::string_view cipher_path) {
+    return namer->NameFor(cipher_path);
+  };
+  return OpenSpillOrReport(std::move(store), location, master, cache_dir, std::move(conflict_name),
+                           exit_code);
 }
 
 }  // namespace cadcanfs::cli

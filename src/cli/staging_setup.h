@@ -4,9 +4,11 @@
 #define CADCANFS_CLI_STAGING_SETUP_H_
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
+#include "cadcanfs/fs/vault.h"
 #include "cadcanfs/store/staging_store.h"
 #include "cadcanfs/vault/key_source.h"
 
@@ -25,6 +27,31 @@ std::unique_ptr<StagingStore> StageWritesOrReport(std::unique_ptr<Store> store,
                                                   const KeyOptions& keys,
                                                   const std::optional<std::string>& cache_dir,
                                                   int& exit_code);
+
+// Names a vault's conflict copies: encrypted, in the directory of the object they copy.
+// The vault is opened on top of the staging store, so it is attached once open and
+// detached before it closes; a conflict met meanwhile fails its commit, which stays
+// journalled and is retried.
+class VaultConflictNamer {
+ public:
+  void Attach(Vault* vault);
+  void Detach() { Attach(nullptr); }
+  // The stored path of the conflict copy of the ciphertext object at `cipher_path`.
+  Result<std::string> NameFor(std::string_view cipher_path);
+
+ private:
+  std::mutex mu_;
+  Vault* vault_ = nullptr;
+};
+
+// As StageWritesOrReport, for a vault: sealed with the staging key of the vault's
+// `master` key, conflict copies named by `namer`.
+std::unique_ptr<StagingStore> StageVaultWritesOrReport(std::unique_ptr<Store> store,
+                                                       const std::string& location,
+                                                       const MasterKey& master,
+                                                       const std::optional<std::string>& cache_dir,
+                                                       std::shared_ptr<VaultConflictNamer> namer,
+                                                       int& exit_code);
 
 }  // namespace cadcanfs::cli
 

@@ -89,16 +89,22 @@ std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_
   return nullptr;
 }
 
+namespace {
+
+// A local vault is locked with flock; a store with no local path holds a lease, taken
+// through a store of its own (the vault's store may stage writes, a lease may not wait).
+Result<VaultLock> AcquireVaultLock(const std::string& location) {
+  CADCANFS_ASSIGN_OR_RETURN(std::optional<std::string> local, LocalPathOfStore(location));
+  if (local) return VaultLock::Acquire(*local, kLockPatience);
+  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(location));
+  return VaultLock::AcquireLease(std::shared_ptr<Store>(std::move(store)), kLockPatience);
+}
+
+}  // namespace
+
 bool LockVaultOrReport(const std::string& location, std::optional<VaultLock>& lock, int& exit_code,
                        bool read_only_use) {
-  auto local = LocalPathOfStore(location);
-  if (!local.ok() || !*local) {
-    exit_code = Fail(Status::Error(Code::kUnsupported,
-                                   "this store has no writer lock yet, so it cannot be written"),
-                     Stage::kVault);
-    return false;
-  }
-  auto acquired = VaultLock::Acquire(**local, kLockPatience);
+  auto acquired = AcquireVaultLock(location);
   if (acquired.ok()) {
     lock.emplace(std::move(acquired).value());
     return true;
@@ -129,7 +135,7 @@ bool SettleAfterCrashOrReport(Vault& vault, VaultLock& lock, int& exit_code) {
 
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
                                          int& exit_code, std::optional<VaultLock>* lock,
-                                         bool read_only_use) {
+                                         bool read_only_use, const StoreWrapper& wrap_store) {
   std::unique_ptr<Store> store = OpenStoreOrReport(path, exit_code);
   if (!store) return nullptr;
   auto config = Vault::ReadConfig(*store);
@@ -150,6 +156,10 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
   if (!key.ok()) {
     exit_code = Fail(key.status(), Stage::kKey);
     return nullptr;
+  }
+  if (wrap_store) {
+    store = wrap_store(std::move(store), *key, exit_code);
+    if (!store) return nullptr;
   }
   auto vault = Vault::Open(std::move(store), std::move(key).value());
   if (!vault.ok()) {

@@ -3,6 +3,7 @@
 #ifndef CADCANFS_CLI_SUPPORT_H_
 #define CADCANFS_CLI_SUPPORT_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,16 +35,22 @@ KeyOptions KeyOptionsFrom(const Args& args, const std::string& key_flag = "key-f
 // once `path` is known to be a vault (so a mistyped path gets no lock file), before
 // the config is read for use. Another holder means exit_code::kVaultInUse and
 // "the vault is in use by pid N: unmount it first". Keep `*lock` alive as long as
-// the vault is changed. `read_only_use` as for LockVaultOrReport.
+// the vault is changed. `read_only_use` as for LockVaultOrReport. `wrap_store`, if set,
+// puts a layer between the store and the vault once the key is known (the mount's
+// write staging); it returns nullptr after reporting a failure into `exit_code`.
+using StoreWrapper = std::function<std::unique_ptr<Store>(std::unique_ptr<Store> store,
+                                                          const LoadedKey& key, int& exit_code)>;
 std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
                                          int& exit_code, std::optional<VaultLock>* lock = nullptr,
-                                         bool read_only_use = false);
+                                         bool read_only_use = false,
+                                         const StoreWrapper& wrap_store = {});
 
 // Opens the store at `location` (a path or URI, see cadcanfs/store/open_store.h). On
 // failure prints the error, sets `exit_code` and returns nullptr.
 std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code);
 
-// Takes the writer lock of the vault at `path` into `lock`. On failure prints the
+// Takes the writer lock of the vault at `path` into `lock`: a flock in a local vault, a
+// lease in the store otherwise (cadcanfs/fs/vault_lock.h). On failure prints the
 // error, sets `exit_code` and returns false. With `read_only_use`, a vault on a
 // read-only filesystem is accepted without a lock: no writer can exist there.
 bool LockVaultOrReport(const std::string& path, std::optional<VaultLock>& lock, int& exit_code,

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -94,6 +95,34 @@ std::optional<struct timespec> InterruptedSessionStart(const struct stat& lock_f
   return lock_file.st_mtim;
 }
 
+// The local lock: an flock held through an open descriptor of the lock file.
+class FlockHolder : public VaultLock::Holder {
+ public:
+  FlockHolder(int fd, bool writable) : fd_(fd), writable_(writable) {}
+  ~FlockHolder() override {
+    if (fd_ >= 0) close(fd_);
+  }
+  FlockHolder(const FlockHolder&) = delete;
+  FlockHolder& operator=(const FlockHolder&) = delete;
+
+  // Should this session die too, only what it changes needs settling.
+  void MarkRecovered() override {
+    if (fd_ >= 0 && writable_) (void)futimens(fd_, nullptr);
+  }
+
+  // Emptying the file marks the release clean; closing the last descriptor of the
+  // open file description releases the flock.
+  void Release(bool clean) override {
+    if (fd_ < 0) return;
+    if (writable_ && clean) (void)!ftruncate(fd_, 0);
+    close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_;
+  bool writable_;
+};
+
 }  // namespace
 
 Result<VaultLock> VaultLock::Acquire(const std::string& vault_root,
@@ -147,19 +176,17 @@ Result<VaultLock> VaultLock::Acquire(const std::string& vault_root,
       (void)futimens(file.get(), times);
     }
   }
-  return VaultLock(file.release(), writable, interrupted);
+  return VaultLock(std::make_unique<FlockHolder>(file.release(), writable), interrupted);
 }
 
 VaultLock::VaultLock(VaultLock&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      writable_(other.writable_),
+    : holder_(std::move(other.holder_)),
       interrupted_session_start_(other.interrupted_session_start_) {}
 
 VaultLock& VaultLock::operator=(VaultLock&& other) noexcept {
   if (this != &other) {
     Release();
-    fd_ = std::exchange(other.fd_, -1);
-    writable_ = other.writable_;
+    holder_ = std::move(other.holder_);
     interrupted_session_start_ = other.interrupted_session_start_;
   }
   return *this;
@@ -169,16 +196,13 @@ VaultLock::~VaultLock() { Release(); }
 
 void VaultLock::MarkRecovered() {
   interrupted_session_start_.reset();
-  // Should this session die too, only what it changes needs settling.
-  if (fd_ >= 0 && writable_) (void)futimens(fd_, nullptr);
+  if (holder_) holder_->MarkRecovered();
 }
 
-// Emptying the file marks the release clean; closing the last descriptor of the open
-// file description releases the flock.
 void VaultLock::Release() {
-  if (fd_ < 0) return;
-  if (writable_ && !interrupted_session_start_) (void)!ftruncate(fd_, 0);
-  close(std::exchange(fd_, -1));
+  if (!holder_) return;
+  holder_->Release(/*clean=*/!interrupted_session_start_);
+  holder_.reset();
 }
 
 }  // namespace cadcanfs
