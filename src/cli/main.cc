@@ -27,7 +27,8 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   rekey VAULT KEYOPTS (--new-key-file F | --new-passphrase-file F)
                                        rotate the master key
   mount VAULT MOUNTPOINT KEYOPTS [-f] [-o OPTS] [--read-only] [--uid N] [--gid N]
-        [--debug] [--writeback-cache]  serve the vault as a directory (detaches once live)
+        [--debug] [--writeback-cache] [--shared-store]
+                                       serve the vault as a directory (detaches once live)
         [--policy FILE] [--audit-log FILE [--audit-relaxed] [--audit-sync]]
                                        per-user access (SIGHUP reloads) and audit (SIGUSR1 rotates)
   mount --plain DIR MOUNTPOINT [options]

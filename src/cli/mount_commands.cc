@@ -480,7 +480,7 @@ Args MountArgs() {
   return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "policy",
                             "audit-log"}),
               {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
-               "audit-sync"});
+               "audit-sync", "shared-store"});
 }
 
 int ConfigError(const Status& status) {
@@ -547,6 +547,7 @@ int MountWith(const Args& args) {
   request.mount.read_only = args.Has("read-only");
   request.mount.debug = args.Has("debug");
   request.mount.writeback_cache = args.Has("writeback-cache");
+  request.mount.shared_store = args.Has("shared-store");
   for (const std::string& value : args.Values("o")) {
     std::stringstream list(value);
     std::string option;

@@ -30,7 +30,36 @@ Result<std::string> NameResolver::PathOf(InodeNumber ino) {
   return PathOf(*inode, 0);
 }
 
-Result<std::string> NameResolver::EntriesDirOf(Inode& dir) { return EntriesDirOf(dir, 0); }
+Result<std::string> NameResolver::EntriesDirOf(Inode& dir) {
+  CADCANFS_ASSIGN_OR_RETURN(std::string entries_dir, EntriesDirOf(dir, 0));
+  RememberEntriesDir(dir, entries_dir);
+  return entries_dir;
+}
+
+void NameResolver::RememberEntriesDir(Inode& dir, const std::string& entries_dir) {
+  // Forgotten directories leave expired entries behind: sweep them now and then.
+  constexpr size_t kPruneEvery = 4096;
+  std::shared_ptr<Inode> held = inodes_.Find(dir.number);
+  if (!held) return;
+  std::lock_guard lock(places_mu_);
+  by_entries_dir_[entries_dir] = held;
+  if (++places_since_prune_ < kPruneEvery) return;
+  places_since_prune_ = 0;
+  std::erase_if(by_entries_dir_, [](const auto& place) { return place.second.expired(); });
+}
+
+std::shared_ptr<Inode> NameResolver::DirectoryWithEntriesIn(const std::string& entries_dir) {
+  std::shared_ptr<Inode> dir;
+  {
+    std::lock_guard lock(places_mu_);
+    auto it = by_entries_dir_.find(entries_dir);
+    if (it != by_entries_dir_.end()) dir = it->second.lock();
+  }
+  if (!dir) return nullptr;
+  // A tree directory renamed since keeps its entries elsewhere now.
+  auto now = EntriesDirOf(*dir, 0);
+  return now.ok() && *now == entries_dir ? dir : nullptr;
+}
 
 Result<DirState> NameResolver::DirStateOf(Inode& dir) { return DirStateOf(dir, 0); }
 

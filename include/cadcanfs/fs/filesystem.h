@@ -198,6 +198,18 @@ class FileSystem {
   // Listings of directories above case depth are filtered per caller.
   bool ListingVariesByCaller(InodeNumber ino);
 
+  // Coherence with other writers of the store (filesystem_changes.cc). The FUSE
+  // frontend installs what drops the kernel's caches; a store's change feed (OneDrive's
+  // delta) reports each change another writer made, by store path. Both may be called
+  // from any thread except a FUSE request's own (the kernel would wait on itself).
+  struct KernelInvalidator {
+    std::function<void(InodeNumber ino)> inode;  // attributes and cached pages
+    std::function<void(InodeNumber parent, const std::string& name)> entry;  // a dentry
+  };
+  void SetKernelInvalidator(KernelInvalidator invalidator);
+  // The object at `store_path` changed, appeared or went away.
+  void StoreObjectChanged(std::string_view store_path);
+
   // Makes every open file durable (before unmounting on a signal).
   Status SyncAll();
   size_t inode_count() { return inodes_.size(); }
@@ -297,6 +309,11 @@ class FileSystem {
   Status CheckWritable() const;
   // kFileTooLarge (EFBIG) if a file would end past options_.max_file_size.
   Status CheckFileSize(uint64_t offset, uint64_t length) const;
+
+  // Copies of the installed invalidator, so a change never races its replacement.
+  KernelInvalidator Invalidator();
+  std::mutex invalidator_mu_;
+  KernelInvalidator invalidator_;  // guarded by invalidator_mu_
 
   std::unique_ptr<Format> format_;
   Store& store_;

@@ -12,8 +12,10 @@
 #define CADCANFS_FS_NAME_RESOLVER_H_
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/fs/format.h"
@@ -47,6 +49,9 @@ class NameResolver {
   Result<ChildPath> ResolveChild(InodeNumber parent, std::string_view name);
   // An entry a listing of `parent` returned, already decoded.
   Result<ChildPath> ListedChild(InodeNumber parent, const PlainDirEntry& entry);
+  // The directory whose entries live in `entries_dir`, as last computed by EntriesDirOf
+  // and still true; nullptr if none the table holds (a store reports changes by path).
+  std::shared_ptr<Inode> DirectoryWithEntriesIn(const std::string& entries_dir);
 
  private:
   // `depth` counts the links climbed so far: a cycle in a damaged table ends as kStale.
@@ -57,8 +62,14 @@ class NameResolver {
   Result<std::string> ClimbToRoot(Inode& inode);
   Result<std::shared_ptr<Inode>> DirectoryInode(InodeNumber ino);
 
+  void RememberEntriesDir(Inode& dir, const std::string& entries_dir);
+
   InodeTable& inodes_;
   Format& format_;
+  std::mutex places_mu_;
+  // Where directories' entries were last found, for DirectoryWithEntriesIn.
+  std::unordered_map<std::string, std::weak_ptr<Inode>> by_entries_dir_;  // guarded
+  size_t places_since_prune_ = 0;                                         // guarded
 };
 
 }  // namespace cadcanfs

@@ -73,8 +73,9 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto handle = Fs(req).OpenDir(ino);
     if (!handle.ok()) return ReplyStatus(req, handle.status());
     fi->fh = *handle;
-    if (Fs(req).ListingVariesByCaller(ino)) {
-      // Filtered per caller: the kernel must not serve this listing to anyone else.
+    if (Fs(req).ListingVariesByCaller(ino) || Ctx(req).options->shared_store) {
+      // Filtered per caller: the kernel must not serve this listing to anyone else. Or
+      // other writers change the store: every listing reads it afresh.
       fi->cache_readdir = 0;
       fi->keep_cache = 0;
     } else {

@@ -7,9 +7,10 @@ namespace cadcanfs::fuse_ops {
 
 namespace {
 
-void SetOpenFlags(fuse_file_info* fi) {
-  // Only this daemon changes the vault, so cached pages stay valid across opens.
-  fi->keep_cache = 1;
+void SetOpenFlags(fuse_req_t req, fuse_file_info* fi) {
+  // Only this daemon changes the vault, so cached pages stay valid across opens; with
+  // other writers (--shared-store) every open reads what the store holds now.
+  fi->keep_cache = Ctx(req).options->shared_store ? 0 : 1;
   // Writes reach the store as they arrive, so close(2) owes us nothing: skip the
   // synchronous FLUSH round trip (the kernel still flushes when writeback caching).
   fi->noflush = 1;
@@ -61,8 +62,8 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       }
     }
     fi->fh = *handle;
-    SetOpenFlags(fi);
-    fi->keep_cache = KeepCache(before, fi->flags);
+    SetOpenFlags(req, fi);
+    fi->keep_cache = fi->keep_cache && KeepCache(before, fi->flags);
     if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).Release(*handle);  // interrupted
   });
 }
@@ -73,7 +74,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     auto created = Fs(req).Create(parent, name, mode, OpenFlagsOf(req, fi), CallerOf(req));
     if (!created.ok()) return ReplyStatus(req, created.status());
     fi->fh = created->second;
-    SetOpenFlags(fi);
+    SetOpenFlags(req, fi);
     fuse_entry_param e = EntryParam(req, created->first);
     if (fuse_reply_create(req, &e, fi) == -ENOENT) Fs(req).Release(created->second);
   });

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "fuse_ops.h"
+#include "kernel_notifier.h"
 
 namespace cadcanfs {
 
@@ -202,6 +203,7 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   bool valid() const { return session_ != nullptr; }
+  fuse_session* raw() { return session_; }
   bool InstallSignalHandlers() { return signals_ = fuse_set_signal_handlers(session_) == 0; }
   bool Mount(const std::string& mountpoint) {
     return mounted_ = fuse_session_mount(session_, mountpoint.c_str()) == 0;
@@ -230,6 +232,7 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
   Context ctx;
   ctx.fs = &fs;
   ctx.options = &options;
+  if (options.shared_store) ctx.entry_timeout = ctx.attr_timeout = 0;
   Session session(options, ctx);
   if (!session.valid()) {
     return Status::Error(Code::kInvalidArgument, "the FUSE options were not accepted");
@@ -245,6 +248,16 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
     NotifyServiceManager("STATUS=Mounting failed: the kernel refused the mount");
     return Status::Error(Code::kBusy, "the kernel refused the mount");
   }
+  // Changes other writers make reach the kernel through here (a store's change feed).
+  KernelNotifier notifier(session.raw());
+  fs.SetKernelInvalidator({[&notifier](InodeNumber ino) { notifier.InvalidateInode(ino); },
+                           [&notifier](InodeNumber parent, const std::string& name) {
+                             notifier.InvalidateEntry(parent, name);
+                           }});
+  struct DropInvalidator {
+    FileSystem& fs;
+    ~DropInvalidator() { fs.SetKernelInvalidator({}); }
+  } drop_invalidator{fs};
   on_mounted();
   // Ready only now: the kernel holds the mount, and requests to it queue for the
   // threads the loop starts next. MAINPID covers a daemon that forked away from the

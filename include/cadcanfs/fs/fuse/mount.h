@@ -20,6 +20,9 @@ struct MountOptions {
   bool read_only = false;
   bool debug = false;  // log every operation (numbers and sizes, never names)
   bool writeback_cache = false;
+  // The store has other writers (another workstation, a sync client): the kernel caches
+  // no attributes, names, listings or pages across requests (gocryptfs -sharedstorage).
+  bool shared_store = false;
   std::vector<std::string> fuse_options;  // passed through as "-o" options
   // Runs once, on the first request after the kernel finished INIT (mount tuning that
   // INIT would otherwise undo, such as the readahead window).
