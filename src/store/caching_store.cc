@@ -466,24 +466,27 @@ class CachedReader final : public StoreFile {
   Status SetTimes(const struct timespec times[2]) override { return base_->SetTimes(times); }
 
  private:
-  // Once reads continue each other, keeps a window of chunks past the last one read
-  // requested, doubling it up to the maximum.
+  // Once reads keep landing at the front of what was read, keeps a window of chunks
+  // past that front requested, doubling it up to the maximum. The kernel's readahead
+  // sends a stream's reads on several FUSE threads, so they arrive a little out of
+  // order: "at the front" allows two chunks either way.
   void ReadAheadIfSequential(uint64_t offset, size_t n) {
     uint64_t from = 0;
     uint64_t to = 0;
     {
       std::lock_guard lock(mu_);
-      const bool continues = offset == next_offset_ && offset != 0;
-      next_offset_ = offset + n;
-      streak_ = continues ? streak_ + 1 : 0;
+      const uint64_t chunk = cache_->chunk_size();
+      const uint64_t slack = 2 * chunk;
+      const bool at_front = front_ != 0 && offset + slack >= front_ && offset <= front_ + slack;
+      front_ = at_front ? std::max(front_, offset + n) : offset + n;
+      streak_ = at_front ? streak_ + 1 : 0;
       if (streak_ < kSequentialStreak || n == 0) {
         window_ = 0;
         return;
       }
       window_ =
           window_ == 0 ? kInitialReadaheadChunks : std::min(window_ * 2, cache_->max_readahead());
-      const uint64_t chunk = cache_->chunk_size();
-      from = (offset + n - 1) / chunk + 1;
+      from = (front_ - 1) / chunk + 1;
       to = from + window_ - 1;
     }
     auto size = base_->Size();
@@ -495,8 +498,8 @@ class CachedReader final : public StoreFile {
   const std::shared_ptr<StoreFile> base_;
   const std::shared_ptr<ChunkCache> cache_;
   const ObjectId id_;
-  std::mutex mu_;  // guards the sequential-read state
-  uint64_t next_offset_ = 0;
+  std::mutex mu_;       // guards the sequential-read state
+  uint64_t front_ = 0;  // the end of the furthest read of the current stream
   int streak_ = 0;
   size_t window_ = 0;
 };
