@@ -13,9 +13,14 @@
 #include <vector>
 
 #include "cadcanfs/common/bytes.h"
+#include "cadcanfs/crypto/random.h"
+#include "cadcanfs/crypto/secret.h"
+#include "cadcanfs/fs/encrypted_file.h"
 #include "cadcanfs/store/memory_store.h"
 #include "cadcanfs/store/open_store.h"
 #include "cadcanfs/store/remote_like_store.h"
+#include "cadcanfs/vault/content.h"
+#include "cadcanfs/vault/master_key.h"
 #include "testing/temp_vault.h"
 
 namespace cadcanfs {
@@ -254,6 +259,41 @@ TEST_F(CachingStoreTest, ABudgetOfZeroPassesEveryReadThrough) {
   EXPECT_EQ(ReadBack(*reader, 0, 100), Slice(content, 0, 100));
   EXPECT_EQ(Reads(), 2u);
   EXPECT_EQ(store_->stats().fetches, 0u);
+}
+
+// The whole claim, with the vault's own reader: after the lookup, opening a file and
+// reading its first block costs the open and one ranged read (header and block come
+// from one chunk).
+TEST(CachingStoreVaultTest, AVaultFilesFirstBlockCostsTheOpenAndOneRangedRead) {
+  Bytes raw(kMasterKeySize);
+  ASSERT_TRUE(FillRandom(raw).ok());
+  auto master = MasterKey::FromBytes(SecretBytes::CopyOf(raw));
+  ASSERT_TRUE(master.ok());
+  const BlockLayout layout(32 << 10);
+  const Bytes plain = Pattern(3 << 20, 12);
+  auto memory = NewMemoryStore();
+  {
+    auto file = EncryptedFile::Create(*memory, "case.dcm", *master, layout, 0600);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    ASSERT_TRUE((*file)->Write(0, plain).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  auto remote = NewRemoteLikeStore(std::move(memory));
+  std::shared_ptr<RemoteLikeControls> controls = remote->controls();
+  auto store = NewCachingStore(std::move(remote));
+  ASSERT_TRUE(store->Stat("case.dcm").ok());
+
+  controls->ResetCalls();
+  const MasterKey* masters[] = {&*master};
+  auto file = EncryptedFile::Open(*store, "case.dcm", /*writable=*/false, masters, layout);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  Bytes out(4096);
+  auto n = (*file)->Read(0, out);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(out, Bytes(plain.begin(), plain.begin() + 4096));
+  EXPECT_EQ(controls->Calls(RemoteCall::kOpenRead), 1u);
+  EXPECT_EQ(controls->Calls(RemoteCall::kReadRange), 1u);
+  EXPECT_EQ(controls->TotalCalls(), 2u);
 }
 
 // The counts= option of remote-like: locations, which the remote benchmark reads.
