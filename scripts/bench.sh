@@ -6,8 +6,11 @@
 #           same buffer sizes (target: >= 80% of OpenSSL).
 #   mount:  a mounted cadcanfs vault vs gocryptfs over the same disk, plus the native
 #           disk (run as root: it drops the page cache between phases).
+#   remote: mounts over a remote-like store with 20 ms per call: store calls for
+#           `ls -l` and a first byte, and the sequential read with the cache on and
+#           off (scripts/bench_remote.sh; run as root).
 #
-# usage: scripts/bench.sh [crypto|mount|all]   (default: all)
+# usage: scripts/bench.sh [crypto|mount|remote|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -17,6 +20,9 @@ cmake --build build -j2 >/dev/null
 
 if [ "$what" = mount ] || [ "$what" = all ]; then
   ./scripts/bench_mount.sh
+fi
+if [ "$what" = remote ] || [ "$what" = all ]; then
+  ./scripts/bench_remote.sh
 fi
 [ "$what" = crypto ] || [ "$what" = all ] || exit 0
 

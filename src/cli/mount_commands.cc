@@ -141,6 +141,8 @@ struct MountRequest {
   bool plain = false;
   // Where writes to a store that cannot write in place are staged (--cache-dir).
   std::optional<std::string> cache_dir;
+  // Bytes of a remote store's content held in memory (--cache-size); unset: default.
+  std::optional<uint64_t> cache_size;
   KeyOptions keys;
   MountOptions mount;
   FsOptions fs;
@@ -250,6 +252,7 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
   if (request.plain) {
     std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
     if (!store) return nullptr;
+    store = CacheReadsOf(std::move(store), request.cache_size);
     // OneDrive (and remote-like:) replace whole objects: writes are staged in front.
     if (!store->capabilities().partial_writes && !request.mount.read_only) {
       std::unique_ptr<StagingStore> staged = StageWritesOrReport(
@@ -477,8 +480,8 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "policy",
-                            "audit-log"}),
+  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
+                            "policy", "audit-log"}),
               {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
                "audit-sync", "shared-store"});
 }
@@ -582,6 +585,12 @@ int MountWith(const Args& args) {
       return UsageError("--max-file-size takes a size such as 300G (K, M, G, T: powers of 1024)");
     }
     request.fs.max_file_size = *limit;
+  }
+  if (auto value = args.Value("cache-size")) {
+    request.cache_size = ParseByteSize(*value);
+    if (!request.cache_size) {
+      return UsageError("--cache-size takes a size such as 256M, or 0 to turn the cache off");
+    }
   }
   if (int code = AccessFlagsInto(args, request); code != exit_code::kOk) return code;
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;

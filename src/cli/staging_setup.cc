@@ -8,6 +8,7 @@
 
 #include "cadcanfs/common/bytes.h"
 #include "cadcanfs/crypto/kdf.h"
+#include "cadcanfs/store/caching_store.h"
 #include "exit_codes.h"
 #include "support.h"
 
@@ -68,6 +69,14 @@ std::string DefaultCacheDir() {
   }
   const char* home = getenv("HOME");
   return std::string(home != nullptr ? home : "/tmp") + "/.cache/cadcanfs";
+}
+
+std::unique_ptr<Store> CacheReadsOf(std::unique_ptr<Store> store,
+                                    std::optional<uint64_t> cache_bytes) {
+  if (store->capabilities().partial_writes) return store;
+  const uint64_t budget = cache_bytes.value_or(kDefaultRemoteCacheBytes);
+  if (budget == 0) return store;
+  return NewCachingStore(std::move(store), CachingOptions{.budget_bytes = budget});
 }
 
 std::unique_ptr<StagingStore> StageWritesOrReport(std::unique_ptr<Store> store,

@@ -3,6 +3,7 @@
 #ifndef CADCANFS_CLI_STAGING_SETUP_H_
 #define CADCANFS_CLI_STAGING_SETUP_H_
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,12 @@ namespace cadcanfs::cli {
 
 // /var/cache/cadcanfs for root; $XDG_CACHE_HOME/cadcanfs (or ~/.cache/cadcanfs) else.
 std::string DefaultCacheDir();
+
+// Puts a CachingStore in front of a store that cannot write in place (a remote one),
+// holding up to `cache_bytes` (kDefaultRemoteCacheBytes if unset; 0 turns it off).
+// A local store is returned as it is: the kernel page cache serves it.
+std::unique_ptr<Store> CacheReadsOf(std::unique_ptr<Store> store,
+                                    std::optional<uint64_t> cache_bytes);
 
 // Puts a StagingStore in front of `store` (at `location`), spilling into a directory
 // of `cache_dir` (DefaultCacheDir() if unset) named after a hash of the location, and

@@ -12,7 +12,6 @@ namespace {
 constexpr std::string_view kFileScheme = "file://";
 constexpr std::string_view kOneDriveScheme = "onedrive:";
 constexpr std::string_view kRemoteLikeScheme = "remote-like:";
-constexpr std::string_view kLatencyQuery = "?latency_ms=";
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -40,17 +39,45 @@ Result<std::optional<std::string>> LocalPathOfStore(std::string_view location) {
   return std::optional<std::string>(std::string(location));
 }
 
-// "remote-like:/dir[?latency_ms=N]": the directory as OneDrive would hold it.
-Result<std::unique_ptr<Store>> OpenRemoteLikeStore(std::string_view spec) {
-  std::chrono::milliseconds latency{0};
-  if (size_t query = spec.find(kLatencyQuery); query != std::string_view::npos) {
-    const std::string_view digits = spec.substr(query + kLatencyQuery.size());
-    if (digits.empty() || digits.size() > 6 ||
-        digits.find_first_not_of("0123456789") != std::string_view::npos) {
+// Applies one "name=value" option of a remote-like: location.
+Status ApplyRemoteLikeOption(std::string_view option, RemoteLikeOptions& options) {
+  const size_t equals = option.find('=');
+  const std::string_view name = option.substr(0, equals);
+  const std::string_view value =
+      equals == std::string_view::npos ? std::string_view() : option.substr(equals + 1);
+  if (name == "latency_ms") {
+    if (value.empty() || value.size() > 6 ||
+        value.find_first_not_of("0123456789") != std::string_view::npos) {
       return Status::Error(Code::kInvalidArgument, "latency_ms must be a number of milliseconds");
     }
-    latency = std::chrono::milliseconds(std::stoul(std::string(digits)));
+    options.latency = std::chrono::milliseconds(std::stoul(std::string(value)));
+    return Status::Ok();
+  }
+  if (name == "counts") {
+    if (!StartsWith(value, "/")) {
+      return Status::Error(Code::kInvalidArgument, "counts must be an absolute file path");
+    }
+    options.counts_file = std::string(value);
+    return Status::Ok();
+  }
+  return Status::Error(Code::kInvalidArgument,
+                       "a remote-like: location takes only the options latency_ms and counts");
+}
+
+// "remote-like:/dir[?option=value[&option=value...]]": the directory as OneDrive would
+// hold it; options latency_ms=N (added to every call) and counts=FILE (call counts
+// for benchmarks).
+Result<std::unique_ptr<Store>> OpenRemoteLikeStore(std::string_view spec) {
+  RemoteLikeOptions options;
+  if (size_t query = spec.find('?'); query != std::string_view::npos) {
+    std::string_view rest = spec.substr(query + 1);
     spec = spec.substr(0, query);
+    for (;;) {
+      const size_t amp = rest.find('&');
+      CADCANFS_RETURN_IF_ERROR(ApplyRemoteLikeOption(rest.substr(0, amp), options));
+      if (amp == std::string_view::npos) break;
+      rest = rest.substr(amp + 1);
+    }
   }
   if (!StartsWith(spec, "/")) {
     return Status::Error(Code::kInvalidArgument, "a remote-like: location needs an absolute path");
@@ -60,8 +87,7 @@ Result<std::unique_ptr<Store>> OpenRemoteLikeStore(std::string_view spec) {
     return Status::Error(Code::kNotFound, "the directory does not exist");
   }
   CADCANFS_RETURN_IF_ERROR(base.status());
-  return std::unique_ptr<Store>(
-      NewRemoteLikeStore(std::move(base).value(), RemoteLikeOptions{.latency = latency}));
+  return std::unique_ptr<Store>(NewRemoteLikeStore(std::move(base).value(), std::move(options)));
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view location) {

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -37,6 +42,26 @@ uint64_t RemoteLikeControls::TotalCalls() const {
 
 void RemoteLikeControls::ResetCalls() {
   for (auto& count : calls_) count.store(0);
+  max_reads_in_flight_.store(reads_in_flight_.load());
+}
+
+RemoteLikeControls::ReadInFlight::ReadInFlight(RemoteLikeControls& controls) : controls_(controls) {
+  const uint64_t now = controls_.reads_in_flight_.fetch_add(1) + 1;
+  uint64_t most = controls_.max_reads_in_flight_.load();
+  while (now > most && !controls_.max_reads_in_flight_.compare_exchange_weak(most, now)) {
+  }
+}
+
+RemoteLikeControls::ReadInFlight::~ReadInFlight() { controls_.reads_in_flight_.fetch_sub(1); }
+
+std::string RemoteLikeControls::CountsJson() const {
+  nlohmann::json counts = nlohmann::json::object();
+  for (size_t kind = 0; kind < kRemoteCallKinds; ++kind) {
+    counts[std::string(RemoteCallName(static_cast<RemoteCall>(kind)))] = calls_[kind].load();
+  }
+  counts["total"] = TotalCalls();
+  counts["read-range-max-in-flight"] = MaxReadsInFlight();
+  return counts.dump();
 }
 
 void RemoteLikeControls::FailNthCall(RemoteCall kind, uint64_t n, Code code, FaultTiming timing) {
@@ -274,6 +299,7 @@ class RemoteReader final : public StoreFile {
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     if (out.empty()) return size_t{0};
+    RemoteLikeControls::ReadInFlight in_flight(*controls_);
     auto fault = controls_->Begin(RemoteCall::kReadRange);
     if (!fault.before.ok()) return fault.before;
     std::shared_lock lock(state_->content_mu);
@@ -464,6 +490,57 @@ class RemoteWriter final : public StoreFile {
   std::optional<std::array<struct timespec, 2>> pending_times_;
 };
 
+// Keeps `path` holding the controls' counters for readers outside the process.
+class CountsFileWriter {
+ public:
+  CountsFileWriter(std::string path, std::shared_ptr<RemoteLikeControls> controls)
+      : path_(std::move(path)), controls_(std::move(controls)), thread_([this] { Loop(); }) {}
+
+  ~CountsFileWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    WriteIfChanged();
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds kPeriod{100};
+
+  void Loop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      WriteIfChanged();
+      lock.lock();
+      wake_.wait_for(lock, kPeriod, [this] { return stopping_; });
+    }
+  }
+
+  // A temporary file renamed over the old one: a reader sees a whole snapshot.
+  void WriteIfChanged() {
+    std::string counts = controls_->CountsJson();
+    if (counts == written_) return;
+    const std::string temporary = path_ + ".tmp";
+    {
+      std::ofstream out(temporary, std::ios::trunc);
+      out << counts << "\n";
+      if (!out.flush()) return;
+    }
+    if (std::rename(temporary.c_str(), path_.c_str()) == 0) written_ = std::move(counts);
+  }
+
+  const std::string path_;
+  const std::shared_ptr<RemoteLikeControls> controls_;
+  std::string written_;  // only the writer's thread, then the destructor, touch it
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 class RemoteLikeStoreImpl final : public RemoteLikeStore {
  public:
   RemoteLikeStoreImpl(std::unique_ptr<Store> base, RemoteLikeOptions options)
@@ -472,7 +549,10 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
         controls_(std::make_shared<RemoteLikeControls>(options.latency)),
         objects_(std::make_shared<ObjectTable>()),
         presenter_(options_, objects_),
-        buffers_(NewMemoryStore()) {}
+        buffers_(NewMemoryStore()),
+        counts_writer_(options_.counts_file.empty()
+                           ? nullptr
+                           : std::make_unique<CountsFileWriter>(options_.counts_file, controls_)) {}
 
   std::shared_ptr<RemoteLikeControls> controls() const override { return controls_; }
 
@@ -808,6 +888,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
   std::shared_mutex names_mu_;
   const std::unique_ptr<Store> buffers_;
   std::atomic<uint64_t> next_buffer_{0};
+  const std::unique_ptr<CountsFileWriter> counts_writer_;
 };
 
 }  // namespace

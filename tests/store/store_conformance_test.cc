@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cadcanfs/common/bytes.h"
+#include "cadcanfs/store/caching_store.h"
 #include "cadcanfs/store/local_store.h"
 #include "cadcanfs/store/memory_store.h"
 #include "cadcanfs/store/remote_like_store.h"
@@ -44,6 +45,15 @@ struct MemoryStoreFactory {
 struct RemoteLikeStoreFactory {
   static constexpr bool kRemoteLike = true;
   std::unique_ptr<Store> Make() { return NewRemoteLikeStore(NewMemoryStore()); }
+};
+
+// The read cache in front of a remote store, as the mount stacks it.
+struct CachingRemoteLikeStoreFactory {
+  static constexpr bool kRemoteLike = true;
+  std::unique_ptr<Store> Make() {
+    return NewCachingStore(NewRemoteLikeStore(NewMemoryStore()),
+                           CachingOptions{.budget_bytes = 4 << 20, .chunk_size = 64 << 10});
+  }
 };
 
 // On a store without partial writes, what a writer wrote is visible only once committed.
@@ -871,8 +881,8 @@ REGISTER_TYPED_TEST_SUITE_P(StoreConformanceTest, WriteAtomicThenReadSmall, Rang
                             SetOwnerKeepsWhatIsMinusOne, ErrorCodesOfCommonMistakes,
                             ConcurrentRangedReadsAndWrites);
 
-using StoreFactories =
-    ::testing::Types<LocalStoreFactory, MemoryStoreFactory, RemoteLikeStoreFactory>;
+using StoreFactories = ::testing::Types<LocalStoreFactory, MemoryStoreFactory,
+                                        RemoteLikeStoreFactory, CachingRemoteLikeStoreFactory>;
 INSTANTIATE_TYPED_TEST_SUITE_P(All, StoreConformanceTest, StoreFactories);
 
 TEST(LocalStoreSpecificTest, SymlinksInsideTheVaultAreNeverFollowed) {

@@ -76,7 +76,13 @@
 //     Size() of an open reader is free (every ranged reply carries the total size);
 //     SyncDir is free (OneDrive's entries are durable at once).
 //   - Each call sleeps the configured latency before it takes any lock, so calls
-//     from several threads overlap as HTTP requests do.
+//     from several threads overlap as HTTP requests do. The controls keep the most
+//     ranged reads ever in flight at once (a read-ahead's parallelism).
+//   - With RemoteLikeOptions::counts_file set, the store rewrites that file
+//     atomically (a temporary file renamed over it) with its counters as one JSON
+//     object, {"stat": N, ..., "total": N, "read-range-max-in-flight": N}, at most
+//     every 100 ms while they change and once more when the store goes: so that a
+//     benchmark can read a mounted daemon's calls from outside.
 //   - Faults: the Nth call of a kind from now, or each call of a kind with a fixed
 //     probability and seed, fails with a chosen Code (kRetryLater, kChangedElsewhere,
 //     kQuotaExceeded, kIoError...). FaultTiming::kBeforeApplying fails the call with
@@ -99,6 +105,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -142,6 +149,7 @@ struct RemoteLikeOptions {
   size_t list_page_size = 1000;          // the largest $top Graph accepts
   uid_t uid = 0;                         // what Stat reports as every object's owner
   gid_t gid = 0;
+  std::string counts_file;  // empty: none (see above)
 };
 
 // Call counts, latency and fault injection of one RemoteLikeStore. Thread-safe.
@@ -159,6 +167,22 @@ class RemoteLikeControls {
   uint64_t Calls(RemoteCall kind) const;
   uint64_t TotalCalls() const;
   void ResetCalls();
+  // The most ranged reads (kReadRange) in flight at once since the last reset.
+  uint64_t MaxReadsInFlight() const { return max_reads_in_flight_.load(); }
+  // The counters as the counts file holds them.
+  std::string CountsJson() const;
+
+  // For the store: holds one ranged read in flight for its lifetime.
+  class ReadInFlight {
+   public:
+    explicit ReadInFlight(RemoteLikeControls& controls);
+    ~ReadInFlight();
+    ReadInFlight(const ReadInFlight&) = delete;
+    ReadInFlight& operator=(const ReadInFlight&) = delete;
+
+   private:
+    RemoteLikeControls& controls_;
+  };
 
   // The `n`th call of `kind` from now (1: the next one) fails with `code`.
   void FailNthCall(RemoteCall kind, uint64_t n, Code code,
@@ -196,6 +220,8 @@ class RemoteLikeControls {
 
   std::atomic<int64_t> latency_us_;
   std::array<std::atomic<uint64_t>, kRemoteCallKinds> calls_{};
+  std::atomic<uint64_t> reads_in_flight_{0};
+  std::atomic<uint64_t> max_reads_in_flight_{0};
   std::mutex mu_;  // guards the rules and the generator
   std::vector<NthRule> nth_rules_;
   std::vector<RandomRule> random_rules_;
