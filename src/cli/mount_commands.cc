@@ -264,9 +264,10 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
     if (request.audit_path && !PlainAuditKeyOrReport(request, keys, code)) return nullptr;
     return std::make_unique<PlainFormat>(std::move(store));
   }
-  // A vault on a store that cannot write in place stages its ciphertext the same way.
+  // A vault on a remote store caches and stages its ciphertext the same way.
   auto stage_writes = [&](std::unique_ptr<Store> store, const LoadedKey& key,
                           int& failure) -> std::unique_ptr<Store> {
+    store = CacheReadsOf(std::move(store), request.cache_size);
     if (store->capabilities().partial_writes || request.mount.read_only) return store;
     std::unique_ptr<StagingStore> staged = StageVaultWritesOrReport(
         std::move(store), request.vault_path, key.master, request.cache_dir, conflicts, failure);
