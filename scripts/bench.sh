@@ -6,8 +6,10 @@
 #           same buffer sizes (target: >= 80% of OpenSSL).
 #   mount:  a mounted cadcanfs vault vs gocryptfs over the same disk, plus the native
 #           disk (run as root: it drops the page cache between phases).
+#   access: the same vault with and without --audit-log and --policy (issue 9 limits:
+#           read-all <= 1.10, ls -lR <= 1.15; run as root: it adds a user).
 #
-# usage: scripts/bench.sh [crypto|mount|all]   (default: all)
+# usage: scripts/bench.sh [crypto|mount|access|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -18,6 +20,7 @@ cmake --build build -j2 >/dev/null
 if [ "$what" = mount ] || [ "$what" = all ]; then
   ./scripts/bench_mount.sh
 fi
+if [ "$what" = access ] || [ "$what" = all ]; then ./scripts/bench_access.sh; fi
 [ "$what" = crypto ] || [ "$what" = all ] || exit 0
 
 sizes=(4096 16384 32768 65536 1048576)
