@@ -134,6 +134,13 @@ alternate() {  # alternate MODE_NAME
     [ "$(listing "$BOB" mnt/SmithDental)" = "$CASE" ] || leaked=1
     [ "$(listing "$ALICE" mnt/SmithDental)" = "$OTHER $CASE" ] || leaked=1
     as "$BOB" cat "mnt/SmithDental/$OTHER/x.stl" >/dev/null 2>&1 && leaked=1
+    # Attributes stay cached at every depth: right after Alice's walks, another user's
+    # stat of the folders themselves must still be refused, and a cached positive
+    # dentry must not answer mkdir with EEXIST.
+    as "$ALICE" stat "mnt/SmithDental/$OTHER" >/dev/null || leaked=1
+    as "$BOB" stat "mnt/SmithDental/$OTHER" >/dev/null 2>&1 && leaked=1
+    as "$DAVE" stat mnt/SmithDental >/dev/null 2>&1 && leaked=1
+    as "$DAVE" mkdir mnt/SmithDental 2>&1 | grep -q 'File exists' && leaked=1
   done
   check "alternating users see only their own view ($mode)" 0 "$leaked"
 }
