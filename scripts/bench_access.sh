@@ -5,7 +5,7 @@
 #   read-all: `cat` of 2,000 x 64 KiB files in one case, with --audit-log vs without
 #             (limit: at most 10 % slower, ratio <= 1.10);
 #   ls -lR:   10,000 files in 50 cases under 5 offices, with --policy (20 principals,
-#             100 assignments) vs without (limit: ratio <= 1.15).
+#             101 assignments) vs without (limit: ratio <= 1.15).
 #
 # Both run as a real user made here (useradd) through setpriv, on an allow_other
 # mount, the way lab staff use it; the user is a designer assigned to every case, so
@@ -64,7 +64,7 @@ chmod -R a+rX "$B/vault"  # the mount shows the vault's modes: the user must get
 rm -rf "$B/src"
 
 # ---- the policy: 20 principals (5 office staffs by group, 15 designers by user) and
-# 100 assignments; the bench user is one designer, assigned to all 50 cases ----
+# 101 assignments; the bench user is one designer, assigned to all 50 cases ----
 {
   echo '{"version": 1, "case_depth": 2, "principals": {'
   for i in 1 2 3 4 5; do
