@@ -9,8 +9,10 @@
 #   remote: mounts over a remote-like store with 20 ms per call: store calls for
 #           `ls -l` and a first byte, and the sequential read with the cache on and
 #           off (scripts/bench_remote.sh; run as root).
+#   access: the same vault with and without --audit-log and --policy (issue 9 limits:
+#           read-all <= 1.10, ls -lR <= 1.15; run as root: it adds a user).
 #
-# usage: scripts/bench.sh [crypto|mount|remote|all]   (default: all)
+# usage: scripts/bench.sh [crypto|mount|remote|access|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -24,6 +26,7 @@ fi
 if [ "$what" = remote ] || [ "$what" = all ]; then
   ./scripts/bench_remote.sh
 fi
+if [ "$what" = access ] || [ "$what" = all ]; then ./scripts/bench_access.sh; fi
 [ "$what" = crypto ] || [ "$what" = all ] || exit 0
 
 sizes=(4096 16384 32768 65536 1048576)

@@ -3,14 +3,18 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -129,11 +133,55 @@ std::string_view AuditOpName(AuditOp op) {
   return "unknown";
 }
 
-std::function<void(std::string_view)> SyslogMirror() {
-  return [](std::string_view line) {
-    syslog(LOG_AUTHPRIV | LOG_NOTICE, "cadcanfs-audit %.*s", static_cast<int>(line.size()),
-           line.data());
-  };
+namespace {
+
+// One unbound datagram socket, addressed per line, so a syslog daemon that restarts
+// (or starts after the mount) receives the lines that follow.
+class SyslogSocket {
+ public:
+  explicit SyslogSocket(std::string path)
+      : path_(std::move(path)), fd_(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {}
+  ~SyslogSocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SyslogSocket(const SyslogSocket&) = delete;
+  SyslogSocket& operator=(const SyslogSocket&) = delete;
+
+  void Send(std::string_view line) const {
+    sockaddr_un address{};
+    if (fd_ < 0 || path_.size() >= sizeof(address.sun_path)) return;
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path_.data(), path_.size());
+    std::string datagram = Header();
+    datagram.append(line.data(), line.size());
+    // MSG_DONTWAIT: a stalled syslog daemon must not hold up the open being audited.
+    (void)sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                 reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  }
+
+ private:
+  // The RFC 3164 header syslog(3) writes: "<PRI>Mmm dd hh:mm:ss TAG[PID]: ".
+  static std::string Header() {
+    const time_t now = time(nullptr);
+    struct tm local;
+    localtime_r(&now, &local);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%b %e %T", &local);
+    char header[96];
+    snprintf(header, sizeof(header), "<%d>%s cadcanfs-audit[%d]: ", LOG_AUTHPRIV | LOG_NOTICE,
+             stamp, static_cast<int>(getpid()));
+    return header;
+  }
+
+  std::string path_;
+  int fd_;
+};
+
+}  // namespace
+
+std::function<void(std::string_view)> SyslogMirror(std::string socket_path) {
+  auto socket = std::make_shared<SyslogSocket>(std::move(socket_path));
+  return [socket](std::string_view line) { socket->Send(line); };
 }
 
 Digest AuditLineMac(const SecretBytes& key, std::string_view body) {

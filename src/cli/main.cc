@@ -29,7 +29,7 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   mount VAULT MOUNTPOINT KEYOPTS [-f] [-o OPTS] [--read-only] [--uid N] [--gid N]
         [--debug] [--writeback-cache] [--shared-store]
                                        serve the vault as a directory (detaches once live)
-        [--policy FILE] [--audit-log FILE [--audit-relaxed] [--audit-sync]]
+        [--policy FILE] [--audit-log FILE [--audit-relaxed] [--audit-sync] [--audit-syslog]]
                                        per-user access (SIGHUP reloads) and audit (SIGUSR1 rotates)
   mount --plain DIR MOUNTPOINT [options]
                                        serve a directory as it is, unencrypted (tests)

@@ -152,6 +152,7 @@ struct MountRequest {
   std::optional<std::string> audit_path;
   bool audit_relaxed = false;
   bool audit_sync = false;
+  bool audit_syslog = false;
 };
 
 // The keys the access layer derives from the master key, taken while the vault is open.
@@ -308,6 +309,13 @@ void WaitForUploads(StagingStore& staging) {
   }
 }
 
+// Where --audit-syslog sends the audit lines: /dev/log, or the datagram socket named by
+// CADCANFS_SYSLOG_SOCKET (docs/cli.md; the tests point it at a socket they read).
+std::string SyslogSocketPath() {
+  const char* path = getenv("CADCANFS_SYSLOG_SOCKET");
+  return path != nullptr && *path != '\0' ? path : access::kDefaultSyslogSocket;
+}
+
 // Loads the policy (exit 41), starts its watcher, and opens the audit log (exit 44)
 // into `fs_access` and `setup`. Returns an exit code.
 int SetUpAccess(const MountRequest& request, AccessKeys& keys, AccessOptions& fs_access,
@@ -341,6 +349,7 @@ int SetUpAccess(const MountRequest& request, AccessKeys& keys, AccessOptions& fs
     access::AuditLogOptions options;
     options.fail_closed = !request.audit_relaxed;
     options.sync_every_line = request.audit_sync;
+    if (request.audit_syslog) options.mirror = access::SyslogMirror(SyslogSocketPath());
     auto audit = access::AuditLog::Open(*request.audit_path, std::move(*keys.audit), options);
     if (!audit.ok()) {
       return MountError(exit_code::kAuditUnwritable,
@@ -484,7 +493,7 @@ Args MountArgs() {
   return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
                             "policy", "audit-log"}),
               {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
-               "audit-sync", "shared-store"});
+               "audit-sync", "shared-store", "audit-syslog"});
 }
 
 int ConfigError(const Status& status) {
@@ -528,8 +537,10 @@ int AccessFlagsInto(const Args& args, MountRequest& request) {
   if (auto audit = args.Value("audit-log")) request.audit_path = absolute(*audit);
   request.audit_relaxed = args.Has("audit-relaxed");
   request.audit_sync = args.Has("audit-sync");
-  if ((request.audit_relaxed || request.audit_sync) && !request.audit_path) {
-    return UsageError("--audit-relaxed and --audit-sync need --audit-log FILE");
+  request.audit_syslog = args.Has("audit-syslog");
+  if ((request.audit_relaxed || request.audit_sync || request.audit_syslog) &&
+      !request.audit_path) {
+    return UsageError("--audit-relaxed, --audit-sync and --audit-syslog need --audit-log FILE");
   }
   if (request.plain && request.audit_path && !request.keys.key_file) {
     return UsageError(

@@ -25,7 +25,7 @@ const std::set<std::string> kValueKeys = {"key-file",  "passphrase-file", "uid",
 // Keys that stand for a `mount` switch: "yes" sets it, "no" leaves it off.
 const std::set<std::string> kSwitchKeys = {"read-only",     "writeback-cache", "debug",
                                            "audit-relaxed", "audit-sync",      "plain",
-                                           "shared-store"};
+                                           "shared-store",  "audit-syslog"};
 // Keys a later version fills in; refused now so a config written for it fails loudly
 // instead of mounting without the policy or audit log it asks for.
 const std::map<std::string, std::string> kReservedKeys = {

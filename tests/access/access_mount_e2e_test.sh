@@ -5,8 +5,9 @@
 # reloads (file change and SIGHUP) apply without a remount, two users alternating on
 # the same paths never see each other's view (default and writeback cache modes),
 # every audited operation writes exactly one line with the right fields, `audit
-# verify` passes and catches an edited line, and a planted patient name appears in no
-# audit line, daemon log (--debug) or stderr. Needs root.
+# verify` passes and catches an edited line, --audit-syslog mirrors every audit line
+# unchanged to a syslog socket read here, and a planted patient name appears in no
+# audit line, syslog datagram, daemon log (--debug) or stderr. Needs root.
 set -u
 # shellcheck source=../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
@@ -24,8 +25,10 @@ PLANTED="Qwzxplanted_Vexmira"
 CASE="${PLANTED}_2026-03-01"
 OTHER="Other_Case"
 DAEMON_PID=""
+SYSLOG_PID=""
 
 cleanup() {
+  [ -n "$SYSLOG_PID" ] && kill "$SYSLOG_PID" 2>/dev/null
   for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
   [ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null
   for u in "$ALICE" "$DAVE" "$BOB"; do userdel "$u" 2>/dev/null; done
@@ -92,9 +95,23 @@ check "unwritable audit log: one line" yes "$(one_line)"
 check "--audit-sync needs --audit-log" 2 "$(run mount vault mnt --key-file key --audit-sync)"
 check "nothing mounted after refusals" no "$(mounted "$WORK/mnt")"
 
+# A syslog daemon stand-in: every datagram sent to syslog.sock becomes a line of
+# syslog.out (what journald or rsyslog would have stored).
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")
+' "$WORK/syslog.sock" "$WORK/syslog.out" &
+SYSLOG_PID=$!
+for _ in $(seq 1 100); do [ -S "$WORK/syslog.sock" ] && break; sleep 0.02; done
+
 start_daemon() {  # start_daemon EXTRA_FLAGS...: foreground daemon with --debug, logs kept
-  "$BIN" mount vault mnt --key-file key -o allow_other --policy "$WORK/policy.json" \
-    --audit-log "$WORK/audit.log" --debug -f "$@" >>"$WORK/daemon.out" 2>>"$WORK/daemon.err" &
+  CADCANFS_SYSLOG_SOCKET="$WORK/syslog.sock" "$BIN" mount vault mnt --key-file key \
+    -o allow_other --policy "$WORK/policy.json" --audit-log "$WORK/audit.log" --audit-syslog \
+    --debug -f "$@" >>"$WORK/daemon.out" 2>>"$WORK/daemon.err" &
   DAEMON_PID=$!
   wait_mounted "$WORK/mnt"
 }
@@ -117,6 +134,13 @@ alternate() {  # alternate MODE_NAME
     [ "$(listing "$BOB" mnt/SmithDental)" = "$CASE" ] || leaked=1
     [ "$(listing "$ALICE" mnt/SmithDental)" = "$OTHER $CASE" ] || leaked=1
     as "$BOB" cat "mnt/SmithDental/$OTHER/x.stl" >/dev/null 2>&1 && leaked=1
+    # Attributes stay cached at every depth: right after Alice's walks, another user's
+    # stat of the folders themselves must still be refused, and a cached positive
+    # dentry must not answer mkdir with EEXIST.
+    as "$ALICE" stat "mnt/SmithDental/$OTHER" >/dev/null || leaked=1
+    as "$BOB" stat "mnt/SmithDental/$OTHER" >/dev/null 2>&1 && leaked=1
+    as "$DAVE" stat mnt/SmithDental >/dev/null 2>&1 && leaked=1
+    as "$DAVE" mkdir mnt/SmithDental 2>&1 | grep -q 'File exists' && leaked=1
   done
   check "alternating users see only their own view ($mode)" 0 "$leaked"
 }
@@ -214,6 +238,15 @@ start_daemon --writeback-cache
 alternate "writeback cache"
 stop_daemon
 
+# ---- --audit-syslog: every line reached syslog, unchanged ----
+kill "$SYSLOG_PID"; wait "$SYSLOG_PID" 2>/dev/null; SYSLOG_PID=""
+check "syslog lines are tagged cadcanfs-audit at authpriv.notice" 0 \
+  "$(grep -cv '^<85>[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]\{8\} cadcanfs-audit\[[0-9]*\]: {' syslog.out)"
+sed 's/^[^{]*//' syslog.out >syslog.lines
+cat audit.log.* audit.log >audit.all
+check "syslog holds every audit line, unchanged" "$(wc -l <audit.all) same" \
+  "$(wc -l <syslog.lines) $(cmp -s syslog.lines audit.all && echo same)"
+
 # ---- the log verifies, and an edited line is caught ----
 check "audit verify passes across the rotation" 0 \
   "$(run audit verify audit.log.* audit.log --key-file key)"
@@ -224,7 +257,7 @@ check "audit verify catches an edited line" 40 "$(run audit verify edited.log --
 
 # ---- no patient name anywhere ----
 touch cli.err
-for f in audit.log audit.log.* daemon.out daemon.err cli.err; do
+for f in audit.log audit.log.* syslog.out daemon.out daemon.err cli.err; do
   check "planted name absent from $f" 0 "$(grep -c "$PLANTED" "$f")"
 done
 grep -q "lookup\|open" daemon.err; check "the daemon logged with --debug" 0 $?

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <thread>
@@ -389,6 +392,62 @@ TEST_F(AuditLogTest, ManyThreadsAppendingKeepOneChain) {
   VerifyReport report = Verify({ReadFile(path_)});
   EXPECT_EQ(report.outcome, VerifyOutcome::kIntact) << report.problem;
   EXPECT_EQ(report.lines, kThreads * kPerThread + 2u);
+}
+
+// A datagram socket bound in a temp dir stands in for /dev/log.
+class BoundSyslogSocket {
+ public:
+  explicit BoundSyslogSocket(const std::string& path)
+      : fd_(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+    bound_ = bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~BoundSyslogSocket() { close(fd_); }
+  bool bound() const { return bound_; }
+  // The next datagram, or "" when none arrives (it was sent before Receive is called).
+  std::string Receive() const {
+    char buffer[4096];
+    const ssize_t n = recv(fd_, buffer, sizeof(buffer), MSG_DONTWAIT);
+    return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  int fd_;
+  bool bound_ = false;
+};
+
+TEST_F(AuditLogTest, TheSyslogMirrorSendsEachLineUnchangedAtAuthprivNotice) {
+  BoundSyslogSocket syslog(dir_.path() + "/log.sock");
+  ASSERT_TRUE(syslog.bound());
+  AuditLogOptions options;
+  options.mirror = SyslogMirror(dir_.path() + "/log.sock");
+  {
+    auto log = OpenLog(options);
+    ASSERT_TRUE(log->Append(Event(AuditOp::kOpenRead)).ok());
+  }
+  const std::vector<std::string> lines = Lines(ReadFile(path_));
+  ASSERT_EQ(lines.size(), 1u);
+  const std::string datagram = syslog.Receive();
+  // What syslog(3) sends: <PRI>timestamp TAG[PID]: message; PRI 85 = authpriv.notice.
+  const std::regex header(R"(<85>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d cadcanfs-audit\[\d+\]: )");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(datagram, match, header, std::regex_constants::match_continuous))
+      << datagram;
+  EXPECT_EQ(datagram.substr(match.length()), lines[0]);
+  EXPECT_EQ(datagram.find(kPlantedFolder), std::string::npos);
+}
+
+TEST_F(AuditLogTest, AnAbsentSyslogSocketLosesNoAuditLine) {
+  AuditLogOptions options;
+  options.mirror = SyslogMirror(dir_.path() + "/nobody-listens.sock");
+  {
+    auto log = OpenLog(options);
+    ASSERT_TRUE(log->Append(Event(AuditOp::kOpenRead)).ok());
+    ASSERT_TRUE(log->Append(Event(AuditOp::kDelete)).ok());
+  }
+  EXPECT_EQ(Lines(ReadFile(path_)).size(), 2u);
 }
 
 }  // namespace

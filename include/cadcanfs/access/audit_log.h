@@ -81,8 +81,14 @@ struct AuditLogOptions {
   std::function<void(std::string_view line)> mirror;
 };
 
-// A mirror that sends each line to syslog (journald) at LOG_AUTHPRIV | LOG_NOTICE.
-std::function<void(std::string_view)> SyslogMirror();
+// The socket syslog(3) and journald listen on.
+inline constexpr char kDefaultSyslogSocket[] = "/dev/log";
+
+// A mirror that sends each line, unchanged (so with the same PHI-free fields), to the
+// syslog datagram socket at `socket_path` (journald's or a syslog daemon's), tagged
+// "cadcanfs-audit" at LOG_AUTHPRIV | LOG_NOTICE. Sending never blocks and never fails
+// the audit: the file is the record; a line the socket does not take is dropped.
+std::function<void(std::string_view)> SyslogMirror(std::string socket_path = kDefaultSyslogSocket);
 
 class AuditLog {
  public:

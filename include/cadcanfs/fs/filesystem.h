@@ -193,7 +193,7 @@ class FileSystem {
   // and whether the kernel may cache answers about `ino` for other callers. False
   // without a policy: the kernel caches as it always did.
   bool policy_enabled() const { return options_.access.policy != nullptr; }
-  // Entries, attributes and lookups at or above case depth differ per caller.
+  // Entries (names) at depth 1 ... N (case depth) differ per caller; attributes do not.
   bool AnswersVaryByCaller(InodeNumber ino);
   // Listings of directories above case depth are filtered per caller.
   bool ListingVariesByCaller(InodeNumber ino);

@@ -76,8 +76,9 @@ inline void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, E
 // cost a read of /proc, so they are fetched only when a policy decides.
 RequestCredentials CredentialsOf(fuse_req_t req);
 
-// The timeouts of a reply about `ino`: zero where the answer differs per caller, so
-// that the kernel never serves one user's answer to another (docs/access-policy.md 7).
+// The timeouts of a reply about `ino`: the entry timeout is zero where the answer
+// differs per caller, so that the kernel never serves one user's lookup to another
+// (docs/access-policy.md 7).
 double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 

@@ -50,9 +50,10 @@ double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
   return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).entry_timeout;
 }
 
-double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
-  return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).attr_timeout;
-}
+// The same for every caller: an object's attributes do not depend on who asks, and a
+// caller reaches them by path only through a dentry that a zero entry timeout makes the
+// kernel revalidate with that caller's credentials first (docs/access-policy.md 7).
+double AttrTimeoutFor(fuse_req_t req, fuse_ino_t) { return Ctx(req).attr_timeout; }
 
 bool InGroup(fuse_req_t req, gid_t gid) {
   if (fuse_req_ctx(req)->gid == gid) return true;
