@@ -223,6 +223,12 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
                           std::string_view new_name, RenameMode mode) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  // Without an atomic swap in the store (OneDrive), an exchange would leave a moment
+  // with one name missing: refused with EINVAL, as Linux filesystems without
+  // RENAME_EXCHANGE answer renameat2(2).
+  if (mode == RenameMode::kExchange && !store_.capabilities().atomic_exchange) {
+    return Status::Error(Code::kInvalidArgument, "this store cannot exchange two names atomically");
+  }
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath from, ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath to, ResolveChild(new_parent, new_name));

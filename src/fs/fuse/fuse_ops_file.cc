@@ -7,12 +7,14 @@ namespace cadcanfs::fuse_ops {
 
 namespace {
 
-void SetOpenFlags(fuse_file_info* fi) {
+void SetOpenFlags(fuse_req_t req, fuse_file_info* fi) {
   // Only this daemon changes the vault, so cached pages stay valid across opens.
   fi->keep_cache = 1;
   // Writes reach the store as they arrive, so close(2) owes us nothing: skip the
   // synchronous FLUSH round trip (the kernel still flushes when writeback caching).
-  fi->noflush = 1;
+  // A store that defers its commits (staging) needs the FLUSH: it journals the file
+  // then, so that a crash between close(2) and the last release loses nothing.
+  fi->noflush = Fs(req).wants_flush() ? 0 : 1;
 }
 
 // relatime: when the next read is due to update atime, drop the cached pages so that
@@ -61,7 +63,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       }
     }
     fi->fh = *handle;
-    SetOpenFlags(fi);
+    SetOpenFlags(req, fi);
     fi->keep_cache = KeepCache(before, fi->flags);
     if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).Release(*handle);  // interrupted
   });
@@ -73,7 +75,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     auto created = Fs(req).Create(parent, name, mode, OpenFlagsOf(req, fi), CallerOf(req));
     if (!created.ok()) return ReplyStatus(req, created.status());
     fi->fh = created->second;
-    SetOpenFlags(fi);
+    SetOpenFlags(req, fi);
     fuse_entry_param e = EntryParam(req, created->first);
     if (fuse_reply_create(req, &e, fi) == -ENOENT) Fs(req).Release(created->second);
   });
@@ -100,10 +102,12 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   });
 }
 
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-  // Only sent with --writeback-cache, after the kernel wrote its dirty pages back;
-  // those writes reached the store as they arrived, so nothing more is owed (as on ext4).
-  fuse_reply_err(req, 0);
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // Sent at every close(2) when the store defers its commits, else only with
+  // --writeback-cache after the kernel wrote its dirty pages back. A store writing in
+  // place has nothing to do then (as on ext4); a staging store journals the file.
+  spdlog::debug("flush ino={}", ino);
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).Flush(fi->fh)); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
