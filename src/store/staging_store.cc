@@ -547,23 +547,28 @@ class StagingStoreImpl final : public StagingStore {
   // ---- StagingStore ----
   uint64_t Drain(std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mu_);
-    drained_.wait_for(lock, timeout, [this] { return queue_.empty() && committing_ == 0; });
-    return queue_.size() + committing_;
+    drained_.wait_for(lock, timeout, [this] { return queue_.empty() && !in_flight_; });
+    return queue_.size() + (in_flight_ ? 1 : 0);
   }
 
   StagingStatus status() const override {
     std::lock_guard lock(mu_);
     StagingStatus out;
-    out.pending_commits = queue_.size() + committing_;
     const auto now = Clock::now();
-    for (const Pending& p : queue_) {
-      const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - p.queued);
-      out.pending_bytes += p.stage->size();
-      out.oldest_age = std::max(out.oldest_age, age);
-      out.pending.push_back(PendingCommit{.stage_id = p.stage->id(),
-                                          .bytes = p.stage->size(),
-                                          .age = age,
-                                          .failed_attempts = p.failed_attempts});
+    auto describe = [now](const Pending& p, uint64_t bytes) {
+      return PendingCommit{.stage_id = p.stage->id(),
+                           .bytes = bytes,
+                           .age = std::chrono::duration_cast<std::chrono::seconds>(now - p.queued),
+                           .failed_attempts = p.failed_attempts};
+    };
+    // The stage being committed is locked for its upload: its size is the one taken
+    // when it left the queue.
+    if (in_flight_) out.pending.push_back(describe(*in_flight_, in_flight_bytes_));
+    for (const Pending& p : queue_) out.pending.push_back(describe(p, p.stage->size()));
+    out.pending_commits = out.pending.size();
+    for (const PendingCommit& p : out.pending) {
+      out.pending_bytes += p.bytes;
+      out.oldest_age = std::max(out.oldest_age, p.age);
     }
     std::sort(out.pending.begin(), out.pending.end(),
               [](const PendingCommit& a, const PendingCommit& b) { return a.age > b.age; });
@@ -929,13 +934,15 @@ class StagingStoreImpl final : public StagingStore {
         changed_.wait_until(lock, next->due);
         continue;
       }
-      Pending pending = std::move(*next);
+      in_flight_ = std::move(*next);
       queue_.erase(next);
-      ++committing_;
+      in_flight_bytes_ = in_flight_->stage->size();
+      const std::shared_ptr<Stage> stage = in_flight_->stage;
       lock.unlock();
-      Status s = pending.stage->Commit(*base_, options_).status();
+      Status s = stage->Commit(*base_, options_).status();
       lock.lock();
-      --committing_;
+      Pending pending = std::move(*in_flight_);
+      in_flight_.reset();
       if (!s.ok()) {
         ++failed_attempts_;
         last_error_ = s.message();
@@ -960,7 +967,8 @@ class StagingStoreImpl final : public StagingStore {
   std::unordered_map<std::string, std::weak_ptr<Stage>> stages_;  // by store path
   std::unordered_map<const Stage*, int> writers_;                 // open writable handles
   std::deque<Pending> queue_;
-  int committing_ = 0;
+  std::optional<Pending> in_flight_;  // the commit under way, out of the queue
+  uint64_t in_flight_bytes_ = 0;
   uint64_t failed_attempts_ = 0;
   std::string last_error_;
   Code last_error_code_ = Code::kOk;
