@@ -1,5 +1,8 @@
 #include "cadcanfs/store/remote_like_store.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -11,6 +14,7 @@
 #include <utility>
 
 #include "cadcanfs/common/bytes.h"
+#include "cadcanfs/store/local_store.h"
 #include "cadcanfs/store/memory_store.h"
 
 namespace cadcanfs {
@@ -518,7 +522,11 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
         controls_(std::make_shared<RemoteLikeControls>(options.latency)),
         objects_(std::make_shared<ObjectTable>()),
         presenter_(options_, objects_),
-        buffers_(NewMemoryStore()) {}
+        buffers_(NewUploadBufferStore(buffer_dir_)) {}
+
+  ~RemoteLikeStoreImpl() override {
+    if (!buffer_dir_.empty()) (void)rmdir(buffer_dir_.c_str());
+  }
 
   std::shared_ptr<RemoteLikeControls> controls() const override { return controls_; }
 
@@ -836,7 +844,25 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     return WithFault(fault, Result<std::unique_ptr<StoreFile>>(std::move(writer)));
   }
 
-  // A sparse in-memory file with no name: it lives as long as its writer.
+  // Where upload buffers live: unlinked files in a private temporary directory, so that
+  // a 2 GiB upload does not sit in memory (as an upload session streams its chunks),
+  // or memory if no such directory can be made. Sets `dir` to the directory made.
+  static std::unique_ptr<Store> NewUploadBufferStore(std::string& dir) {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") +
+                          "/cadcanfs-remote-like-XXXXXX";
+    if (mkdtemp(pattern.data()) != nullptr) {
+      auto store = OpenLocalStore(pattern);
+      if (store.ok()) {
+        dir = pattern;
+        return std::move(store).value();
+      }
+      (void)rmdir(pattern.c_str());
+    }
+    return NewMemoryStore();
+  }
+
+  // A sparse file with no name: it lives as long as its writer.
   Result<std::unique_ptr<StoreFile>> NewUploadBuffer() {
     std::string name = "upload-" + std::to_string(next_buffer_.fetch_add(1));
     CADCANFS_ASSIGN_OR_RETURN(
@@ -854,6 +880,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
   // Guards the namespace: a case-insensitive check and the change it allows happen
   // as one step. Shared for lookups, exclusive for changes of names.
   std::shared_mutex names_mu_;
+  std::string buffer_dir_;  // the private directory of upload buffers, if on disk
   const std::unique_ptr<Store> buffers_;
   std::atomic<uint64_t> next_buffer_{0};
 };

@@ -7,7 +7,9 @@
 //
 // Writing (capabilities().partial_writes is false)
 //   - A StoreFile opened for writing never touches the stored object. WriteAt and
-//     Truncate land in a private, sparse upload buffer holding the whole object.
+//     Truncate land in a private, sparse upload buffer holding the whole object: an
+//     unlinked file in a private directory under $TMPDIR (/tmp), so that a big
+//     upload does not sit in memory (in memory if that directory cannot be made).
 //   - Commit() is the commit: one whole-object replace of the stored object. Its new
 //     content becomes visible to Stat, List, ReadSmall and readers only then, and
 //     atomically (a ReadAt sees all of the old or all of the new content).
