@@ -19,6 +19,7 @@ inline constexpr int kNotFound = 10;   // a plaintext path or source does not ex
 inline constexpr int kMountFailed = 11;  // mounting failed (no /dev/fuse, mountpoint in use...)
 inline constexpr int kStaleMount = 12;   // mountpoint is a dead FUSE mount
 inline constexpr int kVaultInUse = 13;   // another process holds the vault's writer lock
+inline constexpr int kNoMount = 14;      // status: no cadcanfs daemon answers at MOUNTPOINT
 inline constexpr int kDamageFound = 20;  // fsck found damaged or tampered items
 inline constexpr int kIncomplete = 21;   // a vault walk skipped entries it could not handle
 

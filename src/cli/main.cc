@@ -9,6 +9,7 @@
 #include "cadcanfs/common/process.h"
 #include "exit_codes.h"
 #include "ops_commands.h"
+#include "status_command.h"
 #include "support.h"
 
 namespace {
@@ -33,7 +34,10 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
                                        per-user access (SIGHUP reloads) and audit (SIGUSR1 rotates)
   mount --plain DIR MOUNTPOINT [options]
                                        serve a directory as it is, unencrypted (tests)
-  unmount MOUNTPOINT [--lazy]          unmount a vault (also clears a stale mount)
+  unmount MOUNTPOINT [--lazy] [--force]
+                                       unmount a vault (also clears a stale mount); waits
+                                       for staged uploads unless --force
+  status MOUNTPOINT [--json]           what a mount still owes its store (no names)
   audit verify LOG [LOG...] KEYOPTS [--vault VAULT]
                                        check an audit log's chain; exit 40-43 on problems
   audit show LOG [LOG...] KEYOPTS [--resolve VAULT] [--case-depth N]
@@ -81,7 +85,7 @@ int main(int argc, char** argv) {
       {"mount", cadcanfs::cli::RunMount},       {"unmount", cadcanfs::cli::RunUnmount},
       {"audit", cadcanfs::cli::RunAudit},       {"case-code", cadcanfs::cli::RunCaseCode},
       {"policy", cadcanfs::cli::RunPolicy},     {"doctor", cadcanfs::cli::RunDoctor},
-      {"--version", cadcanfs::cli::RunVersion},
+      {"--version", cadcanfs::cli::RunVersion}, {"status", cadcanfs::cli::RunStatus},
   };
   auto it = commands.find(command);
   if (it == commands.end()) {

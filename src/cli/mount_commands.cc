@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -9,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -29,6 +32,7 @@
 #include "exit_codes.h"
 #include "service_config.h"
 #include "staging_setup.h"
+#include "status_command.h"
 #include "support.h"
 
 namespace cadcanfs::cli {
@@ -298,10 +302,31 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
   return std::make_unique<VaultFormat>(std::move(vault));
 }
 
-// Unmounting waits until every staged change is in the store, saying how much is left;
-// what a dead store never takes stays journalled for the next mount.
+// Set by SIGTERM or SIGINT while unmounting waits for uploads, and by `cadcanfs
+// unmount --force` through the control socket: stop waiting.
+std::atomic<bool> stop_waiting_for_uploads{false};
+
+void StopWaitingForUploads(int) { stop_waiting_for_uploads.store(true); }
+
+// Unmounting waits until every staged change is in the store, saying how much is left
+// every 10 s, unless told to stop (another SIGTERM or SIGINT, `unmount --force`): what
+// is left stays journalled and is committed at the next mount, as is whatever a dead
+// store never takes.
 void WaitForUploads(StagingStore& staging) {
-  while (staging.Drain(std::chrono::seconds(10)) > 0) {
+  struct sigaction stop {};
+  stop.sa_handler = StopWaitingForUploads;
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
+  auto last_report = std::chrono::steady_clock::now();
+  while (staging.Drain(std::chrono::milliseconds(200)) > 0) {
+    if (stop_waiting_for_uploads.load()) {
+      spdlog::warn("unmounting: stopped waiting; {} uploads stay journalled for the next mount",
+                   staging.status().pending_commits);
+      return;
+    }
+    if (std::chrono::steady_clock::now() - last_report < std::chrono::seconds(10)) continue;
+    last_report = std::chrono::steady_clock::now();
     const StagingStatus status = staging.status();
     spdlog::warn("unmounting: waiting for {} uploads ({} bytes){}{}", status.pending_commits,
                  status.pending_bytes,
@@ -417,9 +442,15 @@ int Serve(const MountRequest& request, Readiness& readiness) {
     (void)!chdir("/");
     readiness.Report(exit_code::kOk);
   };
+  // Started before the mount: resolving the mountpoint once it is mounted would ask
+  // this very daemon, which serves nothing until ServeMount runs its loop.
+  std::unique_ptr<ControlServer> control =
+      StartControlSocket(request.mount.mountpoint, request.plain ? "plain" : "vault", staging,
+                         stop_waiting_for_uploads);
   Status s = ServeMount(fs, mount, on_mounted);
   if (staging != nullptr) WaitForUploads(*staging);
   conflicts->Detach();  // what is still pending stays journalled for the next mount
+  control.reset();
   if (access_setup.audit) {
     Status ended = AuditMountEvent(access_setup, access::AuditOp::kUnmount);
     if (ended.ok()) ended = access_setup.audit->Close();
@@ -624,7 +655,7 @@ int MountWith(const Args& args) {
 }  // namespace
 
 int RunUnmount(const std::vector<std::string>& argv) {
-  Args args({"config"}, {"lazy", "only-dead"});
+  Args args({"config"}, {"lazy", "only-dead", "force"});
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   std::string mountpoint;
   if (std::optional<std::string> config_path = args.Value("config")) {
@@ -648,6 +679,12 @@ int RunUnmount(const std::vector<std::string>& argv) {
     return MountError(exit_code::kNotFound, "no cadcanfs vault is mounted there");
   }
   const bool lazy = args.Has("lazy");
+  // The daemon's control socket, found while the mount still answers: after the
+  // unmount it says how the uploads go, or is told to leave them (--force).
+  const Result<std::string> control = ControlSocketPathFor(mountpoint);
+  if (control.ok() && args.Has("force")) {
+    (void)AskControlSocket(*control, {{"op", "stop-waiting"}});
+  }
   if (geteuid() == 0) {
     if (umount2(mountpoint.c_str(), lazy ? MNT_DETACH : 0) != 0) {
       if (errno == EBUSY) {
@@ -656,6 +693,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
       }
       return MountError(exit_code::kMountFailed, "unmounting failed");
     }
+    if (control.ok()) FollowUploads(*control);
     return exit_code::kOk;
   }
   pid_t pid = fork();
@@ -674,6 +712,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
     return MountError(exit_code::kMountFailed,
                       "unmounting failed: close the files open in it, or use --lazy");
   }
+  if (control.ok()) FollowUploads(*control);
   return exit_code::kOk;
 }
 

@@ -90,12 +90,13 @@ Result<uint64_t> SettlePendingResize(StoreFile& object, const FileKeys& keys, Bl
 }  // namespace
 
 EncryptedFile::EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
-                             uint64_t plain_size, bool writable)
+                             uint64_t plain_size, bool writable, bool can_reserve)
     : object_(std::move(object)),
       keys_(std::move(keys)),
       layout_(layout),
       plain_size_(plain_size),
-      writable_(writable) {}
+      writable_(writable),
+      can_reserve_(can_reserve) {}
 
 Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::string_view path,
                                                              const MasterKey& master,
@@ -106,7 +107,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::
   std::vector<uint8_t> initial(kFileHeaderSize + kBlockOverhead);
   std::copy(header.begin(), header.end(), initial.begin());
   CADCANFS_RETURN_IF_ERROR(SealBlock(opened.keys, 0, true, {}, initial.data() + kFileHeaderSize));
-  OpenOptions options{.write = true, .create = true, .exclusive = true, .mode = mode};
+  OpenOptions options{
+      .write = true, .create = true, .exclusive = true, .truncate = true, .mode = mode};
   CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object, store.Open(path, options));
   Status s = object->WriteAt(0, initial);
   if (!s.ok()) {
@@ -114,7 +116,8 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Create(Store& store, std::
     (void)store.Remove(path);  // do not leave a headerless object behind
     return s;
   }
-  return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout, 0);
+  return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout, 0,
+                                         /*writable=*/true, store.capabilities().reserve);
 }
 
 Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
@@ -134,7 +137,7 @@ Result<std::unique_ptr<EncryptedFile>> EncryptedFile::Open(
   }
   CADCANFS_ASSIGN_OR_RETURN(uint64_t plain_size, layout.PlainSizeOfCipherSize(cipher_size));
   return std::make_unique<EncryptedFile>(std::move(object), std::move(opened.keys), layout,
-                                         plain_size, writable);
+                                         plain_size, writable, store.capabilities().reserve);
 }
 
 Status EncryptedFile::UpgradeToWritable(std::unique_ptr<StoreFile> writable_object) {
@@ -430,15 +433,21 @@ Status EncryptedFile::Allocate(uint64_t offset, uint64_t length, bool keep_size)
   if (!keep_size && end > plain_size_) {
     CADCANFS_RETURN_IF_ERROR(WriteRangeLocked(plain_size_, end - plain_size_, nullptr));
   }
+  if (!can_reserve_) return Status::Ok();  // space is taken as bytes land
   const uint64_t cipher_begin =
       layout_.CipherOffsetOfBlock(layout_.BlockIndexOfPlainOffset(offset));
   return object_->Reserve(cipher_begin, layout_.CipherSizeOfPlainSize(end) - cipher_begin);
 }
 
 Status EncryptedFile::Sync() {
-  // Shared: syncing changes no state, so readers need not wait; writers still do.
+  // Shared: committing changes no state, so readers need not wait; writers still do.
   std::shared_lock lock(mu_);
-  return object_->Sync();
+  return object_->Commit(std::nullopt).status();
+}
+
+Status EncryptedFile::Checkpoint() {
+  std::shared_lock lock(mu_);
+  return object_->Checkpoint();
 }
 
 Status EncryptedFile::VerifyAllBlocks() {

@@ -83,9 +83,10 @@ Result<struct stat> FileSystem::SetAttr(InodeNumber ino, const AttrChanges& chan
   const AttrChanges kept = WhatTheStoreKeeps(changes);
   if (kept.mode || kept.uid || kept.gid || kept.atime || kept.mtime) {
     // An open file is changed through its open object: that needs no path walk and
-    // works after its last name was removed (fchmod on an open, unlinked file).
+    // works after its last name was removed (fchmod on an open, unlinked file). A store
+    // without metadata calls on an open object (OneDrive) is changed by path.
     std::shared_ptr<FileContent> file;
-    {
+    if (store_.capabilities().handle_attributes) {
       std::lock_guard lock(inode->mu);
       file = inode->file;
     }

@@ -181,6 +181,13 @@ Status FileSystem::Fsync(HandleId fh) {
   return handle->file->Sync();
 }
 
+Status FileSystem::Flush(HandleId fh) {
+  std::shared_ptr<FileHandle> handle = files_->Get(fh);
+  if (!handle) return BadHandle();
+  if (!handle->file->writable()) return Status::Ok();
+  return handle->file->Checkpoint();
+}
+
 Status FileSystem::Allocate(HandleId fh, int mode, uint64_t offset, uint64_t length) {
   std::shared_ptr<FileHandle> handle = files_->Get(fh);
   if (!handle) return BadHandle();

@@ -218,6 +218,11 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
                           std::string_view new_name, RenameMode mode) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  // Without an atomic swap in the store (OneDrive), an exchange would leave a moment
+  // with one name missing: refused whole, before anything is looked up (EOPNOTSUPP).
+  if (mode == RenameMode::kExchange && !store_.capabilities().atomic_exchange) {
+    return Status::Error(Code::kUnsupported, "this store cannot exchange two names atomically");
+  }
   std::unique_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(ChildPath from, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath to, names_.ResolveChild(new_parent, new_name));

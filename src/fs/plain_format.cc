@@ -22,8 +22,9 @@ constexpr uint32_t kPreferredIoSize = 64 * 1024;
 
 }  // namespace
 
-PlainFile::PlainFile(std::unique_ptr<StoreFile> object, uint64_t size, bool writable)
-    : object_(std::move(object)), size_(size), writable_(writable) {}
+PlainFile::PlainFile(std::unique_ptr<StoreFile> object, uint64_t size, bool writable,
+                     bool can_reserve)
+    : object_(std::move(object)), size_(size), writable_(writable), can_reserve_(can_reserve) {}
 
 uint64_t PlainFile::size() const {
   std::shared_lock lock(mu_);
@@ -77,12 +78,18 @@ Status PlainFile::Allocate(uint64_t offset, uint64_t length, bool keep_size) {
     CADCANFS_RETURN_IF_ERROR(object_->Truncate(end));
     size_ = end;
   }
+  if (!can_reserve_) return Status::Ok();  // space is taken as bytes land
   return object_->Reserve(offset, length);
 }
 
 Status PlainFile::Sync() {
   std::shared_lock lock(mu_);
-  return object_->Sync();
+  return object_->Commit(std::nullopt).status();
+}
+
+Status PlainFile::Checkpoint() {
+  std::shared_lock lock(mu_);
+  return object_->Checkpoint();
 }
 
 Result<ObjectInfo> PlainFile::Stat() {
@@ -167,9 +174,11 @@ Result<std::string> PlainFormat::DecodeStoredName(std::string_view, const DirSta
 
 Result<std::unique_ptr<FileContent>> PlainFormat::CreateFile(std::string_view store_path,
                                                              uint32_t mode) {
-  OpenOptions options{.write = true, .create = true, .exclusive = true, .mode = mode};
+  OpenOptions options{
+      .write = true, .create = true, .exclusive = true, .truncate = true, .mode = mode};
   CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object, store_->Open(store_path, options));
-  return std::unique_ptr<FileContent>(std::make_unique<PlainFile>(std::move(object), 0, true));
+  return std::unique_ptr<FileContent>(std::make_unique<PlainFile>(
+      std::move(object), 0, /*writable=*/true, store_->capabilities().reserve));
 }
 
 Result<std::unique_ptr<FileContent>> PlainFormat::OpenFile(std::string_view store_path,
@@ -177,8 +186,8 @@ Result<std::unique_ptr<FileContent>> PlainFormat::OpenFile(std::string_view stor
   CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> object,
                             store_->Open(store_path, OpenOptions{.write = writable}));
   CADCANFS_ASSIGN_OR_RETURN(uint64_t size, object->Size());
-  return std::unique_ptr<FileContent>(
-      std::make_unique<PlainFile>(std::move(object), size, writable));
+  return std::unique_ptr<FileContent>(std::make_unique<PlainFile>(std::move(object), size, writable,
+                                                                  store_->capabilities().reserve));
 }
 
 Result<std::string> PlainFormat::EncodeSymlinkTarget(std::string_view target) const {

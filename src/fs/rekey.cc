@@ -100,7 +100,7 @@ Result<LoadedKey> LoadNewKey(const KeyOptions& options, const VaultConfig& confi
 Status ZeroSlot(StoreFile& file, int slot) {
   std::array<uint8_t, kKeySlotSize> zeros{};
   CADCANFS_RETURN_IF_ERROR(file.WriteAt(kKeySlotOffset + slot * kKeySlotSize, zeros));
-  return file.Sync();
+  return file.Commit(std::nullopt).status();
 }
 
 struct OpenedObject {
@@ -132,7 +132,7 @@ Result<bool> AddNewSlot(Store& store, const std::string& path, const MasterKey& 
   CADCANFS_ASSIGN_OR_RETURN(auto slot,
                             SealKeySlot(obj.opened.keys.file_id, obj.opened.dek, new_key));
   CADCANFS_RETURN_IF_ERROR(obj.file->WriteAt(kKeySlotOffset + other * kKeySlotSize, slot));
-  CADCANFS_RETURN_IF_ERROR(obj.file->Sync());
+  CADCANFS_RETURN_IF_ERROR(obj.file->Commit(std::nullopt).status());
   return true;
 }
 

@@ -456,7 +456,11 @@ class CachedReader final : public StoreFile {
 
   Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
   Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Sync() override { return base_->Sync(); }
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    return base_->Commit(std::move(if_match_etag));
+  }
+  Status Checkpoint() override { return base_->Checkpoint(); }
+  Status Abort() override { return base_->Abort(); }
   Result<uint64_t> Size() override { return base_->Size(); }
   Status Reserve(uint64_t offset, uint64_t length) override {
     return base_->Reserve(offset, length);
@@ -527,15 +531,17 @@ class CachedWriter final : public StoreFile {
   }
   // Invalidates even when the commit reports failure: a lost reply may hide one that
   // landed.
-  Status Sync() override {
-    Status s = base_->Sync();
-    bool dirty;
-    {
-      std::lock_guard lock(mu_);
-      dirty = dirty_;
-      dirty_ = false;
-    }
-    if (dirty) InvalidateObject();
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    Result<ObjectInfo> committed = base_->Commit(std::move(if_match_etag));
+    InvalidateIfDirty();
+    return committed;
+  }
+  Status Checkpoint() override { return base_->Checkpoint(); }
+  // Dropped writes never reached the store; what is cached of it stays true.
+  Status Abort() override {
+    Status s = base_->Abort();
+    std::lock_guard lock(mu_);
+    dirty_ = false;
     return s;
   }
 
@@ -553,6 +559,16 @@ class CachedWriter final : public StoreFile {
   Status SetTimes(const struct timespec times[2]) override { return base_->SetTimes(times); }
 
  private:
+  void InvalidateIfDirty() {
+    bool dirty;
+    {
+      std::lock_guard lock(mu_);
+      dirty = dirty_;
+      dirty_ = false;
+    }
+    if (dirty) InvalidateObject();
+  }
+
   // A store that writes in place shows a write at once; others only at the commit.
   void Changed() {
     {

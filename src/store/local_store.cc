@@ -13,6 +13,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <random>
 
 #include "cadcanfs/common/bytes.h"
@@ -70,9 +72,12 @@ Status NotARegularFile(mode_t mode) {
                        "the object is not a regular file (a FIFO, socket or device node)");
 }
 
+// Writes land in place, so a conditional Commit can only check the object as it was
+// before this handle's first write since its last Commit: the eTag is remembered then.
 class LocalStoreFile final : public StoreFile {
  public:
-  explicit LocalStoreFile(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit LocalStoreFile(UniqueFd fd, std::optional<std::string> base_etag = std::nullopt)
+      : fd_(std::move(fd)), base_etag_(std::move(base_etag)) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     size_t total = 0;
@@ -88,6 +93,7 @@ class LocalStoreFile final : public StoreFile {
   }
 
   Status WriteAt(uint64_t offset, ByteSpan data) override {
+    CADCANFS_RETURN_IF_ERROR(RememberBaseEtag());
     size_t total = 0;
     while (total < data.size()) {
       ssize_t n = pwrite(fd_.get(), data.data() + total, data.size() - total,
@@ -100,6 +106,7 @@ class LocalStoreFile final : public StoreFile {
   }
 
   Status Truncate(uint64_t size) override {
+    CADCANFS_RETURN_IF_ERROR(RememberBaseEtag());
     if (ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
       return Status::FromErrno(errno, "truncate");
     }
@@ -126,9 +133,26 @@ class LocalStoreFile final : public StoreFile {
     return Status::Ok();
   }
 
-  Status Sync() override {
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo current, Stat());
+    {
+      std::lock_guard lock(commit_mu_);
+      const std::string& expected = base_etag_ ? *base_etag_ : current.etag;
+      if (if_match_etag && *if_match_etag != expected) {
+        return Status::Error(Code::kChangedElsewhere,
+                             "the object changed elsewhere since its eTag was read");
+      }
+      base_etag_.reset();  // writes from here on belong to the next version
+    }
     if (fdatasync(fd_.get()) != 0) return Status::FromErrno(errno, "fdatasync");
-    return Status::Ok();
+    return current;
+  }
+
+  // The kernel holds what was written: a crash of this process loses nothing.
+  Status Checkpoint() override { return Status::Ok(); }
+
+  Status Abort() override {
+    return Status::Error(Code::kUnsupported, "a local store writes in place and cannot undo it");
   }
 
   Result<uint64_t> Size() override {
@@ -154,7 +178,17 @@ class LocalStoreFile final : public StoreFile {
   }
 
  private:
+  Status RememberBaseEtag() {
+    std::lock_guard lock(commit_mu_);
+    if (base_etag_) return Status::Ok();
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, Stat());
+    base_etag_ = std::move(info.etag);
+    return Status::Ok();
+  }
+
   UniqueFd fd_;
+  std::mutex commit_mu_;
+  std::optional<std::string> base_etag_;  // GUARDED_BY(commit_mu_); set while uncommitted
 };
 
 class LocalStore final : public Store {
@@ -212,9 +246,18 @@ class LocalStore final : public Store {
   Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
                                           const OpenOptions& options) override {
     int access = options.write ? O_RDWR : O_RDONLY;
+    // Truncating on open is this handle's first write: a conditional Commit compares
+    // against the object as it was before it.
+    std::optional<std::string> base_etag;
+    if (options.write && options.truncate) {
+      access |= O_TRUNC;
+      auto before = Stat(path);
+      if (before.ok()) base_etag = std::move(before->etag);
+    }
     if (!options.create) {
       CADCANFS_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(path, access));
-      return std::unique_ptr<StoreFile>(std::make_unique<LocalStoreFile>(std::move(fd)));
+      return std::unique_ptr<StoreFile>(
+          std::make_unique<LocalStoreFile>(std::move(fd), std::move(base_etag)));
     }
     // O_NONBLOCK: O_CREAT without O_EXCL opens whatever is there, and a FIFO would
     // block; the type check below then refuses it.
@@ -225,7 +268,8 @@ class LocalStore final : public Store {
     if (fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "fstat");
     if (!S_ISREG(st.st_mode)) return NotARegularFile(st.st_mode);
     if (fcntl(fd.get(), F_SETFL, access) != 0) return Status::FromErrno(errno, "fcntl");
-    return std::unique_ptr<StoreFile>(std::make_unique<LocalStoreFile>(std::move(fd)));
+    return std::unique_ptr<StoreFile>(
+        std::make_unique<LocalStoreFile>(std::move(fd), std::move(base_etag)));
   }
 
   Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
@@ -247,7 +291,7 @@ class LocalStore final : public Store {
     if (fd < 0) return Status::FromErrno(errno, "create temporary file");
     LocalStoreFile file{UniqueFd(fd)};
     Status s = file.WriteAt(0, data);
-    if (s.ok()) s = file.Sync();
+    if (s.ok()) s = file.Commit(std::nullopt).status();
     if (s.ok() && renameat2(parent.first.get(), temp.c_str(), parent.first.get(),
                             parent.second.c_str(), exclusive ? RENAME_NOREPLACE : 0) != 0) {
       s = Status::FromErrno(errno, "rename temporary file");

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <utility>
@@ -391,6 +392,15 @@ class MemoryStoreFile final : public StoreFile {
   MemoryStoreFile(std::shared_ptr<Node> node, bool writable)
       : node_(std::move(node)), writable_(writable) {}
 
+  // The file open for writing and, with `truncate`, emptied (O_TRUNC), which counts as
+  // its first write for a conditional Commit.
+  static Result<std::unique_ptr<StoreFile>> Open(std::shared_ptr<Node> node,
+                                                 const OpenOptions& options) {
+    auto file = std::make_unique<MemoryStoreFile>(std::move(node), options.write);
+    if (options.write && options.truncate) CADCANFS_RETURN_IF_ERROR(file->Truncate(0));
+    return std::unique_ptr<StoreFile>(std::move(file));
+  }
+
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     if (out.empty()) return size_t{0};
     if (offset >= kMaxOffset) return Errno(EINVAL, "read");
@@ -406,6 +416,7 @@ class MemoryStoreFile final : public StoreFile {
   Status WriteAt(uint64_t offset, ByteSpan data) override {
     if (data.empty()) return Status::Ok();
     if (!writable_) return Errno(EBADF, "write");
+    RememberBaseEtag();
     if (offset >= kMaxOffset || data.size() >= kMaxOffset - offset) return Errno(EINVAL, "write");
     if (offset >= kMaxFileSize) return Errno(EFBIG, "write");
     // As pwrite: what fits below the size limit lands, then the rest fails.
@@ -431,6 +442,7 @@ class MemoryStoreFile final : public StoreFile {
     // ftruncate on a descriptor not open for writing is EINVAL, not EBADF.
     if (!writable_ || size >= kMaxOffset) return Errno(EINVAL, "truncate");
     if (size > kMaxFileSize) return Errno(EFBIG, "truncate");
+    RememberBaseEtag();
     std::unique_lock lock(node_->mu);
     uint64_t before = node_->content.stored();
     node_->content.Resize(size);
@@ -441,7 +453,27 @@ class MemoryStoreFile final : public StoreFile {
     return Status::Ok();
   }
 
-  Status Sync() override { return Status::Ok(); }
+  // Writes land in place: a conditional Commit checks the object as it was before
+  // this handle's first write since its last Commit.
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    ObjectInfo current = Describe(*node_);
+    std::lock_guard lock(commit_mu_);
+    const std::string& expected = base_etag_ ? *base_etag_ : current.etag;
+    if (if_match_etag && *if_match_etag != expected) {
+      return Status::Error(Code::kChangedElsewhere,
+                           "the object changed elsewhere since its eTag was read");
+    }
+    base_etag_.reset();
+    return current;
+  }
+
+  // The process holds everything: there is nothing a crash of it would spare.
+  Status Checkpoint() override { return Status::Ok(); }
+
+  Status Abort() override {
+    return Status::Error(Code::kUnsupported,
+                         "an in-memory store writes in place and cannot undo it");
+  }
 
   Result<uint64_t> Size() override {
     std::shared_lock lock(node_->mu);
@@ -472,8 +504,15 @@ class MemoryStoreFile final : public StoreFile {
   }
 
  private:
+  void RememberBaseEtag() {
+    std::lock_guard lock(commit_mu_);
+    if (!base_etag_) base_etag_ = Describe(*node_).etag;
+  }
+
   const std::shared_ptr<Node> node_;
   const bool writable_;
+  std::mutex commit_mu_;
+  std::optional<std::string> base_etag_;  // GUARDED_BY(commit_mu_); set while uncommitted
 };
 
 class MemoryStore final : public Store {
@@ -532,7 +571,7 @@ class MemoryStore final : public Store {
         CADCANFS_ASSIGN_OR_RETURN(node, ResolveObject(path, "open"));
       }
       if (node->type != ObjectType::kFile) return NotARegularFile(node->type);
-      return std::unique_ptr<StoreFile>(std::make_unique<MemoryStoreFile>(node, options.write));
+      return MemoryStoreFile::Open(std::move(node), options);
     }
     mode_t umask = CurrentUmask();
     std::unique_lock tree(mu_);
@@ -559,7 +598,8 @@ class MemoryStore final : public Store {
       InheritGroup(*parent.dir, *node);
       Attach(*parent.dir, parent.name, node, Now());
     }
-    return std::unique_ptr<StoreFile>(std::make_unique<MemoryStoreFile>(node, options.write));
+    tree.unlock();
+    return MemoryStoreFile::Open(std::move(node), options);
   }
 
   Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {

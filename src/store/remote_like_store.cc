@@ -1,5 +1,8 @@
 #include "cadcanfs/store/remote_like_store.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <condition_variable>
@@ -16,6 +19,7 @@
 #include <utility>
 
 #include "cadcanfs/common/bytes.h"
+#include "cadcanfs/store/local_store.h"
 #include "cadcanfs/store/memory_store.h"
 
 namespace cadcanfs {
@@ -209,6 +213,12 @@ Status Unsupported(const char* what) {
   return Status::Error(Code::kUnsupported, std::string("a OneDrive-like store has no ") + what);
 }
 
+// HTTP 412 to an If-Match.
+Status ChangedElsewhere() {
+  return Status::Error(Code::kChangedElsewhere,
+                       "the object changed elsewhere since the writer's version");
+}
+
 // A call's own result, unless a fault injected after it took effect replaces it.
 template <typename T>
 Result<T> WithFault(const RemoteLikeControls::Fault& fault, Result<T> result) {
@@ -307,7 +317,14 @@ class RemoteReader final : public StoreFile {
   }
   Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
   Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Sync() override { return Status::Ok(); }
+  // A reader has nothing to commit: it describes the object, checking the eTag.
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, Stat());
+    if (if_match_etag && *if_match_etag != info.etag) return ChangedElsewhere();
+    return info;
+  }
+  Status Checkpoint() override { return Status::Ok(); }
+  Status Abort() override { return Status::Ok(); }
   Result<uint64_t> Size() override {
     std::shared_lock lock(state_->content_mu);
     return base_->Size();
@@ -335,11 +352,11 @@ class RemoteReader final : public StoreFile {
   const Presenter presenter_;
 };
 
-// An open object for writing: a private upload buffer, committed whole on Sync().
+// An open object for writing: a private upload buffer, committed whole by Commit().
 class RemoteWriter final : public StoreFile {
  public:
   RemoteWriter(std::unique_ptr<StoreFile> base, std::shared_ptr<ObjectState> state,
-               std::unique_ptr<StoreFile> buffer, uint64_t committed_size,
+               std::unique_ptr<StoreFile> buffer, uint64_t committed_size, bool start_empty,
                std::shared_ptr<RemoteLikeControls> controls, Presenter presenter)
       : base_(std::move(base)),
         state_(std::move(state)),
@@ -348,7 +365,8 @@ class RemoteWriter final : public StoreFile {
         presenter_(std::move(presenter)),
         base_version_(state_->version.load()),
         committed_size_(committed_size),
-        loaded_(committed_size == 0) {}
+        loaded_(committed_size == 0 || start_empty),
+        dirty_(start_empty && committed_size != 0) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     std::shared_lock lock(sync_mu_);
@@ -376,13 +394,36 @@ class RemoteWriter final : public StoreFile {
     return buffer_->Truncate(size);
   }
 
-  Status Sync() override {
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    {
+      std::unique_lock lock(sync_mu_);
+      if (dirty_.load()) {
+        auto fault = controls_->Begin(RemoteCall::kCommit);
+        if (!fault.before.ok()) return fault.before;
+        CADCANFS_RETURN_IF_ERROR(Upload(if_match_etag));
+        CADCANFS_RETURN_IF_ERROR(WithFault(fault, Status::Ok()));
+      } else if (if_match_etag) {
+        CADCANFS_RETURN_IF_ERROR(CheckIfMatch(*if_match_etag));
+      }
+    }
+    // The upload's reply describes the item: no further request.
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat());
+    CADCANFS_ASSIGN_OR_RETURN(info.size, Size());
+    return presenter_.Present(std::move(info));
+  }
+
+  // The upload buffer lives in this process only: a crash loses it whatever is done.
+  Status Checkpoint() override { return Status::Ok(); }
+
+  // The upload session is dropped: the writer starts again from the committed object.
+  Status Abort() override {
     std::unique_lock lock(sync_mu_);
-    if (!dirty_.load()) return Status::Ok();
-    auto fault = controls_->Begin(RemoteCall::kCommit);
-    if (!fault.before.ok()) return fault.before;
-    CADCANFS_RETURN_IF_ERROR(Commit());
-    return WithFault(fault, Status::Ok());
+    CADCANFS_RETURN_IF_ERROR(buffer_->Truncate(0));
+    loaded_.store(committed_size_ == 0);
+    dirty_.store(false);
+    std::lock_guard times(times_mu_);
+    pending_times_.reset();
+    return Status::Ok();
   }
 
   Result<uint64_t> Size() override {
@@ -450,17 +491,26 @@ class RemoteWriter final : public StoreFile {
     return Status::Ok();
   }
 
+  // If-Match without an upload: the object's current eTag must be `etag`.
+  Status CheckIfMatch(const std::string& etag) {
+    std::shared_lock content(state_->content_mu);
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo current, base_->Stat());
+    if (presenter_.Present(std::move(current)).etag != etag) return ChangedElsewhere();
+    return Status::Ok();
+  }
+
   // The upload: one whole-object replace, if the object is still the one this writer
-  // started from. Callers hold sync_mu_ exclusively.
-  Status Commit() {
+  // started from and, with `if_match_etag`, the version that names. Callers hold
+  // sync_mu_ exclusively.
+  Status Upload(const std::optional<std::string>& if_match_etag) {
     std::unique_lock content(state_->content_mu);
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo current, base_->Stat());
     if (current.nlink == 0) {
       return Status::Error(Code::kNotFound, "the object was deleted before its upload finished");
     }
-    if (state_->version.load() != base_version_) {
-      return Status::Error(Code::kChangedElsewhere,
-                           "the object changed elsewhere since it was opened for writing");
+    if (state_->version.load() != base_version_) return ChangedElsewhere();
+    if (if_match_etag && presenter_.Present(std::move(current)).etag != *if_match_etag) {
+      return ChangedElsewhere();
     }
     CADCANFS_RETURN_IF_ERROR(Copy(*buffer_, *base_));
     {
@@ -549,14 +599,20 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
         controls_(std::make_shared<RemoteLikeControls>(options.latency)),
         objects_(std::make_shared<ObjectTable>()),
         presenter_(options_, objects_),
-        buffers_(NewMemoryStore()),
+        buffers_(NewUploadBufferStore(buffer_dir_)),
         counts_writer_(options_.counts_file.empty()
                            ? nullptr
                            : std::make_unique<CountsFileWriter>(options_.counts_file, controls_)) {}
 
+  ~RemoteLikeStoreImpl() override {
+    if (!buffer_dir_.empty()) (void)rmdir(buffer_dir_.c_str());
+  }
+
   std::shared_ptr<RemoteLikeControls> controls() const override { return controls_; }
 
-  StoreCapabilities capabilities() const override { return StoreCapabilities{}; }
+  StoreCapabilities capabilities() const override {
+    return StoreCapabilities{.case_insensitive = true, .max_path_length = options_.max_path_length};
+  }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
     auto fault = controls_->Begin(RemoteCall::kStat);
@@ -864,11 +920,29 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     }
     std::unique_ptr<StoreFile> writer =
         std::make_unique<RemoteWriter>(std::move(file), std::move(state), std::move(buffer),
-                                       committed_size, controls_, presenter_);
+                                       committed_size, options.truncate, controls_, presenter_);
     return WithFault(fault, Result<std::unique_ptr<StoreFile>>(std::move(writer)));
   }
 
-  // A sparse in-memory file with no name: it lives as long as its writer.
+  // Where upload buffers live: unlinked files in a private temporary directory, so that
+  // a 2 GiB upload does not sit in memory (as an upload session streams its chunks),
+  // or memory if no such directory can be made. Sets `dir` to the directory made.
+  static std::unique_ptr<Store> NewUploadBufferStore(std::string& dir) {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") +
+                          "/cadcanfs-remote-like-XXXXXX";
+    if (mkdtemp(pattern.data()) != nullptr) {
+      auto store = OpenLocalStore(pattern);
+      if (store.ok()) {
+        dir = pattern;
+        return std::move(store).value();
+      }
+      (void)rmdir(pattern.c_str());
+    }
+    return NewMemoryStore();
+  }
+
+  // A sparse file with no name: it lives as long as its writer.
   Result<std::unique_ptr<StoreFile>> NewUploadBuffer() {
     std::string name = "upload-" + std::to_string(next_buffer_.fetch_add(1));
     CADCANFS_ASSIGN_OR_RETURN(
@@ -886,6 +960,7 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
   // Guards the namespace: a case-insensitive check and the change it allows happen
   // as one step. Shared for lookups, exclusive for changes of names.
   std::shared_mutex names_mu_;
+  std::string buffer_dir_;  // the private directory of upload buffers, if on disk
   const std::unique_ptr<Store> buffers_;
   std::atomic<uint64_t> next_buffer_{0};
   const std::unique_ptr<CountsFileWriter> counts_writer_;

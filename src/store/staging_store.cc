@@ -132,6 +132,7 @@ struct StageParts {
   std::string original_etag;
   uint64_t size = 0;
   uint64_t original_limit = 0;
+  uint32_t mode = 0600;  // for a conflict copy
 };
 
 class Stage {
@@ -146,17 +147,27 @@ class Stage {
         original_(std::move(parts.original)),
         original_etag_(std::move(parts.original_etag)),
         size_(parts.size),
-        original_limit_(parts.original_limit) {}
+        original_limit_(parts.original_limit),
+        mode_(parts.mode),
+        block_(kStageBlock),
+        stored_(kStoredStageBlock) {}
 
   // A stage whose commit is still owed keeps its files for the next start; any other
   // leaves nothing behind.
   ~Stage() {
+    std::fill(block_.begin(), block_.end(), 0);
     if (dirty_ && journaled_ && !orphaned_) return;
     (void)unlinkat(spill_dir_, (id_ + kSpillSuffix).c_str(), 0);
     (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
   }
 
   // Made from a journal: everything it holds is owed to the store.
+  // Opened empty (O_TRUNC): the emptying is owed to the store like any write.
+  void MarkDirty() {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+
   void MarkRecovered(std::vector<bool> staged) {
     std::lock_guard lock(mu_);
     staged_ = std::move(staged);
@@ -164,6 +175,7 @@ class Stage {
     journaled_ = true;
   }
 
+  const std::string& id() const { return id_; }
   std::string path() const {
     std::lock_guard lock(mu_);
     return path_;
@@ -180,6 +192,10 @@ class Stage {
     std::lock_guard lock(mu_);
     return dirty_;
   }
+  std::string original_etag() const {
+    std::lock_guard lock(mu_);
+    return original_etag_;
+  }
   // The object is gone from the store: there is nothing left to commit to.
   void Orphan() {
     std::lock_guard lock(mu_);
@@ -190,7 +206,7 @@ class Stage {
     std::lock_guard lock(mu_);
     if (offset >= size_ || out.empty()) return size_t{0};
     const size_t length = static_cast<size_t>(std::min<uint64_t>(out.size(), size_ - offset));
-    std::vector<uint8_t> block(kStageBlock);
+    uint8_t* block = block_.data();
     size_t done = 0;
     while (done < length) {
       const uint64_t at = offset + done;
@@ -198,17 +214,16 @@ class Stage {
       const uint64_t within = at % kStageBlock;
       const size_t take =
           static_cast<size_t>(std::min<uint64_t>(kStageBlock - within, length - done));
-      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
-      std::memcpy(out.data() + done, block.data() + within, take);
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block));
+      std::memcpy(out.data() + done, block + within, take);
       done += take;
     }
-    std::fill(block.begin(), block.end(), 0);
     return length;
   }
 
   Status WriteAt(uint64_t offset, ByteSpan data) {
     std::lock_guard lock(mu_);
-    std::vector<uint8_t> block(kStageBlock);
+    uint8_t* block = block_.data();
     size_t done = 0;
     while (done < data.size()) {
       const uint64_t at = offset + done;
@@ -216,12 +231,11 @@ class Stage {
       const uint64_t within = at % kStageBlock;
       const size_t take =
           static_cast<size_t>(std::min<uint64_t>(kStageBlock - within, data.size() - done));
-      if (take < kStageBlock) CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
-      std::memcpy(block.data() + within, data.data() + done, take);
-      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block.data()));
+      if (take < kStageBlock) CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block));
+      std::memcpy(block + within, data.data() + done, take);
+      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block));
       done += take;
     }
-    std::fill(block.begin(), block.end(), 0);
     size_ = std::max(size_, offset + data.size());
     dirty_ = true;
     journaled_ = false;
@@ -234,12 +248,10 @@ class Stage {
   Status Truncate(uint64_t new_size) {
     std::lock_guard lock(mu_);
     if (new_size < size_ && new_size % kStageBlock != 0) {
-      std::vector<uint8_t> block(kStageBlock);
       const uint64_t index = new_size / kStageBlock;
-      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
-      std::fill(block.begin() + static_cast<ptrdiff_t>(new_size % kStageBlock), block.end(), 0);
-      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block.data()));
-      std::fill(block.begin(), block.end(), 0);
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block_.data()));
+      std::fill(block_.begin() + static_cast<ptrdiff_t>(new_size % kStageBlock), block_.end(), 0);
+      CADCANFS_RETURN_IF_ERROR(StoreBlockLocked(index, block_.data()));
     }
     // Blocks past the end are dropped from the spill too: a recovery tells staged
     // blocks by their presence there.
@@ -257,37 +269,70 @@ class Stage {
     return Status::Ok();
   }
 
-  // Writes the whole object to `store` in order, then the stage is clean: what it
-  // held is the object now. Reading block i before writing block i keeps this right
-  // even on a store that writes in place under the original's own reader.
-  Status Commit(Store& store, const StagingOptions& options) {
+  // Writes the whole object to `store` and commits it on condition that the object is
+  // still the version staging began from (If-Match); if someone else changed it
+  // meanwhile, commits a conflict copy beside it instead and moves this stage there,
+  // so later writes of its writers go there too. Then the stage is clean: what it held
+  // is the object now. Returns the committed version.
+  Result<ObjectInfo> Commit(Store& store, const StagingOptions& options) {
     std::lock_guard lock(mu_);
-    if (!dirty_ || orphaned_) return Status::Ok();
-    CADCANFS_ASSIGN_OR_RETURN(OpenOptions target, CommitTargetLocked(store, options));
-    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> writer, store.Open(path_, target));
-    std::vector<uint8_t> block(kStageBlock);
-    for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
-      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block.data()));
-      const size_t length = static_cast<size_t>(std::min(kStageBlock, size_ - index * kStageBlock));
-      CADCANFS_RETURN_IF_ERROR(
-          writer->WriteAt(index * kStageBlock, ByteSpan(block.data(), length)));
+    if (orphaned_) return ObjectInfo{};  // gone from the store: nothing to commit to
+    if (!dirty_) return CommittedLocked(store);
+    auto committed = CommitToLocked(store, path_, /*create_exclusive=*/false, original_etag_);
+    if (!committed.ok() && committed.status().code() == Code::kChangedElsewhere) {
+      auto conflict = options.conflict_name ? options.conflict_name(path_)
+                                            : Result<std::string>(PlainConflictName(path_));
+      CADCANFS_RETURN_IF_ERROR(conflict.status());
+      spdlog::warn(
+          "staging: the object changed in the store meanwhile; committing a conflict copy");
+      committed = CommitToLocked(store, *conflict, /*create_exclusive=*/true, "");
+      if (committed.ok()) path_ = *conflict;
     }
-    std::fill(block.begin(), block.end(), 0);
-    CADCANFS_RETURN_IF_ERROR(writer->Truncate(size_));
-    CADCANFS_RETURN_IF_ERROR(writer->Sync());
-    writer.reset();
+    CADCANFS_RETURN_IF_ERROR(committed.status());
     // The committed object is the new original; a store that replaces objects on
     // commit needs a reader of the new version.
     CADCANFS_ASSIGN_OR_RETURN(original_, store.Open(path_, OpenOptions{}));
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo committed, original_->Stat());
-    original_etag_ = committed.etag;
+    original_etag_ = committed->etag;
     original_limit_ = size_;
-    staged_.clear();
-    (void)!ftruncate(spill_.get(), 0);  // the space of what is committed goes back
-    (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
-    dirty_ = false;
-    journaled_ = false;
+    ForgetStagedLocked();
+    return committed;
+  }
+
+  // Drops every staged change: the stage reads as the object as committed again.
+  Status Abort(Store& store) {
+    std::lock_guard lock(mu_);
+    if (!dirty_) return Status::Ok();
+    if (original_ == nullptr) {
+      auto reopened = store.Open(path_, OpenOptions{});
+      if (reopened.ok()) original_ = std::move(reopened).value();
+    }
+    uint64_t committed_size = 0;
+    if (original_ != nullptr) {
+      CADCANFS_ASSIGN_OR_RETURN(committed_size, original_->Size());
+    }
+    size_ = original_limit_ = committed_size;
+    ForgetStagedLocked();
     return Status::Ok();
+  }
+
+  // A hint that [offset, offset+length) will be read soon: the parts not staged come
+  // from the original object, so it is passed on for those.
+  void Prefetch(uint64_t offset, uint64_t length) {
+    std::lock_guard lock(mu_);
+    if (original_ == nullptr || length == 0) return;
+    const uint64_t end = std::min(offset + length, original_limit_);
+    uint64_t run_start = offset;
+    for (uint64_t at = offset; at < end;) {
+      const uint64_t index = at / kStageBlock;
+      const uint64_t block_end = std::min((index + 1) * kStageBlock, end);
+      const bool staged = index < staged_.size() && staged_[index];
+      if (staged) {
+        if (at > run_start) original_->Prefetch(run_start, at - run_start);
+        run_start = block_end;
+      }
+      at = block_end;
+    }
+    if (end > run_start) original_->Prefetch(run_start, end - run_start);
   }
 
   // Makes the staged state survive a crash: the blocks durable, then the journal
@@ -302,6 +347,7 @@ class Stage {
                                   {"size", size_},
                                   {"original_limit", original_limit_},
                                   {"etag", original_etag_},
+                                  {"mode", mode_},
                                   {"salt", HexEncode(salt_)}};
     CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SealJournal(journal_key, id_, entry.dump()));
     const std::string temp = id_ + kJournalSuffix + kTempSuffix;
@@ -316,28 +362,68 @@ class Stage {
   }
 
  private:
-  // Where the commit goes: over the object, recreated if it went away meanwhile, or to
-  // a new conflict copy if someone else changed it since staging began (its eTag).
-  // A conflict moves this stage to the copy: later writes of its writers go there too.
-  Result<OpenOptions> CommitTargetLocked(Store& store, const StagingOptions& options) {
-    auto current = store.Stat(path_);
-    if (!current.ok() && current.status().code() != Code::kNotFound) return current.status();
-    if (!current.ok()) return OpenOptions{.write = true, .create = true};
-    if (original_etag_.empty() || current->etag == original_etag_) {
-      return OpenOptions{.write = true};
+  // Writes the staged object to `path` and commits it, if `if_match` is not empty on
+  // that condition. A store that writes in place cannot hold the writes back until the
+  // commit: there the condition is checked before the first write too.
+  Result<ObjectInfo> CommitToLocked(Store& store, const std::string& path, bool create_exclusive,
+                                    const std::string& if_match) {
+    const bool in_place = store.capabilities().partial_writes;
+    std::optional<std::string> condition;
+    if (!if_match.empty()) condition = if_match;
+    if (in_place && condition) {
+      auto current = store.Stat(path);
+      if (current.ok() && current->etag != *condition) {
+        return Status::Error(Code::kChangedElsewhere, "the object changed in the store meanwhile");
+      }
     }
-    auto conflict = options.conflict_name ? options.conflict_name(path_)
-                                          : Result<std::string>(PlainConflictName(path_));
-    CADCANFS_RETURN_IF_ERROR(conflict.status());
-    spdlog::warn("staging: the object changed in the store meanwhile; committing a conflict copy");
-    path_ = *conflict;
-    return OpenOptions{.write = true, .create = true, .exclusive = true, .mode = current->mode};
+    OpenOptions target{.write = true, .truncate = !in_place};
+    if (create_exclusive) {
+      target.create = target.exclusive = true;
+      target.mode = mode_;
+    }
+    auto writer = store.Open(path, target);
+    if (!writer.ok() && writer.status().code() == Code::kNotFound && !create_exclusive) {
+      // The object went away meanwhile: ours recreates it, with no version to match.
+      target.create = true;
+      condition.reset();
+      writer = store.Open(path, target);
+    }
+    CADCANFS_RETURN_IF_ERROR(writer.status());
+    for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
+      CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block_.data()));
+      const size_t length = static_cast<size_t>(std::min(kStageBlock, size_ - index * kStageBlock));
+      CADCANFS_RETURN_IF_ERROR(
+          (*writer)->WriteAt(index * kStageBlock, ByteSpan(block_.data(), length)));
+    }
+    if (in_place) {
+      CADCANFS_RETURN_IF_ERROR((*writer)->Truncate(size_));
+      // The bytes are in the object now, whatever the commit answers: a retry must not
+      // take them for a change made elsewhere.
+      auto written = (*writer)->Stat();
+      if (written.ok() && !create_exclusive) original_etag_ = written->etag;
+    }
+    return (*writer)->Commit(condition);
+  }
+
+  // The object as committed, when nothing is owed.
+  Result<ObjectInfo> CommittedLocked(Store& store) {
+    if (original_ != nullptr) return original_->Stat();
+    return store.Stat(path_);
+  }
+
+  // After a commit or an abort: the spill holds nothing and no journal entry is owed.
+  void ForgetStagedLocked() {
+    staged_.clear();
+    (void)!ftruncate(spill_.get(), 0);  // the space of what is committed goes back
+    (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
+    dirty_ = false;
+    journaled_ = false;
   }
 
   // The block's current plaintext: staged, from the original object, or zeros.
   Status LoadBlockLocked(uint64_t index, uint8_t* plain) {
     if (index < staged_.size() && staged_[index]) {
-      std::vector<uint8_t> stored(kStoredStageBlock);
+      std::vector<uint8_t>& stored = stored_;
       CADCANFS_RETURN_IF_ERROR(
           PreadAll(spill_.get(), stored.data(), stored.size(), index * kStoredStageBlock));
       const auto aad = BlockAad(index);
@@ -355,7 +441,7 @@ class Stage {
   }
 
   Status StoreBlockLocked(uint64_t index, const uint8_t* plain) {
-    std::vector<uint8_t> stored(kStoredStageBlock);
+    std::vector<uint8_t>& stored = stored_;
     CADCANFS_RETURN_IF_ERROR(FillRandom(std::span<uint8_t>(stored.data(), kGcmNonceSize)));
     const auto aad = BlockAad(index);
     CADCANFS_RETURN_IF_ERROR(GcmSeal(key_, ByteSpan(stored.data(), kGcmNonceSize), aad,
@@ -379,6 +465,11 @@ class Stage {
   std::string original_etag_;            // empty: the store keeps no eTags
   uint64_t size_;
   uint64_t original_limit_;  // the original's bytes count only below this
+  const uint32_t mode_;
+  // Scratch for one block's plaintext and its sealed form, so that steady-state I/O
+  // allocates nothing.
+  std::vector<uint8_t> block_;
+  std::vector<uint8_t> stored_;
   std::vector<bool> staged_;
   bool dirty_ = false;
   bool journaled_ = false;  // the journal describes the current staged state
@@ -404,11 +495,15 @@ class StagedFile final : public StoreFile {
     if (!writable_) return Status::Error(Code::kBadHandle, "not open for writing");
     return stage_->Truncate(size);
   }
-  Status Sync() override;
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override;
+  Status Checkpoint() override;
+  Status Abort() override;
   Result<uint64_t> Size() override { return stage_->size(); }
   Result<ObjectInfo> Stat() override;
-  Status Reserve(uint64_t, uint64_t) override { return Status::Ok(); }
-  void Prefetch(uint64_t, uint64_t) override {}
+  Status Reserve(uint64_t, uint64_t) override {
+    return Status::Error(Code::kUnsupported, "a staged file reserves no space");
+  }
+  void Prefetch(uint64_t offset, uint64_t length) override { stage_->Prefetch(offset, length); }
   Status SetMode(uint32_t mode) override;
   Status SetOwner(uid_t uid, gid_t gid) override;
   Status SetTimes(const struct timespec times[2]) override;
@@ -424,6 +519,7 @@ struct Pending {
   Clock::time_point queued;
   Clock::time_point due;
   std::chrono::milliseconds backoff{0};
+  uint64_t failed_attempts = 0;
 };
 
 class StagingStoreImpl final : public StagingStore {
@@ -451,22 +547,35 @@ class StagingStoreImpl final : public StagingStore {
   // ---- StagingStore ----
   uint64_t Drain(std::chrono::milliseconds timeout) override {
     std::unique_lock lock(mu_);
-    drained_.wait_for(lock, timeout, [this] { return queue_.empty() && committing_ == 0; });
-    return queue_.size() + committing_;
+    drained_.wait_for(lock, timeout, [this] { return queue_.empty() && !in_flight_; });
+    return queue_.size() + (in_flight_ ? 1 : 0);
   }
 
   StagingStatus status() const override {
     std::lock_guard lock(mu_);
     StagingStatus out;
-    out.pending_commits = queue_.size() + committing_;
     const auto now = Clock::now();
-    for (const Pending& p : queue_) {
-      out.pending_bytes += p.stage->size();
-      out.oldest_age = std::max(out.oldest_age,
-                                std::chrono::duration_cast<std::chrono::seconds>(now - p.queued));
+    auto describe = [now](const Pending& p, uint64_t bytes) {
+      return PendingCommit{.stage_id = p.stage->id(),
+                           .bytes = bytes,
+                           .age = std::chrono::duration_cast<std::chrono::seconds>(now - p.queued),
+                           .failed_attempts = p.failed_attempts};
+    };
+    // The stage being committed is locked for its upload: its size is the one taken
+    // when it left the queue.
+    if (in_flight_) out.pending.push_back(describe(*in_flight_, in_flight_bytes_));
+    for (const Pending& p : queue_) out.pending.push_back(describe(p, p.stage->size()));
+    out.pending_commits = out.pending.size();
+    for (const PendingCommit& p : out.pending) {
+      out.pending_bytes += p.bytes;
+      out.oldest_age = std::max(out.oldest_age, p.age);
     }
+    std::sort(out.pending.begin(), out.pending.end(),
+              [](const PendingCommit& a, const PendingCommit& b) { return a.age > b.age; });
     out.failed_attempts = failed_attempts_;
     out.last_error = last_error_;
+    out.last_error_code = last_error_code_;
+    out.spill_dir = options_.spill_dir;
     return out;
   }
 
@@ -474,6 +583,10 @@ class StagingStoreImpl final : public StagingStore {
   StoreCapabilities capabilities() const override {
     StoreCapabilities caps = base_->capabilities();
     caps.partial_writes = true;
+    // A staged file's metadata calls go to its path, and it reserves nothing.
+    caps.reserve = false;
+    caps.handle_attributes = false;
+    caps.deferred_commits = true;
     return caps;
   }
 
@@ -511,6 +624,7 @@ class StagingStoreImpl final : public StagingStore {
       if (options.create && options.exclusive) {
         return Status::Error(Code::kAlreadyExists, "object exists");
       }
+      if (options.truncate) CADCANFS_RETURN_IF_ERROR(stage->Truncate(0));
       return Handle(std::move(stage), true);
     }
     if (options.create) {
@@ -520,9 +634,9 @@ class StagingStoreImpl final : public StagingStore {
           !(created.status().code() == Code::kAlreadyExists && !options.exclusive)) {
         return created.status();
       }
-      if (created.ok()) CADCANFS_RETURN_IF_ERROR((*created)->Sync());
+      if (created.ok()) CADCANFS_RETURN_IF_ERROR((*created)->Commit(std::nullopt).status());
     }
-    CADCANFS_ASSIGN_OR_RETURN(stage, NewStage(path));
+    CADCANFS_ASSIGN_OR_RETURN(stage, NewStage(path, options.truncate));
     return Handle(std::move(stage), true);
   }
 
@@ -593,6 +707,13 @@ class StagingStoreImpl final : public StagingStore {
   // ---- for StagedFile ----
   Store& base() { return *base_; }
   const StagingOptions& options() const { return options_; }
+
+  // close(2) of a writer (FUSE flush): the staged state is journalled now, so that a
+  // crash before the last release cannot lose a file its program already closed.
+  Status Checkpoint(const std::shared_ptr<Stage>& stage) {
+    if (!stage->dirty()) return Status::Ok();
+    return stage->Persist(journal_key_);
+  }
 
   void WriterOpened(const std::shared_ptr<Stage>& stage) {
     std::lock_guard lock(mu_);
@@ -701,6 +822,7 @@ class StagingStoreImpl final : public StagingStore {
     parts.size = entry.value("size", uint64_t{0});
     parts.original_limit = entry.value("original_limit", uint64_t{0});
     parts.original_etag = entry.value("etag", "");
+    parts.mode = entry.value("mode", uint32_t{0600});
     int fd = openat(spill_dir_.get(), (id + kSpillSuffix).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno(errno, "cannot open a staging file");
     parts.spill = UniqueFd(fd);
@@ -730,13 +852,20 @@ class StagingStoreImpl final : public StagingStore {
   }
 
   // A stage over the object at `path` as it is now: a reader of it and its eTag, and a
-  // spill file of a random name under a key of its own.
-  Result<std::shared_ptr<Stage>> NewStage(std::string_view path) {
+  // spill file of a random name under a key of its own. Starting `empty` (O_TRUNC)
+  // needs no reader, only the eTag the commit is conditional on.
+  Result<std::shared_ptr<Stage>> NewStage(std::string_view path, bool empty) {
     StageParts parts{.spill_dir = spill_dir_.get(), .path = std::string(path)};
-    CADCANFS_ASSIGN_OR_RETURN(parts.original, base_->Open(path, OpenOptions{}));
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, parts.original->Stat());
-    parts.size = parts.original_limit = info.size;
+    ObjectInfo info;
+    if (empty) {
+      CADCANFS_ASSIGN_OR_RETURN(info, base_->Stat(path));
+    } else {
+      CADCANFS_ASSIGN_OR_RETURN(parts.original, base_->Open(path, OpenOptions{}));
+      CADCANFS_ASSIGN_OR_RETURN(info, parts.original->Stat());
+      parts.size = parts.original_limit = info.size;
+    }
     parts.original_etag = info.etag;
+    parts.mode = info.mode;
     std::array<uint8_t, kStageIdSize> id{};
     CADCANFS_RETURN_IF_ERROR(FillRandom(id));
     parts.id = HexEncode(id);
@@ -748,6 +877,7 @@ class StagingStoreImpl final : public StagingStore {
     CADCANFS_ASSIGN_OR_RETURN(SecretBytes key, FileKey(parts.salt));
     parts.key.emplace(std::move(key));
     auto stage = std::make_shared<Stage>(std::move(parts));
+    if (empty) stage->MarkDirty();
     std::lock_guard lock(mu_);
     auto [it, inserted] = stages_.try_emplace(std::string(path), stage);
     if (!inserted) {
@@ -804,18 +934,22 @@ class StagingStoreImpl final : public StagingStore {
         changed_.wait_until(lock, next->due);
         continue;
       }
-      Pending pending = std::move(*next);
+      in_flight_ = std::move(*next);
       queue_.erase(next);
-      ++committing_;
+      in_flight_bytes_ = in_flight_->stage->size();
+      const std::shared_ptr<Stage> stage = in_flight_->stage;
       lock.unlock();
-      Status s = pending.stage->Commit(*base_, options_);
+      Status s = stage->Commit(*base_, options_).status();
       lock.lock();
-      --committing_;
+      Pending pending = std::move(*in_flight_);
+      in_flight_.reset();
       if (!s.ok()) {
         ++failed_attempts_;
         last_error_ = s.message();
-        spdlog::warn("staging: a commit failed, retrying in {} ms: {}", pending.backoff.count(),
-                     s.message());
+        last_error_code_ = s.code();
+        ++pending.failed_attempts;
+        spdlog::warn("staging: the commit of stage {} failed, retrying in {} ms: {}",
+                     pending.stage->id(), pending.backoff.count(), s.message());
         pending.due = Clock::now() + pending.backoff;
         pending.backoff = std::min(pending.backoff * 2, options_.longest_retry);
         queue_.push_back(std::move(pending));
@@ -833,9 +967,11 @@ class StagingStoreImpl final : public StagingStore {
   std::unordered_map<std::string, std::weak_ptr<Stage>> stages_;  // by store path
   std::unordered_map<const Stage*, int> writers_;                 // open writable handles
   std::deque<Pending> queue_;
-  int committing_ = 0;
+  std::optional<Pending> in_flight_;  // the commit under way, out of the queue
+  uint64_t in_flight_bytes_ = 0;
   uint64_t failed_attempts_ = 0;
   std::string last_error_;
+  Code last_error_code_ = Code::kOk;
   bool stopping_ = false;
   std::condition_variable changed_;
   std::condition_variable drained_;
@@ -851,7 +987,24 @@ StagedFile::~StagedFile() {
   if (writable_) owner_.WriterClosed(stage_);
 }
 
-Status StagedFile::Sync() { return stage_->Commit(owner_.base(), owner_.options()); }
+// The condition a caller gives is checked against what the stage began from: staged
+// writes are this writer's own, not a change made elsewhere.
+Result<ObjectInfo> StagedFile::Commit(std::optional<std::string> if_match_etag) {
+  if (if_match_etag && stage_->original_etag() != *if_match_etag) {
+    return Status::Error(Code::kChangedElsewhere, "the object changed in the store meanwhile");
+  }
+  return stage_->Commit(owner_.base(), owner_.options());
+}
+
+Status StagedFile::Checkpoint() {
+  if (!writable_) return Status::Ok();
+  return owner_.Checkpoint(stage_);
+}
+
+Status StagedFile::Abort() {
+  if (!writable_) return Status::Error(Code::kBadHandle, "not open for writing");
+  return stage_->Abort(owner_.base());
+}
 
 Result<ObjectInfo> StagedFile::Stat() {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, owner_.base().Stat(stage_->path()));

@@ -50,7 +50,10 @@ class CrashFile final : public testing::ForwardingStoreFile {
   Status Reserve(uint64_t offset, uint64_t length) override {
     return plan_.Allow() ? base().Reserve(offset, length) : Crashed();
   }
-  Status Sync() override { return plan_.Allow() ? base().Sync() : Crashed(); }
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    if (!plan_.Allow()) return Crashed();
+    return base().Commit(std::move(if_match_etag));
+  }
 
  private:
   CrashPlan& plan_;

@@ -150,7 +150,7 @@ TEST_F(CachingStoreTest, ChangesMadeThroughTheCacheDropTheCachedBytes) {
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Truncate(0).ok());
     ASSERT_TRUE((*writer)->WriteAt(0, Pattern(2 * kChunk, 2)).ok());
-    ASSERT_TRUE((*writer)->Sync().ok());
+    ASSERT_TRUE((*writer)->Commit({}).ok());
   }
   EXPECT_EQ(ReadBack(*reader, 0, 2 * kChunk), Pattern(2 * kChunk, 2));
 

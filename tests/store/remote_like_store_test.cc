@@ -68,7 +68,7 @@ TEST_F(RemoteLikeStoreTest, WritesBecomeVisibleOnlyAtTheCommit) {
   EXPECT_EQ(store_->Stat("f")->size, 11u);
   EXPECT_EQ(*(*reader)->ReadAt(0, out), 11u);
 
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   EXPECT_EQ(Content("f"), "NEW content and more");
   EXPECT_EQ(store_->Stat("f")->size, 20u);
   EXPECT_EQ(*(*reader)->ReadAt(0, out), 20u);
@@ -106,7 +106,7 @@ TEST_F(RemoteLikeStoreTest, AWriterDownloadsTheContentItStartsFromOnlyWhenNeeded
     ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("J")).ok());
     ASSERT_TRUE((*writer)->WriteAt(6, AsBytes("W")).ok());
     EXPECT_EQ(Calls(RemoteCall::kDownload), 1u);
-    ASSERT_TRUE((*writer)->Sync().ok());
+    ASSERT_TRUE((*writer)->Commit({}).ok());
   }
   EXPECT_EQ(Content("f"), "Jello World");
   EXPECT_EQ(Calls(RemoteCall::kOpenWrite), 1u);
@@ -118,11 +118,11 @@ TEST_F(RemoteLikeStoreTest, AWriterDownloadsTheContentItStartsFromOnlyWhenNeeded
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->Truncate(0).ok());
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("fresh")).ok());
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   EXPECT_EQ(Calls(RemoteCall::kDownload), 0u);
   EXPECT_EQ(Content("f"), "fresh");
   // A Sync with nothing new to upload costs nothing.
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   EXPECT_EQ(Calls(RemoteCall::kCommit), 1u);
 }
 
@@ -133,11 +133,11 @@ TEST_F(RemoteLikeStoreTest, TheEtagChangesWithEveryCommitAndOnlyThen) {
   std::string e0 = store_->Stat("d/f")->etag;
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("one")).ok());
   EXPECT_EQ(store_->Stat("d/f")->etag, e0);
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   std::string e1 = store_->Stat("d/f")->etag;
   EXPECT_NE(e1, e0);
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("two")).ok());
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   std::string e2 = store_->Stat("d/f")->etag;
   EXPECT_NE(e2, e1);
 
@@ -164,20 +164,20 @@ TEST_F(RemoteLikeStoreTest, ACommitOverSomeoneElsesCommitIsChangedElsewhere) {
   ASSERT_TRUE(first.ok() && second.ok());
   ASSERT_TRUE((*first)->WriteAt(0, AsBytes("FIRST")).ok());
   ASSERT_TRUE((*second)->WriteAt(0, AsBytes("SECOND")).ok());
-  ASSERT_TRUE((*first)->Sync().ok());
+  ASSERT_TRUE((*first)->Commit({}).ok());
   std::string etag = store_->Stat("f")->etag;
-  EXPECT_EQ((*second)->Sync().code(), Code::kChangedElsewhere);
+  EXPECT_EQ((*second)->Commit({}).status().code(), Code::kChangedElsewhere);
   EXPECT_EQ(Content("f"), "FIRST");
   EXPECT_EQ(store_->Stat("f")->etag, etag);
   // The winner may go on committing: its base is its own commit.
   ASSERT_TRUE((*first)->WriteAt(5, AsBytes("!")).ok());
-  ASSERT_TRUE((*first)->Sync().ok());
+  ASSERT_TRUE((*first)->Commit({}).ok());
   EXPECT_EQ(Content("f"), "FIRST!");
 
   // A WriteAtomic in between spoils a commit just the same.
   ASSERT_TRUE(store_->WriteAtomic("f", AsBytes("put")).ok());
   ASSERT_TRUE((*first)->WriteAt(0, AsBytes("late")).ok());
-  EXPECT_EQ((*first)->Sync().code(), Code::kChangedElsewhere);
+  EXPECT_EQ((*first)->Commit({}).status().code(), Code::kChangedElsewhere);
   EXPECT_EQ(Content("f"), "put");
 }
 
@@ -186,7 +186,7 @@ TEST_F(RemoteLikeStoreTest, ACommitToADeletedObjectIsNotFound) {
   ASSERT_TRUE(writer.ok());
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("orphan")).ok());
   ASSERT_TRUE(store_->Remove("f").ok());
-  EXPECT_EQ((*writer)->Sync().code(), Code::kNotFound);
+  EXPECT_EQ((*writer)->Commit({}).status().code(), Code::kNotFound);
   EXPECT_EQ(store_->Stat("f").status().code(), Code::kNotFound);
 }
 
@@ -268,7 +268,7 @@ TEST_F(RemoteLikeStoreTest, ReadersSeeACommitWholeOrNotAtAll) {
   const Bytes b(kSize, 'b');
   for (int i = 0; i < 20 || reads.load() < 20; ++i) {
     ASSERT_TRUE((*writer)->WriteAt(0, i % 2 ? a : b).ok());
-    ASSERT_TRUE((*writer)->Sync().ok());
+    ASSERT_TRUE((*writer)->Commit({}).ok());
   }
   done.store(true);
   reading.join();
@@ -404,7 +404,7 @@ TEST_F(RemoteLikeStoreOwnerTest, StatShowsFixedModesOwnersAndWholeSeconds) {
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("changed")).ok());
   struct timespec mtime[2] = {{0, UTIME_OMIT}, {3000, 0}};
   ASSERT_TRUE((*writer)->SetTimes(mtime).ok());
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   EXPECT_EQ(store_->Stat("f")->mtime.tv_sec, 3000);
   EXPECT_EQ(Content("f"), "changed");
 }
@@ -498,17 +498,17 @@ TEST_F(RemoteLikeStoreTest, InjectedFaultsFailTheChosenCall) {
   // The second commit from now is dropped: it fails and lands nothing.
   controls_->FailNthCall(RemoteCall::kCommit, 2, Code::kRetryLater);
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("v1")).ok());
-  ASSERT_TRUE((*writer)->Sync().ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("v2")).ok());
-  EXPECT_EQ((*writer)->Sync().code(), Code::kRetryLater);
+  EXPECT_EQ((*writer)->Commit({}).status().code(), Code::kRetryLater);
   EXPECT_EQ(Content("f"), "v1");
-  ASSERT_TRUE((*writer)->Sync().ok()) << "a retry succeeds";
+  ASSERT_TRUE((*writer)->Commit({}).ok()) << "a retry succeeds";
   EXPECT_EQ(Content("f"), "v2");
 
   // A lost reply: the commit lands, the caller hears of a failure.
   controls_->FailNthCall(RemoteCall::kCommit, 1, Code::kIoError, FaultTiming::kAfterApplying);
   ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("v3")).ok());
-  EXPECT_EQ((*writer)->Sync().code(), Code::kIoError);
+  EXPECT_EQ((*writer)->Commit({}).status().code(), Code::kIoError);
   EXPECT_EQ(Content("f"), "v3");
 
   // Any kind, any code; one rule fires once.

@@ -12,11 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 
 #include "cadcanfs/crypto/random.h"
 #include "cadcanfs/store/memory_store.h"
+#include "cadcanfs/store/remote_like_store.h"
 #include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
@@ -33,15 +35,31 @@ class FlakyStoreFile final : public testing::ForwardingStoreFile {
   FlakyStoreFile(std::unique_ptr<StoreFile> base, std::atomic<int>& failures,
                  std::atomic<int>& commits)
       : ForwardingStoreFile(std::move(base)), failures_(failures), commits_(commits) {}
-  Status Sync() override {
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
     if (failures_.fetch_sub(1) > 0) return Status::Error(Code::kRetryLater, "throttled");
     ++commits_;
-    return base().Sync();
+    return base().Commit(std::move(if_match_etag));
   }
 
  private:
   std::atomic<int>& failures_;
   std::atomic<int>& commits_;
+};
+
+// Records the ranges a reader is asked to prefetch.
+class PrefetchRecordingFile final : public testing::ForwardingStoreFile {
+ public:
+  PrefetchRecordingFile(std::unique_ptr<StoreFile> base,
+                        std::vector<std::pair<uint64_t, uint64_t>>& ranges, std::mutex& mu)
+      : ForwardingStoreFile(std::move(base)), ranges_(ranges), mu_(mu) {}
+  void Prefetch(uint64_t offset, uint64_t length) override {
+    std::lock_guard lock(mu_);
+    ranges_.emplace_back(offset, length);
+  }
+
+ private:
+  std::vector<std::pair<uint64_t, uint64_t>>& ranges_;
+  std::mutex& mu_;
 };
 
 class FlakyStore final : public testing::ForwardingStore {
@@ -50,12 +68,21 @@ class FlakyStore final : public testing::ForwardingStore {
   Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
                                           const OpenOptions& options) override {
     CADCANFS_ASSIGN_OR_RETURN(auto file, ForwardingStore::Open(path, options));
-    if (!options.write) return file;
+    if (!options.write) {
+      return std::unique_ptr<StoreFile>(
+          std::make_unique<PrefetchRecordingFile>(std::move(file), prefetched, prefetched_mu));
+    }
     return std::unique_ptr<StoreFile>(
         std::make_unique<FlakyStoreFile>(std::move(file), failures, commits));
   }
+  std::vector<std::pair<uint64_t, uint64_t>> Prefetched() {
+    std::lock_guard lock(prefetched_mu);
+    return prefetched;
+  }
   std::atomic<int> failures{0};
   std::atomic<int> commits{0};
+  std::mutex prefetched_mu;
+  std::vector<std::pair<uint64_t, uint64_t>> prefetched;
 };
 
 class StagingStoreTest : public ::testing::Test {
@@ -150,7 +177,7 @@ TEST_F(StagingStoreTest, WritesReachTheStoreOnlyAtSync) {
   ASSERT_EQ(listed->size(), 1u);
   ASSERT_TRUE((*listed)[0].info.has_value());
   EXPECT_EQ((*listed)[0].info->size, content.size());
-  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Commit({}).ok());
   EXPECT_EQ(Stored("f"), content);
   EXPECT_EQ(flaky_->commits.load(), 2);  // the empty creation, then the content
 }
@@ -160,7 +187,7 @@ TEST_F(StagingStoreTest, ARewriteKeepsTheBytesItDidNotTouch) {
   PutInStore("scan.stl", original);
   auto file = OpenForWrite("scan.stl");
   ASSERT_TRUE(file->WriteAt(100000, PatternBytes(10, 3)).ok());
-  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Commit({}).ok());
   Bytes expected = original;
   const Bytes patch = PatternBytes(10, 3);
   std::copy(patch.begin(), patch.end(), expected.begin() + 100000);
@@ -172,7 +199,7 @@ TEST_F(StagingStoreTest, BytesCutByATruncateReadAsZerosWhenTheFileGrowsAgain) {
   auto file = OpenForWrite("f");
   ASSERT_TRUE(file->Truncate(70000).ok());
   ASSERT_TRUE(file->Truncate(150000).ok());
-  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Commit({}).ok());
   Bytes expected = PatternBytes(200000, 4);
   expected.resize(70000);
   expected.resize(150000, 0);
@@ -199,7 +226,8 @@ TEST_F(StagingStoreTest, AFailingCommitIsRetriedUntilItLands) {
   auto file = OpenForWrite("f", true);
   flaky_->failures = 3;
   ASSERT_TRUE(file->WriteAt(0, PatternBytes(1000, 7)).ok());
-  EXPECT_EQ(file->Sync().code(), Code::kRetryLater);  // fsync reports the failure itself
+  EXPECT_EQ(file->Commit({}).status().code(),
+            Code::kRetryLater);  // fsync reports the failure itself
   file.reset();
   EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
   EXPECT_EQ(Stored("f"), PatternBytes(1000, 7));
@@ -263,11 +291,11 @@ TEST_F(StagingStoreTest, RandomWritesAndTruncatesMatchAModel) {
       std::copy(data.begin(), data.end(), model.begin() + static_cast<ptrdiff_t>(offset));
     }
     if (step % 50 == 49) {
-      ASSERT_TRUE(file->Sync().ok());
+      ASSERT_TRUE(file->Commit({}).ok());
     }
   }
   EXPECT_EQ(ReadThroughStaging("f"), model);
-  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Commit({}).ok());
   EXPECT_EQ(Stored("f"), model);
 }
 
@@ -355,7 +383,7 @@ TEST_F(StagingStoreTest, AConcurrentChangeGetsAConflictCopy) {
   auto file = OpenForWrite("case/scan.stl");
   ASSERT_TRUE(file->WriteAt(0, PatternBytes(10, 19)).ok());
   PutInStore("case/scan.stl", PatternBytes(2000, 20));  // the other writer
-  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Commit({}).ok());
   EXPECT_EQ(Stored("case/scan.stl"), PatternBytes(2000, 20));
   auto listed = memory_->List("case");
   ASSERT_TRUE(listed.ok());
@@ -370,6 +398,110 @@ TEST_F(StagingStoreTest, AConcurrentChangeGetsAConflictCopy) {
   const Bytes patch = PatternBytes(10, 19);
   std::copy(patch.begin(), patch.end(), ours.begin());
   EXPECT_EQ(Stored("case/" + copy), ours);
+}
+
+// close(2) checkpoints a staged file (FUSE flush): a crash before its last release
+// (kill -9 between close and RELEASE) no longer loses it.
+TEST_F(StagingStoreTest, ACheckpointedFileSurvivesACrashBeforeItsRelease) {
+  PutInStore("f", PatternBytes(150000, 30));
+  auto file = OpenForWrite("f");
+  ASSERT_TRUE(file->WriteAt(65000, PatternBytes(2000, 31)).ok());
+  ASSERT_TRUE(file->Checkpoint().ok());
+  // The "crash": the next store opens the spill directory; this one never releases.
+  auto next = OpenStaging(key_);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ((*next)->Drain(std::chrono::seconds(10)), 0u);
+  Bytes expected = PatternBytes(150000, 30);
+  const Bytes patch = PatternBytes(2000, 31);
+  std::copy(patch.begin(), patch.end(), expected.begin() + 65000);
+  EXPECT_EQ(Stored("f"), expected);
+  next->reset();
+  ASSERT_TRUE(file->Abort().ok());  // the crashed process's handle: nothing more to commit
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(Stored("f"), expected);
+}
+
+TEST_F(StagingStoreTest, AbortDropsTheStagedBlocks) {
+  PutInStore("f", PatternBytes(100000, 32));
+  auto file = OpenForWrite("f");
+  ASSERT_TRUE(file->WriteAt(10, PatternBytes(70000, 33)).ok());
+  ASSERT_TRUE(file->Truncate(90000).ok());
+  ASSERT_TRUE(file->Abort().ok());
+  EXPECT_EQ(*file->Size(), 100000u);
+  EXPECT_EQ(ReadThroughStaging("f"), PatternBytes(100000, 32));
+  const int commits = flaky_->commits.load();
+  file.reset();
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(flaky_->commits.load(), commits) << "nothing was left to commit";
+  EXPECT_EQ(Stored("f"), PatternBytes(100000, 32));
+  EXPECT_TRUE(SpillFiles().empty());
+}
+
+// Read-ahead of a staged file reaches the object below for what is not staged.
+TEST_F(StagingStoreTest, PrefetchPassesOnTheRangesThatAreNotStaged) {
+  PutInStore("f", PatternBytes(400000, 34));
+  auto file = OpenForWrite("f");
+  ASSERT_TRUE(file->WriteAt(70000, PatternBytes(10, 35)).ok());  // stages block 1
+  file->Prefetch(0, 300000);
+  const auto ranges = flaky_->Prefetched();
+  using Range = std::pair<uint64_t, uint64_t>;
+  EXPECT_EQ(ranges, (std::vector<Range>{{0, 65536}, {131072, 300000 - 131072}}));
+}
+
+// Over a OneDrive-like store the commit is one conditional upload: no Stat to compare
+// eTags first, and the If-Match refusal becomes the conflict copy.
+TEST(StagingOverRemoteTest, CommitsAreConditionalUploadsAndARefusalIsAConflictCopy) {
+  TempDir dir;
+  auto remote = NewRemoteLikeStore(NewMemoryStore());
+  RemoteLikeStore* below = remote.get();
+  std::shared_ptr<RemoteLikeControls> controls = below->controls();
+  SecretBytes key(kStagingKeySize);
+  ASSERT_TRUE(FillRandom(std::span<uint8_t>(key.data(), key.size())).ok());
+  auto opened = OpenStagingStore(
+      std::move(remote), StagingOptions{.spill_dir = dir.path() + "/spill", .key = std::move(key)});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StagingStore& staging = **opened;
+  {
+    auto file = staging.Open("a.stl", OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->WriteAt(0, PatternBytes(5000, 36)).ok());
+    controls->ResetCalls();
+    ASSERT_TRUE((*file)->Commit({}).ok());
+    EXPECT_EQ(controls->Calls(RemoteCall::kCommit), 1u);
+    EXPECT_EQ(controls->Calls(RemoteCall::kStat), 0u) << "the eTag is checked by the upload";
+    EXPECT_EQ(controls->Calls(RemoteCall::kDownload), 0u) << "a whole rewrite downloads nothing";
+
+    ASSERT_TRUE((*file)->WriteAt(0, PatternBytes(10, 37)).ok());
+    // Someone else uploads a new version meanwhile.
+    ASSERT_TRUE(below->WriteAtomic("a.stl", PatternBytes(300, 38)).ok());
+    ASSERT_TRUE((*file)->Commit({}).ok());
+  }
+  auto listed = below->List("");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(*below->ReadSmall("a.stl", 1000), PatternBytes(300, 38)) << "theirs stays";
+  std::string copy;
+  for (const DirEntry& e : *listed) {
+    if (e.name != "a.stl") copy = e.name;
+  }
+  EXPECT_TRUE(copy.starts_with("a (conflicted copy ")) << copy;
+  Bytes ours = PatternBytes(5000, 36);
+  const Bytes patch = PatternBytes(10, 37);
+  std::copy(patch.begin(), patch.end(), ours.begin());
+  EXPECT_EQ(*below->ReadSmall(copy, 10000), ours);
+  EXPECT_EQ(staging.Drain(std::chrono::seconds(10)), 0u);
+}
+
+TEST_F(StagingStoreTest, TruncateOnOpenStagesAnEmptyObject) {
+  PutInStore("f", PatternBytes(200000, 39));
+  auto file = staging_->Open("f", OpenOptions{.write = true, .truncate = true});
+  ASSERT_TRUE(file.ok());
+  EXPECT_EQ(*(*file)->Size(), 0u);
+  EXPECT_EQ(staging_->Stat("f")->size, 0u);
+  ASSERT_TRUE((*file)->WriteAt(0, PatternBytes(100, 40)).ok());
+  ASSERT_TRUE((*file)->Commit({}).ok());
+  EXPECT_EQ(Stored("f"), PatternBytes(100, 40));
 }
 
 TEST(PlainConflictNameTest, KeepsTheExtensionAndTheDirectory) {

@@ -59,7 +59,7 @@ struct CachingRemoteLikeStoreFactory {
 // On a store without partial writes, what a writer wrote is visible only once committed.
 void CommitIfStaged(Store& s, StoreFile& f) {
   if (!s.capabilities().partial_writes) {
-    ASSERT_TRUE(f.Sync().ok());
+    ASSERT_TRUE(f.Commit({}).ok());
   }
 }
 
@@ -141,7 +141,7 @@ TYPED_TEST_P(StoreConformanceTest, RangedReadsAndWrites) {
   ASSERT_TRUE(f.ok());
   ASSERT_TRUE((*f)->WriteAt(0, AsBytes("0123456789")).ok());
   ASSERT_TRUE((*f)->WriteAt(4, AsBytes("ab")).ok());
-  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Commit({}).ok());
   Bytes out(20);
   EXPECT_EQ(*(*f)->ReadAt(2, out), 8u);
   EXPECT_EQ(AsChars(ByteSpan(out.data(), 8)), "23ab6789");
@@ -253,7 +253,7 @@ TYPED_TEST_P(StoreConformanceTest, DeepPathsLongerThanPathMax) {
   auto f = s.Open(dir + "/file", OpenOptions{.write = true, .create = true, .exclusive = true});
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   ASSERT_TRUE((*f)->WriteAt(0, AsBytes("0123456789")).ok());
-  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Commit({}).ok());
   f->reset();
   auto r = s.Open(dir + "/file", OpenOptions{});
   ASSERT_TRUE(r.ok());
@@ -495,7 +495,7 @@ TYPED_TEST_P(StoreConformanceTest, OpenFileOutlivesItsLastName) {
   EXPECT_EQ((*f)->Stat()->mode, 0640u);
   ASSERT_TRUE((*f)->Truncate(5).ok());
   EXPECT_EQ((*f)->Stat()->size, 5u);
-  ASSERT_TRUE((*f)->Sync().ok());
+  ASSERT_TRUE((*f)->Commit({}).ok());
 
   // Replaced by WriteAtomic: the open file keeps the old object, the name the new.
   ASSERT_TRUE(s.WriteAtomic("g", AsBytes("old")).ok());
@@ -872,6 +872,127 @@ TYPED_TEST_P(StoreConformanceTest, ConcurrentRangedReadsAndWrites) {
   }
 }
 
+// The writer contract: Commit(eTag) is If-Match. It commits when the object is still
+// the version the caller read and refuses with kChangedElsewhere when someone else
+// changed it, with or without writes of its own (a store that cannot hold writes back
+// has landed them anyway; one that can, has committed nothing).
+TYPED_TEST_P(StoreConformanceTest, CommitIsConditionalOnTheEtag) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.WriteAtomic("f", AsBytes("one")).ok());
+  const std::string read_etag = s.Stat("f")->etag;
+  auto writer = s.Open("f", OpenOptions{.write = true});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("two")).ok());
+  auto committed = (*writer)->Commit(read_etag);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(committed->etag, s.Stat("f")->etag) << "Commit describes the version it made";
+  EXPECT_EQ(committed->size, 3u);
+  EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "two");
+
+  const std::string stale = s.Stat("f")->etag;
+  ASSERT_TRUE(s.WriteAtomic("f", AsBytes("three")).ok());  // someone else
+  const std::string current = s.Stat("f")->etag;
+  ASSERT_NE(current, stale);
+  auto second = s.Open("f", OpenOptions{.write = true});
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*second)->Commit(stale).status().code(), Code::kChangedElsewhere)
+      << "with nothing written the condition is still checked";
+  ASSERT_TRUE((*second)->WriteAt(0, AsBytes("four!")).ok());
+  EXPECT_EQ((*second)->Commit(stale).status().code(), Code::kChangedElsewhere);
+  if (!s.capabilities().partial_writes) {
+    EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "three") << "a refused commit changes nothing";
+  }
+  ASSERT_TRUE((*second)->Commit(current).ok());
+  EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "four!");
+}
+
+TYPED_TEST_P(StoreConformanceTest, AbortDropsUncommittedWritesWhereTheStoreCan) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.WriteAtomic("f", AsBytes("keep")).ok());
+  auto writer = s.Open("f", OpenOptions{.write = true});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("lost!")).ok());
+  const Status aborted = (*writer)->Abort();
+  if (s.capabilities().partial_writes) {
+    EXPECT_EQ(aborted.code(), Code::kUnsupported) << "writes in place cannot be taken back";
+    return;
+  }
+  ASSERT_TRUE(aborted.ok()) << aborted.ToString();
+  Bytes out(10);
+  EXPECT_EQ(*(*writer)->ReadAt(0, out), 4u);
+  EXPECT_EQ(AsChars(ByteSpan(out.data(), 4)), "keep");
+  ASSERT_TRUE((*writer)->Commit({}).ok());
+  EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "keep");
+  ASSERT_TRUE((*writer)->WriteAt(4, AsBytes("s")).ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
+  EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "keeps") << "the writer still works after Abort";
+}
+
+TYPED_TEST_P(StoreConformanceTest, TruncateOnOpenStartsEmptyWithoutADownload) {
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.WriteAtomic("f", AsBytes("old content")).ok());
+  auto* remote = dynamic_cast<RemoteLikeStore*>(&s);
+  if (remote != nullptr) remote->controls()->ResetCalls();
+  auto writer = s.Open("f", OpenOptions{.write = true, .truncate = true});
+  ASSERT_TRUE(writer.ok());
+  EXPECT_EQ(*(*writer)->Size(), 0u);
+  Bytes out(20);
+  EXPECT_EQ(*(*writer)->ReadAt(0, out), 0u);
+  ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("new")).ok());
+  ASSERT_TRUE((*writer)->Commit({}).ok());
+  EXPECT_EQ(AsChars(*s.ReadSmall("f", 100)), "new");
+  if (remote != nullptr) {
+    EXPECT_EQ(remote->controls()->Calls(RemoteCall::kDownload), 0u);
+  }
+
+  // Opened with truncate and committed with nothing written: the object is empty.
+  auto emptied = s.Open("f", OpenOptions{.write = true, .truncate = true});
+  ASSERT_TRUE(emptied.ok());
+  ASSERT_TRUE((*emptied)->Commit({}).ok());
+  EXPECT_EQ(s.Stat("f")->size, 0u);
+}
+
+// Each capability is checked against what the store does.
+TYPED_TEST_P(StoreConformanceTest, CapabilitiesSayWhatTheStoreDoes) {
+  Store& s = *this->store_;
+  const StoreCapabilities caps = s.capabilities();
+  auto f = s.Open("f", kCreateNew);
+  ASSERT_TRUE(f.ok());
+  const Status reserved = (*f)->Reserve(0, 4096);
+  EXPECT_EQ(reserved.ok(), caps.reserve) << reserved.ToString();
+  if (!caps.reserve) {
+    EXPECT_EQ(reserved.code(), Code::kUnsupported);
+  }
+  if (!caps.handle_attributes) {
+    EXPECT_FALSE((*f)->SetMode(0600).ok());
+  }
+  ASSERT_TRUE((*f)->Commit({}).ok());
+  f->reset();
+
+  ASSERT_TRUE(s.WriteAtomic("a", AsBytes("A")).ok());
+  ASSERT_TRUE(s.WriteAtomic("b", AsBytes("B")).ok());
+  const Status exchanged = s.Rename("a", "b", RenameMode::kExchange);
+  EXPECT_EQ(exchanged.ok(), caps.atomic_exchange) << exchanged.ToString();
+  if (caps.atomic_exchange) {
+    EXPECT_EQ(AsChars(*s.ReadSmall("a", 10)), "B");
+  } else {
+    EXPECT_EQ(exchanged.code(), Code::kUnsupported);
+  }
+
+  ASSERT_TRUE(s.WriteAtomic("MixedCase", AsBytes("x")).ok());
+  EXPECT_EQ(s.Stat("mixedcase").ok(), caps.case_insensitive);
+
+  if (caps.max_path_length == 0) return;
+  // A path of exactly the limit is accepted, one character more refused.
+  const size_t limit = caps.max_path_length;
+  const std::string dir(limit / 2, 'd');
+  ASSERT_TRUE(s.MakeDir(dir, 0755).ok());
+  const std::string fits = dir + "/" + std::string(limit - dir.size() - 1, 'f');
+  ASSERT_EQ(fits.size(), limit);
+  EXPECT_TRUE(s.WriteAtomic(fits, AsBytes("x")).ok());
+  EXPECT_EQ(s.WriteAtomic(fits + "g", AsBytes("x")).code(), Code::kNameTooLong);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreConformanceTest, WriteAtomicThenReadSmall, RangedReadsAndWrites,
                             DirectoriesRenameAndRemove, MalformedPathsAreRefused,
                             SpecialFilesMakeNode, DeepPathsLongerThanPathMax, ObjectIdentity,
@@ -879,7 +1000,10 @@ REGISTER_TYPED_TEST_SUITE_P(StoreConformanceTest, WriteAtomicThenReadSmall, Rang
                             EtagChangesWithContentAndMetadataOnly, OpenFileOutlivesItsLastName,
                             RenameMatrix, Symlinks, HardLinks, Xattrs, SetTimesHonoursOmitAndNow,
                             SetOwnerKeepsWhatIsMinusOne, ErrorCodesOfCommonMistakes,
-                            ConcurrentRangedReadsAndWrites);
+                            ConcurrentRangedReadsAndWrites, CommitIsConditionalOnTheEtag,
+                            AbortDropsUncommittedWritesWhereTheStoreCan,
+                            TruncateOnOpenStartsEmptyWithoutADownload,
+                            CapabilitiesSayWhatTheStoreDoes);
 
 using StoreFactories = ::testing::Types<LocalStoreFactory, MemoryStoreFactory,
                                         RemoteLikeStoreFactory, CachingRemoteLikeStoreFactory>;

@@ -21,7 +21,11 @@ class ForwardingStoreFile : public StoreFile {
   }
   Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
   Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Sync() override { return base_->Sync(); }
+  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
+    return base_->Commit(std::move(if_match_etag));
+  }
+  Status Checkpoint() override { return base_->Checkpoint(); }
+  Status Abort() override { return base_->Abort(); }
   Result<uint64_t> Size() override { return base_->Size(); }
   Result<ObjectInfo> Stat() override { return base_->Stat(); }
   Status Reserve(uint64_t offset, uint64_t length) override {

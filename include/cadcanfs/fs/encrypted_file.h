@@ -38,8 +38,9 @@ class EncryptedFile final : public FileContent {
                                                      std::span<const MasterKey* const> masters,
                                                      BlockLayout layout);
 
+  // `can_reserve`: the store's capabilities().reserve (Allocate reserves space only then).
   EncryptedFile(std::unique_ptr<StoreFile> object, FileKeys keys, BlockLayout layout,
-                uint64_t plain_size, bool writable = true);
+                uint64_t plain_size, bool writable = true, bool can_reserve = true);
 
   uint64_t size() const override;
   const FileId& file_id() const { return keys_.file_id; }
@@ -58,6 +59,7 @@ class EncryptedFile final : public FileContent {
   // the size (fallocate mode 0 beyond EOF extends the file with zeros instead).
   Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override;
   Status Sync() override;
+  Status Checkpoint() override;
   // The ciphertext object's attributes with `size` replaced by the plaintext size.
   Result<ObjectInfo> Stat() override;
   bool writable() const override { return writable_.load(std::memory_order_acquire); }
@@ -123,6 +125,7 @@ class EncryptedFile final : public FileContent {
   BlockLayout layout_;
   uint64_t plain_size_;  // guarded by mu_
   std::atomic<bool> writable_;
+  const bool can_reserve_;
 };
 
 }  // namespace cadcanfs

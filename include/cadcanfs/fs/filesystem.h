@@ -172,6 +172,10 @@ class FileSystem {
   Result<size_t> Read(HandleId fh, uint64_t offset, std::span<uint8_t> out);
   Result<size_t> Write(HandleId fh, uint64_t offset, ByteSpan data);
   Status Fsync(HandleId fh);
+  // close(2) of a handle (FUSE flush): what it wrote survives a crash of the daemon.
+  Status Flush(HandleId fh);
+  // Whether close(2) has anything to do (Flush): the store defers its commits.
+  bool wants_flush() const { return store_.capabilities().deferred_commits; }
   // fallocate(2): modes 0 and FALLOC_FL_KEEP_SIZE; anything else is kUnsupported.
   Status Allocate(HandleId fh, int mode, uint64_t offset, uint64_t length);
   void Release(HandleId fh);

@@ -49,7 +49,11 @@ class FileContent {
   virtual Result<uint64_t> Append(ByteSpan data) = 0;
   virtual Status Truncate(uint64_t new_size) = 0;
   virtual Status Allocate(uint64_t offset, uint64_t length, bool keep_size) = 0;
+  // fsync: everything written is in the store (StoreFile::Commit).
   virtual Status Sync() = 0;
+  // close(2) (FUSE flush): everything written survives a crash of the daemon, without
+  // waiting for a remote store (StoreFile::Checkpoint).
+  virtual Status Checkpoint() = 0;
   // The store object's attributes with the plaintext size.
   virtual Result<ObjectInfo> Stat() = 0;
 

@@ -20,7 +20,8 @@ namespace cadcanfs {
 // The pass-through file: content is the store object's bytes.
 class PlainFile final : public FileContent {
  public:
-  PlainFile(std::unique_ptr<StoreFile> object, uint64_t size, bool writable);
+  // `can_reserve`: the store's capabilities().reserve (Allocate reserves space only then).
+  PlainFile(std::unique_ptr<StoreFile> object, uint64_t size, bool writable, bool can_reserve);
 
   uint64_t size() const override;
   std::string id_for_log() const override;
@@ -30,6 +31,7 @@ class PlainFile final : public FileContent {
   Status Truncate(uint64_t new_size) override;
   Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override;
   Status Sync() override;
+  Status Checkpoint() override;
   Result<ObjectInfo> Stat() override;
   bool writable() const override;
   Status UpgradeToWritable(std::unique_ptr<StoreFile> writable_object) override;
@@ -44,6 +46,7 @@ class PlainFile final : public FileContent {
   std::unique_ptr<StoreFile> object_;  // GUARDED_BY(mu_)
   uint64_t size_;                      // GUARDED_BY(mu_)
   bool writable_;                      // GUARDED_BY(mu_)
+  const bool can_reserve_;
 };
 
 class PlainFormat final : public Format {

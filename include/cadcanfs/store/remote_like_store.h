@@ -7,17 +7,20 @@
 //
 // Writing (capabilities().partial_writes is false)
 //   - A StoreFile opened for writing never touches the stored object. WriteAt and
-//     Truncate land in a private, sparse upload buffer holding the whole object.
-//   - Sync() is the commit: one whole-object replace of the stored object. Its new
+//     Truncate land in a private, sparse upload buffer holding the whole object: an
+//     unlinked file in a private directory under $TMPDIR (/tmp), so that a big
+//     upload does not sit in memory (in memory if that directory cannot be made).
+//   - Commit() is the commit: one whole-object replace of the stored object. Its new
 //     content becomes visible to Stat, List, ReadSmall and readers only then, and
 //     atomically (a ReadAt sees all of the old or all of the new content).
-//   - A writer destroyed without Sync() loses its writes, as an upload session that
-//     is never finished: the core must Sync before it releases a file.
+//   - A writer destroyed without Commit() loses its writes, as an upload session that
+//     is never finished: the core must Commit before it releases a file. Abort()
+//     drops the buffer: the writer starts again from the committed object.
 //   - A writer opened on an existing object starts from its content. That content is
 //     downloaded lazily (one kDownload call) on the first ReadAt, WriteAt or
 //     Truncate that needs it; Truncate(0) first, or an empty object, costs nothing.
 //   - ReadAt on a writer reads its own buffer. Size() and Stat() of a writer show its
-//     pending size; Stat() of the store shows the committed object until Sync().
+//     pending size; Stat() of the store shows the committed object until Commit().
 //   - Opening with `create` makes the empty object at once (a zero-byte upload), so
 //     the name is visible, with size 0, before the first commit.
 //   - A commit fails with kNotFound if the object lost its name (OneDrive deletes
@@ -32,9 +35,11 @@
 //     the object changes it. Reads, renames and time changes do not (it acts as
 //     OneDrive's cTag), so a rename does not spoil an open writer's commit.
 //   - A commit is conditional on the eTag the writer started from (the If-Match of
-//     the upload): if another writer or a WriteAtomic committed in between, Sync()
+//     the upload): if another writer or a WriteAtomic committed in between, Commit()
 //     fails with kChangedElsewhere and changes nothing. After a successful commit the
-//     writer's base is its own commit, so it may Sync again.
+//     writer's base is its own commit, so it may Commit again. Commit(eTag) is also conditional on
+//     that eTag (If-Match), in the same request; opening with `truncate` starts the
+//     buffer empty, with no download.
 //
 // Names (checked when a name is created: Open with create, WriteAtomic, MakeDir and
 // the target of Rename; a lookup of a name that cannot exist simply finds nothing)
@@ -56,7 +61,8 @@
 //   - symlinks, hard links, FIFOs, sockets and devices, extended attributes;
 //   - modes and owners: SetMode and SetOwner (on paths and open files);
 //   - StoreFile::Reserve; Rename with RenameMode::kExchange (no atomic swap on the
-//     service). Prefetch is accepted and does nothing.
+//     service). capabilities() says so, and that names are case-insensitive with
+//     max_path_length as the limit. Prefetch is accepted and does nothing.
 //   - Stat and listings show mode 0644 for files and 0755 for directories, the
 //     configured uid and gid, nlink 1 (0 for an open object that lost its name),
 //     whole seconds, and atime and ctime equal to mtime.
@@ -91,7 +97,7 @@
 //
 // Thread safety: safe for concurrent use, as the Store interface requires; a writer's
 // WriteAt, ReadAt and Truncate may run concurrently with each other, not with its
-// Sync.
+// Commit.
 #ifndef CADCANFS_STORE_REMOTE_LIKE_STORE_H_
 #define CADCANFS_STORE_REMOTE_LIKE_STORE_H_
 
@@ -122,7 +128,7 @@ enum class RemoteCall : unsigned char {
   kReadRange,    // StoreFile::ReadAt of a reader (ranged GET of the download URL)
   kOpenWrite,    // Store::Open for writing (GET item; with create, a zero-byte PUT)
   kDownload,     // a writer fetching the existing content it starts from
-  kCommit,       // StoreFile::Sync with pending writes (the upload session)
+  kCommit,       // StoreFile::Commit with pending writes (the upload session)
   kReadSmall,    // Store::ReadSmall (GET /content, whole)
   kWriteAtomic,  // Store::WriteAtomic (simple upload PUT)
   kMakeDir,      // Store::MakeDir (POST children, folder)

@@ -10,21 +10,27 @@
 //     from the staging key (itself derived from the master key by the caller) and a
 //     random salt per staged file. Nothing in the spill directory reads without the key,
 //     in vault mode and in plain mode alike.
-//   - Commit points: Sync() (fsync) returns once the store holds the whole object. The
-//     last handle to go away without a Sync queues the commit for a background thread,
+//   - Commit points: Commit() (fsync) returns once the store holds the whole object. The
+//     last handle to go away without a Commit queues the commit for a background thread,
 //     so close(2) never waits for an upload; a commit that fails is retried with
 //     backoff. Until it lands, Open and Stat of that path see the staged version.
 //   - Drain() waits for the queue (unmount), and status() reports what is pending:
 //     counts, bytes, age and the last error, never a name.
-//   - Crash safety: when the last writer closes, the staged blocks are made durable
-//     and a journal entry is written next to them (sealed like the blocks: it holds the
+//   - Crash safety: at Checkpoint() (close(2) of a writer, FUSE flush) and when the
+//     last writer goes away, the staged blocks are made durable and a journal entry is
+//     written next to them (sealed like the blocks: it holds the
 //     store path, which is a plaintext name in plain mode). Opening the store again with
 //     the same key finds every journalled stage and queues its commit before anything
-//     reads the path. A stage whose file was still open at the crash had promised
-//     nothing (no fsync, no close) and is dropped.
-//   - A commit against an object that changed in the store since staging began (its
-//     eTag differs) goes to a conflict copy beside it instead, named by
-//     `conflict_name`; neither version is lost.
+//     reads the path. A stage never checkpointed whose file was still open at the
+//     crash had promised nothing (no fsync, no close) and is dropped. Writes made after
+//     a checkpoint by a handle still open at the crash may be partly in what recovery
+//     commits, as unsynced writes may be in a local file after a crash.
+//   - Commits go to the store as Commit(eTag staging began from): a store that says
+//     kChangedElsewhere (its If-Match failed) gets ours as a conflict copy beside the
+//     object instead, named by `conflict_name`; neither version is lost. Over a store
+//     that writes in place, the eTag is also checked before the first write.
+//   - Abort() of a staged file drops its staged blocks; Prefetch passes the ranges
+//     that are not staged on to the object below.
 //
 // Renames and removals go to the store and move or drop the staged state with them.
 //
@@ -41,6 +47,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/crypto/secret.h"
@@ -66,12 +73,23 @@ struct StagingOptions {
 // "dir/name (conflicted copy 2026-12-02 host).ext" for "dir/name.ext", in UTC.
 std::string PlainConflictName(std::string_view store_path);
 
+// One pending commit, named by its stage id (the name of its spill file), never by path.
+struct PendingCommit {
+  std::string stage_id;
+  uint64_t bytes = 0;
+  std::chrono::seconds age{0};
+  uint64_t failed_attempts = 0;
+};
+
 struct StagingStatus {
   uint64_t pending_commits = 0;  // queued or being retried
   uint64_t pending_bytes = 0;    // their sizes
   std::chrono::seconds oldest_age{0};
-  uint64_t failed_attempts = 0;  // since the store was opened
+  uint64_t failed_attempts = 0;  // since the store was opened: the retries
   std::string last_error;        // the last failure's message (no names), or empty
+  Code last_error_code = Code::kOk;
+  std::string spill_dir;               // the cache directory in use
+  std::vector<PendingCommit> pending;  // oldest first
 };
 
 class StagingStore;

@@ -4,10 +4,19 @@
 // root). Only ciphertext names and ciphertext bytes ever cross this interface.
 //
 // Shaped for the weakest backend (OneDrive): reads are ranged; a StoreFile that
-// cannot write in place (capabilities().partial_writes == false) stages its
-// ciphertext in memory and commits the whole object on Sync(), by upload session;
+// cannot write in place (capabilities().partial_writes == false) holds what is written
+// until Commit(), which makes it one new version of the object (an upload session),
+// optionally only if the object is still the version the writer expects (If-Match);
 // every object reports an opaque ObjectId and an eTag, and listings carry attributes.
-// The local store can do more and says so in its capabilities.
+// The local store can do more and says so in its capabilities: callers check a
+// capability before a call that depends on it, not the kUnsupported it would return.
+//
+// The writer contract, after LevelDB's WritableFile (reading stays ranged and
+// concurrent; see StoreFile):
+//   WriteAt/Truncate ... Checkpoint()? ... Commit(if_match) | Abort()
+// Checkpoint makes the writes survive a crash of this process without waiting for the
+// backend; Commit makes them the object's new version in the backend; Abort drops
+// what was not committed where the store can.
 //
 // Thread safety: Store methods may be called concurrently. A StoreFile may be used
 // by several threads at once for ReadAt/WriteAt on distinct ranges.
@@ -17,6 +26,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -111,6 +121,20 @@ struct StoreCapabilities {
   bool posix_attributes = false;  // mode, owner and times are kept
   bool xattrs = false;            // extended attributes on files and directories
   bool special_files = false;     // MakeNode: FIFOs, sockets and device nodes
+  // StoreFile::Reserve really reserves space (fallocate); without it, callers skip it.
+  bool reserve = false;
+  // StoreFile::SetMode/SetOwner/SetTimes act on the open object itself, also after its
+  // last name was removed (fchmod); without it, callers change metadata by path.
+  bool handle_attributes = false;
+  // Names that differ only in case are one entry ("A" and "a").
+  bool case_insensitive = false;
+  // The longest store path the store accepts, in its own units; 0 for no limit.
+  size_t max_path_length = 0;
+  // Rename with RenameMode::kExchange swaps two names atomically.
+  bool atomic_exchange = false;
+  // Writes wait outside the store for a later commit (a staging store): close(2) must
+  // reach StoreFile::Checkpoint so that a crash cannot lose a closed file.
+  bool deferred_commits = false;
 
   // Everything a POSIX filesystem offers (the local and in-memory stores).
   static constexpr StoreCapabilities Full() {
@@ -119,7 +143,12 @@ struct StoreCapabilities {
                              .hard_links = true,
                              .posix_attributes = true,
                              .xattrs = true,
-                             .special_files = true};
+                             .special_files = true,
+                             .reserve = true,
+                             .handle_attributes = true,
+                             .case_insensitive = false,
+                             .max_path_length = 0,
+                             .atomic_exchange = true};
   }
 };
 
@@ -127,6 +156,9 @@ struct OpenOptions {
   bool write = false;
   bool create = false;
   bool exclusive = false;  // with create: fail with kAlreadyExists
+  // With write: the object starts empty, as O_TRUNC. A store that cannot write in place
+  // then never fetches the old content; the object itself keeps it until Commit.
+  bool truncate = false;
   uint32_t mode = 0600;
 };
 
@@ -139,19 +171,35 @@ class StoreFile {
   virtual Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) = 0;
   virtual Status WriteAt(uint64_t offset, ByteSpan data) = 0;
   virtual Status Truncate(uint64_t size) = 0;
-  // Makes everything written durable (local: fdatasync; remote: commit the upload).
-  virtual Status Sync() = 0;
+  // Makes everything written durable in the store as one version of the object and
+  // describes that version (local: fdatasync; remote: finish the upload). With an eTag,
+  // kChangedElsewhere and nothing committed if the object is no longer that version
+  // (another writer committed meanwhile). Nothing written since the last Commit is a
+  // no-op that still checks the eTag. A reader returns its object's description.
+  virtual Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) = 0;
+  // Makes what was written survive a crash of this process without waiting for the
+  // backend (close(2) of a file: the data must not be lost, nor the caller kept
+  // waiting for an upload). Local and in-memory stores: nothing to do (the kernel or
+  // the process holds it); a staging store seals its spill and journals the commit.
+  virtual Status Checkpoint() = 0;
+  // Drops what was written since the last Commit, where the store can: a remote-like
+  // writer forgets its upload buffer and a staged file its staged blocks, so the
+  // object reads as committed again. A store that writes in place (local, memory)
+  // cannot, and returns kUnsupported having changed nothing.
+  virtual Status Abort() = 0;
   virtual Result<uint64_t> Size() = 0;
   // Describes the open object; works after its last name was removed.
   virtual Result<ObjectInfo> Stat() = 0;
   // Reserves space so later writes in [offset, offset+length) cannot fail with ENOSPC.
+  // Only with capabilities().reserve; elsewhere kUnsupported.
   virtual Status Reserve(uint64_t offset, uint64_t length) = 0;
   // A hint that [offset, offset+length) will be read soon: the store may start
   // fetching it in the background (local: kernel readahead into the page cache, which
   // holds only ciphertext). Never blocks on the data and never fails.
   virtual void Prefetch(uint64_t offset, uint64_t length) = 0;
-  // Metadata of the open object, as the path-based Store calls below; these work after
-  // its last name was removed (fchmod on an open, unlinked file).
+  // Metadata of the open object, as the path-based Store calls below; with
+  // capabilities().handle_attributes these work after its last name was removed
+  // (fchmod on an open, unlinked file). Without it, use the path-based calls.
   virtual Status SetMode(uint32_t mode) = 0;
   virtual Status SetOwner(uid_t uid, gid_t gid) = 0;
   virtual Status SetTimes(const struct timespec times[2]) = 0;
@@ -176,6 +224,7 @@ class Store {
   virtual Status MakeDir(std::string_view path, uint32_t mode) = 0;
   virtual Status RemoveDir(std::string_view path) = 0;
   virtual Status Remove(std::string_view path) = 0;
+  // RenameMode::kExchange needs capabilities().atomic_exchange (else kUnsupported).
   virtual Status Rename(std::string_view from, std::string_view to, RenameMode mode) = 0;
   // Makes directory entries (creations, renames, removals) in `dir` durable.
   virtual Status SyncDir(std::string_view dir) = 0;

@@ -13,7 +13,9 @@ void SetOpenFlags(fuse_req_t req, fuse_file_info* fi) {
   fi->keep_cache = Ctx(req).options->shared_store ? 0 : 1;
   // Writes reach the store as they arrive, so close(2) owes us nothing: skip the
   // synchronous FLUSH round trip (the kernel still flushes when writeback caching).
-  fi->noflush = 1;
+  // A store that defers its commits (staging) needs the FLUSH: it journals the file
+  // then, so that a crash between close(2) and the last release loses nothing.
+  fi->noflush = Fs(req).wants_flush() ? 0 : 1;
 }
 
 // relatime: when the next read is due to update atime, drop the cached pages so that
@@ -101,10 +103,12 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   });
 }
 
-void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-  // Only sent with --writeback-cache, after the kernel wrote its dirty pages back;
-  // those writes reached the store as they arrived, so nothing more is owed (as on ext4).
-  fuse_reply_err(req, 0);
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // Sent at every close(2) when the store defers its commits, else only with
+  // --writeback-cache after the kernel wrote its dirty pages back. A store writing in
+  // place has nothing to do then (as on ext4); a staging store journals the file.
+  spdlog::debug("flush ino={}", ino);
+  Guarded(req, [&] { ReplyStatus(req, Fs(req).Flush(fi->fh)); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
