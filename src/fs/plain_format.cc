@@ -32,10 +32,15 @@ uint64_t PlainFile::size() const {
 }
 
 std::string PlainFile::id_for_log() const {
+  // The open object keeps its identity (an upgrade to writable reopens the same one):
+  // one store call the first time, none after (an audited open asks every time).
+  std::lock_guard id_lock(id_mu_);
+  if (!id_for_log_.empty()) return id_for_log_;
   std::shared_lock lock(mu_);
   auto info = object_->Stat();
-  if (!info.ok()) return "oid:unknown";
-  return "oid:" + HexEncode(AsBytes(info->id.bytes()));
+  if (!info.ok()) return "oid:unknown";  // asked again next time
+  id_for_log_ = "oid:" + HexEncode(AsBytes(info->id.bytes()));
+  return id_for_log_;
 }
 
 Result<size_t> PlainFile::Read(uint64_t offset, std::span<uint8_t> out) {

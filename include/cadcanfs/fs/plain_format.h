@@ -11,6 +11,7 @@
 #define CADCANFS_FS_PLAIN_FORMAT_H_
 
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 
 #include "cadcanfs/fs/format.h"
@@ -43,6 +44,8 @@ class PlainFile final : public FileContent {
   Status WriteLocked(uint64_t offset, ByteSpan data);
 
   mutable std::shared_mutex mu_;
+  mutable std::mutex id_mu_;
+  mutable std::string id_for_log_;     // GUARDED_BY(id_mu_): empty until a Stat succeeds
   std::unique_ptr<StoreFile> object_;  // GUARDED_BY(mu_)
   uint64_t size_;                      // GUARDED_BY(mu_)
   bool writable_;                      // GUARDED_BY(mu_)
