@@ -594,6 +594,7 @@ int MountWith(const Args& args) {
   request.mount.debug = args.Has("debug");
   request.mount.writeback_cache = args.Has("writeback-cache");
   request.mount.shared_store = args.Has("shared-store");
+  request.fs.shared_store = request.mount.shared_store;
   for (const std::string& value : args.Values("o")) {
     std::stringstream list(value);
     std::string option;

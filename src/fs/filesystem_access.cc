@@ -243,22 +243,29 @@ void FileSystem::RememberChild(Inode& parent, std::string_view name, const Entry
       entry.ino, ObjectType::kDirectory, entry.attr, generation, std::chrono::steady_clock::now()};
 }
 
-std::optional<struct stat> FileSystem::CachedDirAttr(Inode& dir) {
-  if (!CachesPolicyAnswers(dir)) return std::nullopt;
-  std::lock_guard lock(dir.mu);
-  if (!dir.policy_attr || dir.policy_attr_generation != namespace_generation_.load() ||
-      std::chrono::steady_clock::now() - dir.policy_attr_at >= kPolicyCacheAge) {
-    return std::nullopt;
-  }
-  return dir.policy_attr;
+bool FileSystem::CachesAttributes(Inode& inode) {
+  if (CachesPolicyAnswers(inode)) return true;
+  return !options_.shared_store && store_.capabilities().remote;
 }
 
-void FileSystem::RememberDirAttr(Inode& dir, const struct stat& attr, uint64_t generation) {
-  if (!CachesPolicyAnswers(dir)) return;
-  std::lock_guard lock(dir.mu);
-  dir.policy_attr = attr;
-  dir.policy_attr_generation = generation;
-  dir.policy_attr_at = std::chrono::steady_clock::now();
+std::optional<struct stat> FileSystem::CachedAttr(Inode& inode) {
+  if (!CachesAttributes(inode)) return std::nullopt;
+  std::lock_guard lock(inode.mu);
+  if (!inode.cached_attr || inode.cached_attr_generation != namespace_generation_.load() ||
+      std::chrono::steady_clock::now() - inode.cached_attr_at >= kPolicyCacheAge) {
+    return std::nullopt;
+  }
+  return inode.cached_attr;
+}
+
+void FileSystem::RememberAttr(Inode& inode, const struct stat& attr, uint64_t generation) {
+  if (!CachesAttributes(inode)) return;
+  std::lock_guard lock(inode.mu);
+  // An object open here answers from its open file: what was read may be behind it.
+  if (inode.file) return;
+  inode.cached_attr = attr;
+  inode.cached_attr_generation = generation;
+  inode.cached_attr_at = std::chrono::steady_clock::now();
 }
 
 std::string FileSystem::CaseCodeOf(const std::vector<std::string>& components) const {

@@ -34,14 +34,14 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino, std::optional<HandleId>
   if (auto orphan = OrphanInfo(*inode)) return AttrOf(*orphan);
   std::shared_lock ns(namespace_mu_);
   const uint64_t generation = namespace_generation_.load();
-  if (std::optional<struct stat> cached = CachedDirAttr(*inode)) return *cached;
+  if (std::optional<struct stat> cached = CachedAttr(*inode)) return *cached;
   CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(path));
   if (ino != kRootInode && KeyOf(info) != inode->key) {
     return Status::Error(Code::kNotFound, "name now refers to another object");
   }
   struct stat attr = AttrOf(info);
-  RememberDirAttr(*inode, attr, generation);
+  RememberAttr(*inode, attr, generation);
   return attr;
 }
 

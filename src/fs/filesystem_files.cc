@@ -51,6 +51,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::AcquireFile(Inode& inode, bool 
     }
     if (!opened.ok()) return opened.status();
     inode.file = std::move(opened).value();
+    inode.cached_attr.reset();  // from now on the open file answers
   }
   ++inode.open_count;
   return inode.file;
@@ -70,6 +71,8 @@ void FileSystem::ReleaseFile(Inode& inode) {
   std::shared_ptr<FileContent> closing;
   std::lock_guard lock(inode.mu);
   if (inode.open_count > 0 && --inode.open_count == 0) closing = std::move(inode.file);
+  // What was read before the file was opened is behind what its handles did since.
+  if (closing) inode.cached_attr.reset();
 }
 
 Result<HandleId> FileSystem::Open(InodeNumber ino, int flags) {

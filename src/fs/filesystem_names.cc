@@ -33,7 +33,9 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
   CADCANFS_RETURN_IF_ERROR(CheckFound(*child.parent, name, info.type));
-  Entry entry = RecordEntry(child, info);
+  std::shared_ptr<Inode> inode = RecordInode(child, info);
+  Entry entry{inode->number, AttrOf(info)};
+  RememberAttr(*inode, entry.attr, generation);
   RememberChild(*child.parent, name, entry, generation);
   return entry;
 }
@@ -71,11 +73,16 @@ Result<Entry> FileSystem::LookupParentOf(InodeNumber ino) {
 
 Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& entry) {
   std::shared_lock ns(namespace_mu_);
+  const uint64_t generation = namespace_generation_.load();
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ListedChild(parent, entry));
   // The listing's attributes, when it has them, spare a store call per entry.
   CADCANFS_ASSIGN_OR_RETURN(
       ObjectInfo info, entry.info ? PlainInfoOf(child.path, *entry.info) : StatPlain(child.path));
-  return RecordEntry(child, info);
+  std::shared_ptr<Inode> inode = RecordInode(child, info);
+  Entry recorded{inode->number, AttrOf(info)};
+  // As the kernel keeps them for readdirplus: the open that may follow needs no Stat.
+  RememberAttr(*inode, recorded.attr, generation);
+  return recorded;
 }
 
 void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, count); }

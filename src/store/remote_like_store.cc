@@ -611,7 +611,8 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
   std::shared_ptr<RemoteLikeControls> controls() const override { return controls_; }
 
   StoreCapabilities capabilities() const override {
-    return StoreCapabilities{.case_insensitive = true, .max_path_length = options_.max_path_length};
+    return StoreCapabilities{
+        .case_insensitive = true, .max_path_length = options_.max_path_length, .remote = true};
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {

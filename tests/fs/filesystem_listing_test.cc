@@ -7,7 +7,10 @@
 #include <map>
 
 #include "cadcanfs/fs/filesystem.h"
+#include "cadcanfs/fs/plain_format.h"
 #include "cadcanfs/fs/vault_format.h"
+#include "cadcanfs/store/memory_store.h"
+#include "cadcanfs/store/remote_like_store.h"
 #include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
@@ -93,6 +96,56 @@ TEST(FileSystemListingTest, ReaddirPlusOfManyEntriesCostsNoStorePerEntry) {
   EXPECT_EQ(sizes["scan-17.stl"], 17);
   EXPECT_EQ(sizes["scan-299.stl"], 299);
 }
+
+}  // namespace
+}  // namespace cadcanfs
+
+namespace cadcanfs {
+namespace {
+
+// On a store where every call is a round trip, the attributes a lookup read serve the
+// requests that follow it (the GETATTR of OPEN's relatime check, of OPENDIR), as the
+// kernel's attribute cache would, and this daemon's own changes show at once.
+class RemoteAttributesTest : public ::testing::TestWithParam<bool> {
+ protected:
+  RemoteAttributesTest() : remote_(NewRemoteLikeStore(NewMemoryStore())) {
+    EXPECT_TRUE(remote_->WriteAtomic("scan.stl", Bytes(100, 7)).ok());
+    fs_ = std::make_unique<FileSystem>(
+        std::make_unique<PlainFormat>(std::make_unique<testing::ForwardingStore>(*remote_)),
+        FsOptions{.shared_store = GetParam()});
+  }
+  uint64_t Stats() { return remote_->controls()->Calls(RemoteCall::kStat); }
+
+  std::unique_ptr<RemoteLikeStore> remote_;
+  std::unique_ptr<FileSystem> fs_;
+};
+
+TEST_P(RemoteAttributesTest, ALookupServesTheGetattrThatFollows) {
+  auto entry = fs_->Lookup(kRootInode, "scan.stl");
+  ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+  const uint64_t before = Stats();
+  auto attr = fs_->GetAttr(entry->ino);
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->st_size, 100);
+  // With other writers (--shared-store) every answer is read afresh.
+  EXPECT_EQ(Stats() - before, GetParam() ? 1u : 0u);
+}
+
+TEST_P(RemoteAttributesTest, OwnChangesShowAtOnce) {
+  auto entry = fs_->Lookup(kRootInode, "scan.stl");
+  ASSERT_TRUE(entry.ok());
+  AttrChanges changes;
+  changes.mtime = timespec{1'700'000'000, 0};
+  ASSERT_TRUE(fs_->SetAttr(entry->ino, changes, std::nullopt).ok());
+  auto attr = fs_->GetAttr(entry->ino);
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->st_mtim.tv_sec, 1'700'000'000);
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedOrNot, RemoteAttributesTest, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return info.param ? "SharedStore" : "OnlyWriter";
+                         });
 
 }  // namespace
 }  // namespace cadcanfs

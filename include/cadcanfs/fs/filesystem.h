@@ -52,6 +52,9 @@ struct FsOptions {
   std::optional<uid_t> force_uid;  // report every object as owned by this user
   std::optional<gid_t> force_gid;  // ... and this group
   bool owner_is_caller = false;    // a root daemon hands new objects to the calling user
+  // Other writers change the store (mount --shared-store): no answer read from it is
+  // reused for a later request.
+  bool shared_store = false;
   // Writes, truncates and fallocates past this size fail with EFBIG: one request must
   // not make the daemon seal terabytes of zeros.
   uint64_t max_file_size = uint64_t{256} << 30;
@@ -290,8 +293,13 @@ class FileSystem {
   void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
   std::optional<Entry> CachedChild(Inode& parent, std::string_view name);
   void RememberChild(Inode& parent, std::string_view name, const Entry& entry, uint64_t generation);
-  std::optional<struct stat> CachedDirAttr(Inode& dir);
-  void RememberDirAttr(Inode& dir, const struct stat& attr, uint64_t generation);
+  // Attributes read from the store moments ago, for the requests that follow each other
+  // about one object (LOOKUP, then the GETATTR of OPEN's relatime check): a directory's
+  // under a policy, and any object's on a store where a Stat is a round trip (OneDrive),
+  // unless other writers share the store. Never while the object is open here.
+  bool CachesAttributes(Inode& inode);
+  std::optional<struct stat> CachedAttr(Inode& inode);
+  void RememberAttr(Inode& inode, const struct stat& attr, uint64_t generation);
   // A block, header or name that failed authentication while serving a request.
   void AuditTamper(Inode& inode, const Status& status, std::string_view file_id);
   // The open file of an inode, opened on first use; writable unless the mount or the

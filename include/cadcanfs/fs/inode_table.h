@@ -65,11 +65,12 @@ struct Inode {
   // guarded by mu: the attributes the object had when it lost its last name (st_nlink
   // 0), which an fd still open on it reports, as on ext4.
   std::optional<ObjectInfo> orphan;
-  // guarded by mu: a directory's attributes at or above case depth under a policy, with
-  // the namespace generation and time they were read (FileSystem::CachedLookup).
-  std::optional<struct stat> policy_attr;
-  uint64_t policy_attr_generation = 0;
-  std::chrono::steady_clock::time_point policy_attr_at;
+  // guarded by mu: the object's attributes as last read from the store, with the
+  // namespace generation and time they were read (FileSystem::CachedAttr): a directory's
+  // at or above case depth under a policy, or any object's on a remote store.
+  std::optional<struct stat> cached_attr;
+  uint64_t cached_attr_generation = 0;
+  std::chrono::steady_clock::time_point cached_attr_at;
 };
 
 class InodeTable {

@@ -135,6 +135,9 @@ struct StoreCapabilities {
   // Writes wait outside the store for a later commit (a staging store): close(2) must
   // reach StoreFile::Checkpoint so that a crash cannot lose a closed file.
   bool deferred_commits = false;
+  // Every call is a network round trip (OneDrive): callers reuse answers they may, for
+  // as long as the kernel's own caches would.
+  bool remote = false;
 
   // Everything a POSIX filesystem offers (the local and in-memory stores).
   static constexpr StoreCapabilities Full() {
