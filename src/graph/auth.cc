@@ -58,8 +58,9 @@ Status LoginError(const std::string& error) {
     return Status::Error(Code::kStale, "the sign-in code expired before it was used");
   }
   if (error == "invalid_grant") {
-    return Status::Error(Code::kPermissionDenied,
-                         "the sign-in is no longer valid (invalid_grant): run cadcanfs login again");
+    return Status::Error(
+        Code::kPermissionDenied,
+        "the sign-in is no longer valid (invalid_grant): run cadcanfs login again");
   }
   return Status::Error(Code::kPermissionDenied,
                        "the identity service refused the sign-in (" +
@@ -118,7 +119,8 @@ Status Authenticator::AcceptTokens(const HttpResponse& reply) {
     refresh_token_ = SecretFrom(refresh);
     if (sink_) {
       Status saved = sink_(refresh_token_);
-      if (!saved.ok()) spdlog::warn("graph: the new refresh token was not saved: {}", saved.message());
+      if (!saved.ok())
+        spdlog::warn("graph: the new refresh token was not saved: {}", saved.message());
     }
   }
   spdlog::debug("graph: access token renewed, valid for {} s", static_cast<int64_t>(expires_in));

@@ -75,7 +75,8 @@ DriveItem ItemFromJson(const json& object) {
       item.quick_xor_hash = StringAt(*hashes, "quickXorHash");
     }
   }
-  if (const json* parent = ObjectAt(object, "parentReference")) item.parent_id = StringAt(*parent, "id");
+  if (const json* parent = ObjectAt(object, "parentReference"))
+    item.parent_id = StringAt(*parent, "id");
   item.deleted = object.is_object() && object.contains("deleted");
   return item;
 }
@@ -198,8 +199,9 @@ GraphClient::GraphClient(HttpClient& http, Pacer& pacer, TokenSource& tokens,
     : http_(http), pacer_(pacer), tokens_(tokens), options_(std::move(options)) {
   std::string base = options_.graph_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  drive_base_ = options_.drive_id.empty() ? base + "/me/drive"
-                                          : base + "/drives/" + EncodePathSegment(options_.drive_id);
+  drive_base_ = options_.drive_id.empty()
+                    ? base + "/me/drive"
+                    : base + "/drives/" + EncodePathSegment(options_.drive_id);
   if (options_.fragment_size == 0 || options_.fragment_size % kFragmentUnit != 0 ||
       options_.fragment_size >= kMaxFragmentSize) {
     options_.fragment_size = kDefaultFragmentSize;
@@ -272,8 +274,8 @@ Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& fold
 }
 
 Result<DriveItem> GraphClient::CreateFolder(const std::string& parent_id, const std::string& name) {
-  json body = {{"name", name}, {"folder", json::object()},
-               {"@microsoft.graph.conflictBehavior", "fail"}};
+  json body = {
+      {"name", name}, {"folder", json::object()}, {"@microsoft.graph.conflictBehavior", "fail"}};
   Call call{"POST", ItemUrl(parent_id) + "/children"};
   call.json_body = body.dump();
   return AuthorizedItem(call);
@@ -283,7 +285,8 @@ Result<DriveItem> GraphClient::Update(const std::string& id, const ItemUpdate& u
   json body = json::object();
   if (!update.new_name.empty()) body["name"] = update.new_name;
   if (!update.new_parent_id.empty()) body["parentReference"] = {{"id", update.new_parent_id}};
-  if (update.mtime) body["fileSystemInfo"] = {{"lastModifiedDateTime", FormatGraphTime(*update.mtime)}};
+  if (update.mtime)
+    body["fileSystemInfo"] = {{"lastModifiedDateTime", FormatGraphTime(*update.mtime)}};
   if (update.conflict) body["@microsoft.graph.conflictBehavior"] = ConflictName(*update.conflict);
   Call call{"PATCH", ItemUrl(id)};
   call.json_body = body.dump();
@@ -344,8 +347,8 @@ Result<size_t> GraphClient::Download(const std::string& id, uint64_t offset, Mut
       const uint64_t want_from = offset + copied;
       const uint64_t chunk_end = chunk_start + chunk.size();
       if (chunk_end > want_from && want_from >= chunk_start) {
-        const size_t n = static_cast<size_t>(
-            std::min<uint64_t>(chunk_end - want_from, out.size() - copied));
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(chunk_end - want_from, out.size() - copied));
         std::memcpy(out.data() + copied, chunk.data() + (want_from - chunk_start), n);
         copied += n;
       }
@@ -386,7 +389,8 @@ Result<size_t> GraphClient::Download(const std::string& id, uint64_t offset, Mut
 Result<DriveItem> GraphClient::UploadSimple(const UploadTarget& target, ByteSpan content,
                                             const UploadOptions& options) {
   std::string url = TargetUrl(target, "content");
-  if (options.conflict) url += "?@microsoft.graph.conflictBehavior=" + ConflictName(*options.conflict);
+  if (options.conflict)
+    url += "?@microsoft.graph.conflictBehavior=" + ConflictName(*options.conflict);
   Call call{"PUT", url};
   call.headers.emplace_back("Content-Type", "application/octet-stream");
   if (!options.if_match.empty()) call.headers.emplace_back("If-Match", options.if_match);
@@ -410,7 +414,8 @@ Result<DriveItem> GraphClient::Upload(const UploadTarget& target, uint64_t size,
   Result<DriveItem> done = ContinueUploadSession(state, reader);
   if (!done.ok()) {
     Status cancelled = CancelUploadSession(state);
-    if (!cancelled.ok()) spdlog::debug("graph: upload session not cancelled: {}", cancelled.message());
+    if (!cancelled.ok())
+      spdlog::debug("graph: upload session not cancelled: {}", cancelled.message());
   }
   return done;
 }
@@ -518,8 +523,7 @@ Result<DriveItem> GraphClient::ContinueUploadSession(
   };
 
   while (true) {
-    if (state.expires_at != TimePoint{} &&
-        std::chrono::system_clock::now() >= state.expires_at) {
+    if (state.expires_at != TimePoint{} && std::chrono::system_clock::now() >= state.expires_at) {
       CADCANFS_RETURN_IF_ERROR(recreate());
     }
     if (state.next_offset >= state.total_size) {

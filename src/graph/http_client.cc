@@ -253,13 +253,13 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(const HttpClientOptions& 
   auto impl = std::make_unique<Impl>(options);
   impl->share = curl_share_init();
   if (impl->share == nullptr) return Status::Error(Code::kInternal, "libcurl share failed");
-  bool ok = curl_share_setopt(impl->share, CURLSHOPT_LOCKFUNC, &Impl::Lock) == CURLSHE_OK &&
-            curl_share_setopt(impl->share, CURLSHOPT_UNLOCKFUNC, &Impl::Unlock) == CURLSHE_OK &&
-            curl_share_setopt(impl->share, CURLSHOPT_USERDATA, impl.get()) == CURLSHE_OK &&
-            curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
-            curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) ==
-                CURLSHE_OK &&
-            curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK;
+  bool ok =
+      curl_share_setopt(impl->share, CURLSHOPT_LOCKFUNC, &Impl::Lock) == CURLSHE_OK &&
+      curl_share_setopt(impl->share, CURLSHOPT_UNLOCKFUNC, &Impl::Unlock) == CURLSHE_OK &&
+      curl_share_setopt(impl->share, CURLSHOPT_USERDATA, impl.get()) == CURLSHE_OK &&
+      curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+      curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK &&
+      curl_share_setopt(impl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) == CURLSHE_OK;
   if (!ok) return Status::Error(Code::kInternal, "libcurl share setup failed");
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }

@@ -57,19 +57,22 @@ Status MapGraphError(const HttpResponse& response) {
       }
       if (codes.inner_code == "invalidPath" || codes.code == "invalidRequest") {
         spdlog::warn("OneDrive refused a request as invalid: {}", what);
-        return Status::Error(Code::kInvalidArgument, "OneDrive refused the name or request: " + what);
+        return Status::Error(Code::kInvalidArgument,
+                             "OneDrive refused the name or request: " + what);
       }
       return Status::Error(Code::kInvalidArgument, "OneDrive refused the request: " + what);
     case 401:
-      return Status::Error(Code::kPermissionDenied,
-                           "OneDrive did not accept the sign-in; run cadcanfs login again: " + what);
+      return Status::Error(
+          Code::kPermissionDenied,
+          "OneDrive did not accept the sign-in; run cadcanfs login again: " + what);
     case 403:
       return Status::Error(Code::kPermissionDenied, "OneDrive denied access: " + what);
     case 404:
       return Status::Error(Code::kNotFound, "the OneDrive item does not exist: " + what);
     case 409:
       if (codes.code == "nameAlreadyExists") {
-        return Status::Error(Code::kAlreadyExists, "an item with that name already exists: " + what);
+        return Status::Error(Code::kAlreadyExists,
+                             "an item with that name already exists: " + what);
       }
       return Status::Error(Code::kChangedElsewhere, "the OneDrive item changed elsewhere: " + what);
     case 410:

@@ -25,7 +25,8 @@ void QuickXorHash::AddAt(uint64_t offset, ByteSpan data) {
 
 QuickXorHash::State QuickXorHash::Digest(uint64_t total_length) const {
   State out = ring_;
-  for (size_t i = 0; i < 8; ++i) out[kSize - 8 + i] ^= static_cast<uint8_t>(total_length >> (8 * i));
+  for (size_t i = 0; i < 8; ++i)
+    out[kSize - 8 + i] ^= static_cast<uint8_t>(total_length >> (8 * i));
   return out;
 }
 

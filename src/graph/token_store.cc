@@ -111,10 +111,9 @@ std::string SettingsJson(const LoginSettings& settings) {
 bool ReadSettings(std::string_view text, LoginSettings& settings) {
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) return false;
-  for (auto [name, field] : {std::pair{"login_url", &settings.login_url},
-                             std::pair{"tenant", &settings.tenant},
-                             std::pair{"client_id", &settings.client_id},
-                             std::pair{"scope", &settings.scope}}) {
+  for (auto [name, field] :
+       {std::pair{"login_url", &settings.login_url}, std::pair{"tenant", &settings.tenant},
+        std::pair{"client_id", &settings.client_id}, std::pair{"scope", &settings.scope}}) {
     if (!json.contains(name) || !json[name].is_string()) return false;
     *field = json[name].get<std::string>();
   }
@@ -168,16 +167,23 @@ Result<StoredLogin> TokenStore::Load() const {
   const size_t token_size = file.size() - aad_size - kGcmNonceSize - kGcmTagSize;
   login.refresh_token = SecretBytes(token_size);
   GcmKey key(SecretBytes::CopyOf(key_.span()));
-  Status opened = GcmOpen(key, ByteSpan(nonce, kGcmNonceSize), ByteSpan(file.data(), aad_size),
-                          ByteSpan(ciphertext, token_size),
-                          ByteSpan(ciphertext + token_size, kGcmTagSize), login.refresh_token.data());
+  Status opened =
+      GcmOpen(key, ByteSpan(nonce, kGcmNonceSize), ByteSpan(file.data(), aad_size),
+              ByteSpan(ciphertext, token_size), ByteSpan(ciphertext + token_size, kGcmTagSize),
+              login.refresh_token.data());
   if (!opened.ok()) return Unreadable();
   return login;
 }
 
 Status TokenStore::Remove(const std::string& path) {
+  // Only a token store is deleted: a mistyped path must not cost the user a file.
+  CADCANFS_ASSIGN_OR_RETURN(Bytes file, ReadSmallFile(path));
+  if (file.size() < kHeaderSize || std::memcmp(file.data(), kMagic, kMagicSize) != 0) {
+    return Status::Error(Code::kCorrupt, "the file is not a cadcanfs token store; not removed");
+  }
   if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Status::Error(Code::kNotFound, "there is no stored sign-in", ENOENT);
+    if (errno == ENOENT)
+      return Status::Error(Code::kNotFound, "there is no stored sign-in", ENOENT);
     return Status::FromErrno(errno, "removing the token store");
   }
   return Status::Ok();

@@ -13,8 +13,8 @@
 namespace cadcanfs::graph {
 namespace {
 
-using testing::SharedEmulator;
 using std::chrono::milliseconds;
+using testing::SharedEmulator;
 
 std::string Text(const SecretBytes& secret) { return std::string(AsChars(secret.span())); }
 
@@ -22,7 +22,8 @@ class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     emu_.Control("POST", "/reset");
-    emu_.Control("POST", "/settings", {{"device_code_interval", 0.1}, {"slow_down_increment", 0.1}});
+    emu_.Control("POST", "/settings",
+                 {{"device_code_interval", 0.1}, {"slow_down_increment", 0.1}});
     auto http = HttpClient::Create(HttpClientOptions{});
     ASSERT_TRUE(http.ok());
     http_ = std::move(http).value();
@@ -138,12 +139,13 @@ TEST_F(AuthTest, RefreshTokenRotatesWhenTokensExpireMidSequence) {
 TEST_F(AuthTest, AccessTokenRenewedBeforeItExpires) {
   emu_.Control("POST", "/settings", {{"access_token_ttl", 1.0}});
   auto auth = NewAuthenticator();
-  auth->SetRefreshToken(SecretBytes::CopyOf(AsBytes(emu_.IssueTokens()["refresh_token"].get<std::string>())));
+  auth->SetRefreshToken(
+      SecretBytes::CopyOf(AsBytes(emu_.IssueTokens()["refresh_token"].get<std::string>())));
   auto first = auth->AccessToken();
   ASSERT_TRUE(first.ok());
   auto again = auth->AccessToken();
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(Text(*first), Text(*again));  // still fresh: no renewal
+  EXPECT_EQ(Text(*first), Text(*again));           // still fresh: no renewal
   std::this_thread::sleep_for(milliseconds(850));  // past 80 % of 1 s
   auto renewed = auth->AccessToken();
   ASSERT_TRUE(renewed.ok());
@@ -153,7 +155,8 @@ TEST_F(AuthTest, AccessTokenRenewedBeforeItExpires) {
 
 TEST_F(AuthTest, RevokedRefreshTokenAsksForLoginAgain) {
   auto auth = NewAuthenticator();
-  auth->SetRefreshToken(SecretBytes::CopyOf(AsBytes(emu_.IssueTokens()["refresh_token"].get<std::string>())));
+  auth->SetRefreshToken(
+      SecretBytes::CopyOf(AsBytes(emu_.IssueTokens()["refresh_token"].get<std::string>())));
   ASSERT_TRUE(auth->AccessToken().ok());
   emu_.Control("POST", "/tokens/revoke-refresh");
   emu_.Control("POST", "/tokens/expire");

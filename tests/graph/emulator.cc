@@ -42,7 +42,8 @@ class EmulatorEnvironment : public ::testing::Environment {
   std::string drive_parent_;
 };
 
-[[maybe_unused]] const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new EmulatorEnvironment);
+[[maybe_unused]] const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new EmulatorEnvironment);
 
 }  // namespace
 
@@ -54,7 +55,8 @@ std::unique_ptr<Emulator> Emulator::Start(const std::string& root) {
   if (mkdtemp(pattern) == nullptr) return nullptr;
   emulator->dir_ = pattern;
   const std::string port_file = emulator->dir_ + "/ports.json";
-  const std::string script = std::string(CADCANFS_SOURCE_DIR) + "/tests/graph_emulator/graph_emulator.py";
+  const std::string script =
+      std::string(CADCANFS_SOURCE_DIR) + "/tests/graph_emulator/graph_emulator.py";
   const pid_t pid = fork();
   if (pid == 0) {
     execlp("python3", "python3", "-B", script.c_str(), "--root", root.c_str(), "--port", "0",

@@ -44,8 +44,8 @@ struct Script {
 TEST(PacerTest, ThrottleHonoursRetryAfterSeconds) {
   FakeTime time;
   Pacer pacer(RetryPolicy{}, time.clock());
-  Script script{{Reply(429, "", {{"retry-after", "3"}}), Reply(503, "", {{"retry-after", "1"}}),
-                 Reply(200)}};
+  Script script{
+      {Reply(429, "", {{"retry-after", "3"}}), Reply(503, "", {{"retry-after", "1"}}), Reply(200)}};
   auto result = pacer.Run(script.attempt());
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->status, 200);
@@ -55,7 +55,8 @@ TEST(PacerTest, ThrottleHonoursRetryAfterSeconds) {
 
 TEST(PacerTest, RetryAfterAsHttpDate) {
   const auto now = Clock::from_time_t(1'700'000'000);  // Tue, 14 Nov 2023 22:13:20 GMT
-  auto wait = ParseRetryAfter(Reply(429, "", {{"retry-after", "Tue, 14 Nov 2023 22:13:27 GMT"}}), now);
+  auto wait =
+      ParseRetryAfter(Reply(429, "", {{"retry-after", "Tue, 14 Nov 2023 22:13:27 GMT"}}), now);
   ASSERT_TRUE(wait.has_value());
   EXPECT_EQ(*wait, Duration(7000));
   EXPECT_FALSE(ParseRetryAfter(Reply(429), now).has_value());

@@ -35,7 +35,8 @@ class TokenStoreTest : public ::testing::Test {
   }
   void WriteFileBytes(const Bytes& data) {
     std::ofstream out(path_, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
   }
 
   std::string dir_;
@@ -74,7 +75,8 @@ TEST_F(TokenStoreTest, FileIsPrivateAndReplacedAtomically) {
 }
 
 TEST_F(TokenStoreTest, WrongKeyIsOneClearError) {
-  ASSERT_TRUE(TokenStore(path_, KeyOf(1)).Save(settings_, SecretBytes::CopyOf(AsBytes(token_))).ok());
+  ASSERT_TRUE(
+      TokenStore(path_, KeyOf(1)).Save(settings_, SecretBytes::CopyOf(AsBytes(token_))).ok());
   auto loaded = TokenStore(path_, KeyOf(2)).Load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), Code::kAuthenticationFailed);
@@ -108,6 +110,10 @@ TEST_F(TokenStoreTest, MissingFileAndLogout) {
   EXPECT_TRUE(TokenStore::Remove(path_).ok());
   EXPECT_FALSE(std::filesystem::exists(path_));
   EXPECT_EQ(TokenStore::Remove(path_).code(), Code::kNotFound);
+  // A file that is not a token store is left alone.
+  WriteFileBytes(Bytes{'n', 'o', 't', 'e', 's'});
+  EXPECT_EQ(TokenStore::Remove(path_).code(), Code::kCorrupt);
+  EXPECT_TRUE(std::filesystem::exists(path_));
 }
 
 }  // namespace

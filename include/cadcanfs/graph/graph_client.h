@@ -30,8 +30,8 @@
 namespace cadcanfs::graph {
 
 inline constexpr char kDefaultGraphUrl[] = "https://graph.microsoft.com/v1.0";
-inline constexpr uint64_t kSimpleUploadMax = 4 * 1024 * 1024;  // below: PUT /content
-inline constexpr uint64_t kFragmentUnit = 327'680;              // 320 KiB
+inline constexpr uint64_t kSimpleUploadMax = 4 * 1024 * 1024;         // below: PUT /content
+inline constexpr uint64_t kFragmentUnit = 327'680;                    // 320 KiB
 inline constexpr uint64_t kDefaultFragmentSize = 32 * kFragmentUnit;  // 10 MiB
 inline constexpr uint64_t kMaxFragmentSize = 60 * 1024 * 1024;        // exclusive
 
@@ -44,13 +44,13 @@ struct DriveItem {
   std::string parent_id;
   int64_t size = 0;
   std::string etag;
-  std::string ctag;  // empty for folders on Business
+  std::string ctag;   // empty for folders on Business
   TimePoint mtime{};  // fileSystemInfo, else the service's times
   TimePoint ctime{};
   bool is_folder = false;
   bool is_file = false;
-  bool deleted = false;            // delta tombstones carry only id and parent
-  std::string quick_xor_hash;      // base64, when the service has one
+  bool deleted = false;        // delta tombstones carry only id and parent
+  std::string quick_xor_hash;  // base64, when the service has one
 };
 
 enum class ConflictBehavior { kFail, kReplace, kRename };

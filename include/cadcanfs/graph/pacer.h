@@ -30,9 +30,9 @@ using Clock = std::chrono::system_clock;
 using Duration = std::chrono::milliseconds;
 
 struct RetryPolicy {
-  int max_attempts = 6;                   // per request, for 5xx and transport failures
-  int max_throttled_attempts = 10;        // per request, for 429/503/509
-  Duration initial_backoff{100};          // doubled per attempt, with jitter
+  int max_attempts = 6;             // per request, for 5xx and transport failures
+  int max_throttled_attempts = 10;  // per request, for 429/503/509
+  Duration initial_backoff{100};    // doubled per attempt, with jitter
   Duration max_backoff{8000};
   Duration max_retry_after{std::chrono::minutes(10)};  // a longer Retry-After is capped
 };

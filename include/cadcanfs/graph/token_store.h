@@ -37,7 +37,8 @@ class TokenStore {
   // kNotFound when there is no file; kAuthenticationFailed for a wrong key or a
   // damaged file; kCorrupt for a file that is not a token store at all.
   Result<StoredLogin> Load() const;
-  // Deletes the file (logout). kNotFound when there was none.
+  // Deletes the file (logout). kNotFound when there was none; kCorrupt (and nothing
+  // deleted) when the file is not a token store.
   static Status Remove(const std::string& path);
 
   const std::string& path() const { return path_; }
