@@ -16,6 +16,12 @@ namespace {
 using std::chrono::milliseconds;
 using testing::SharedEmulator;
 
+GraphClientOptions OptionsFor(const std::string& graph_url) {
+  GraphClientOptions options;
+  options.graph_url = graph_url;
+  return options;
+}
+
 std::string Text(const SecretBytes& secret) { return std::string(AsChars(secret.span())); }
 
 class AuthTest : public ::testing::Test {
@@ -80,7 +86,7 @@ TEST_F(AuthTest, DeviceCodeLoginEndToEnd) {
   auto token = auth->AccessToken();
   ASSERT_TRUE(token.ok());
   Pacer pacer;
-  GraphClient client(*http_, pacer, *auth, GraphClientOptions{emu_.graph_url()});
+  GraphClient client(*http_, pacer, *auth, OptionsFor(emu_.graph_url()));
   auto root = client.ItemByPath("/");
   ASSERT_TRUE(root.ok()) << root.status().ToString();
   EXPECT_EQ(root->id, emu_.root_id());
@@ -121,7 +127,7 @@ TEST_F(AuthTest, RefreshTokenRotatesWhenTokensExpireMidSequence) {
   std::string first = tokens["refresh_token"];
   auth->SetRefreshToken(SecretBytes::CopyOf(AsBytes(first)));
   Pacer pacer;
-  GraphClient client(*http_, pacer, *auth, GraphClientOptions{emu_.graph_url()});
+  GraphClient client(*http_, pacer, *auth, OptionsFor(emu_.graph_url()));
   ASSERT_TRUE(client.ItemByPath("/").ok());
   ASSERT_EQ(refresh_tokens_.size(), 1u);
   EXPECT_NE(refresh_tokens_[0], first);
@@ -161,7 +167,7 @@ TEST_F(AuthTest, RevokedRefreshTokenAsksForLoginAgain) {
   emu_.Control("POST", "/tokens/revoke-refresh");
   emu_.Control("POST", "/tokens/expire");
   Pacer pacer;
-  GraphClient client(*http_, pacer, *auth, GraphClientOptions{emu_.graph_url()});
+  GraphClient client(*http_, pacer, *auth, OptionsFor(emu_.graph_url()));
   auto root = client.ItemByPath("/");
   ASSERT_FALSE(root.ok());
   EXPECT_EQ(root.status().code(), Code::kPermissionDenied);
@@ -177,7 +183,7 @@ TEST_F(AuthTest, NoTokenReachesTheLogEvenAtDebug) {
   auto access = auth->AccessToken();
   emu_.Control("POST", "/tokens/expire");
   Pacer pacer;
-  GraphClient client(*http_, pacer, *auth, GraphClientOptions{emu_.graph_url()});
+  GraphClient client(*http_, pacer, *auth, OptionsFor(emu_.graph_url()));
   auto root = client.ItemByPath("/");
   auto renewed = auth->AccessToken();
   spdlog::default_logger()->flush();

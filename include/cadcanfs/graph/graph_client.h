@@ -152,7 +152,9 @@ class GraphClient {
 
  private:
   struct Call {
-    std::string method = "GET";
+    Call(std::string method_in, std::string url_in)
+        : method(std::move(method_in)), url(std::move(url_in)) {}
+    std::string method;
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
     Bytes body;
