@@ -492,6 +492,22 @@ Status GraphClient::VerifyHash(const UploadSessionState& state, const DriveItem&
   return Status::Ok();
 }
 
+std::optional<DriveItem> GraphClient::CommittedUpload(const UploadSessionState& state) {
+  if (state.hashed_upto != state.total_size) return std::nullopt;
+  Result<DriveItem> item =
+      state.target.item_id.empty()
+          ? AuthorizedItem(Call("GET", ItemUrl(state.target.parent_id) + ":/" +
+                                           EncodePathSegment(state.target.name) + ":?" +
+                                           kItemSelect))
+          : Item(state.target.item_id);
+  if (!item.ok() || item->size != static_cast<int64_t>(state.total_size)) return std::nullopt;
+  // Only the hash tells our content from an older version of the same size.
+  const std::string expected = QuickXorHash(state.hash).DigestBase64(state.total_size);
+  if (item->quick_xor_hash != expected) return std::nullopt;
+  spdlog::debug("graph: the final fragment's reply was lost, but the upload is committed");
+  return std::move(item).value();
+}
+
 Result<DriveItem> GraphClient::ContinueUploadSession(
     UploadSessionState& state, const ContentReader& reader,
     const std::function<void(const UploadSessionState&)>& progress) {
@@ -512,14 +528,21 @@ Result<DriveItem> GraphClient::ContinueUploadSession(
     return RecreateSession(state);
   };
   // Asks the service where to continue; a vanished session starts over.
-  auto resync = [&]() -> Status {
+  // Asks the service where to continue. A session that vanished after its final
+  // fragment may have committed with the reply lost: then the item is there already.
+  std::optional<DriveItem> landed;
+  auto resync = [&](bool final_fragment) -> Status {
     Result<uint64_t> offset = QuerySessionOffset(state);
     if (offset.ok()) {
       state.next_offset = *offset;
       return Status::Ok();
     }
-    if (offset.status().code() == Code::kNotFound) return recreate();
-    return Status::Ok();  // try the same offset again; failures are counted by the caller
+    if (offset.status().code() != Code::kNotFound) return Status::Ok();  // retry the offset
+    if (final_fragment) {
+      landed = CommittedUpload(state);
+      if (landed) return Status::Ok();
+    }
+    return recreate();
   };
 
   while (true) {
@@ -540,11 +563,13 @@ Result<DriveItem> GraphClient::ContinueUploadSession(
       state.hash = hash.state();
       state.hashed_upto = offset + length;
     }
+    const bool final_fragment = offset + length == state.total_size;
     Result<HttpResponse> sent = SendFragment(state, offset, data);
     if (!sent.ok()) {
       if (sent.status().code() != Code::kIoError) return sent.status();
       CADCANFS_RETURN_IF_ERROR(note_failure("connection lost"));
-      CADCANFS_RETURN_IF_ERROR(resync());
+      CADCANFS_RETURN_IF_ERROR(resync(final_fragment));
+      if (landed) return *landed;
       continue;
     }
     const HttpResponse& reply = *sent;
@@ -572,7 +597,8 @@ Result<DriveItem> GraphClient::ContinueUploadSession(
         if (auto wait = ParseRetryAfter(reply, std::chrono::system_clock::now())) Sleep(*wait);
       }
       CADCANFS_RETURN_IF_ERROR(note_failure("HTTP " + std::to_string(reply.status)));
-      CADCANFS_RETURN_IF_ERROR(resync());
+      CADCANFS_RETURN_IF_ERROR(resync(final_fragment));
+      if (landed) return *landed;
       continue;
     }
     return MapGraphError(reply);

@@ -226,11 +226,26 @@ TEST_F(GraphClientTest, UploadSessionIsRecreatedWhenItVanishes) {
   const Bytes content = Pattern(5 * 1024 * 1024, 10);
   emu_.Control("POST", "/faults",
                {{"fault", "session_gone"}, {"on", "upload.fragment"}, {"skip", 1}, {"times", 1}});
+  emu_.Control("POST", "/faults", {{"fault", "omit_hashes"}});
   auto item =
       client_->Upload(UploadTarget{"", folder_.id, "gone.bin"}, content.size(), ReaderOf(content));
   ASSERT_TRUE(item.ok()) << item.status().ToString();
+  EXPECT_TRUE(item->quick_xor_hash.empty());  // a reply without hashes is accepted
   EXPECT_EQ(RemoteContent("gone.bin"), content);
   EXPECT_EQ(emu_.Counter("graph.session"), 2);
+}
+
+TEST_F(GraphClientTest, FinalFragmentWhoseReplyWasLostCountsAsCommitted) {
+  const Bytes content = Pattern(5 * 1024 * 1024, 19);  // two fragments
+  emu_.Control("POST", "/faults", {{"fault", "lose_reply"}, {"skip", 1}, {"times", 1}});
+  UploadOptions fail;
+  fail.conflict = ConflictBehavior::kFail;  // a second upload would clash with the first
+  auto item = client_->Upload(UploadTarget{"", folder_.id, "last.bin"}, content.size(),
+                              ReaderOf(content), fail);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  EXPECT_EQ(item->quick_xor_hash, QuickXorHashBase64(content));
+  EXPECT_EQ(emu_.Counter("graph.session"), 1);
+  EXPECT_EQ(Counters()["faults_fired"], 1);
 }
 
 TEST_F(GraphClientTest, UploadSessionStateResumesAfterARestart) {

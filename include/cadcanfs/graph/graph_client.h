@@ -170,6 +170,8 @@ class GraphClient {
   Result<uint64_t> QuerySessionOffset(const UploadSessionState& state);
   Status RecreateSession(UploadSessionState& state);
   Status VerifyHash(const UploadSessionState& state, const DriveItem& item) const;
+  // The target item, if it already holds exactly the session's content (hash checked).
+  std::optional<DriveItem> CommittedUpload(const UploadSessionState& state);
 
   HttpClient& http_;
   Pacer& pacer_;
