@@ -132,6 +132,7 @@ size_t OnUpload(char* buffer, size_t size, size_t count, void* user) {
   auto* state = static_cast<TransferState*>(user);
   const Bytes& body = state->request->body;
   const size_t n = std::min(size * count, body.size() - state->upload_offset);
+  if (n == 0) return 0;
   std::memcpy(buffer, body.data() + state->upload_offset, n);
   state->upload_offset += n;
   return n;

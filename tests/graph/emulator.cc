@@ -1,7 +1,9 @@
 #include "graph/emulator.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +61,15 @@ std::unique_ptr<Emulator> Emulator::Start(const std::string& root) {
       std::string(CADCANFS_SOURCE_DIR) + "/tests/graph_emulator/graph_emulator.py";
   const pid_t pid = fork();
   if (pid == 0) {
+    // The emulator dies with the test process, even when that crashes, and keeps its
+    // output out of the test's (a pipe held open by it would outlive the test).
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    const std::string log = emulator->dir_ + "/emulator.log";
+    const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (log_fd >= 0) {
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+    }
     execlp("python3", "python3", "-B", script.c_str(), "--root", root.c_str(), "--port", "0",
            "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
     _exit(127);

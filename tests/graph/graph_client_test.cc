@@ -27,7 +27,7 @@ Bytes Pattern(size_t size, uint8_t seed) {
 ContentReader ReaderOf(const Bytes& content) {
   return [&content](uint64_t offset, MutableByteSpan out) {
     if (offset + out.size() > content.size()) return Status::Error(Code::kInternal, "past end");
-    std::memcpy(out.data(), content.data() + offset, out.size());
+    if (!out.empty()) std::memcpy(out.data(), content.data() + offset, out.size());
     return Status::Ok();
   };
 }
