@@ -34,6 +34,10 @@ inline constexpr int kAuditUnwritable = 44;  // the audit log cannot be opened, 
 inline constexpr int kDoctorProblems = 30;    // doctor found a problem on this system
 inline constexpr int kBadServiceConfig = 31;  // --config file unreadable, loose or malformed
 
+// OneDrive sign-in (login, and every command that reaches OneDrive).
+inline constexpr int kLoginFailed = 50;           // sign-in declined, expired, refused or needed
+inline constexpr int kTokenStoreUnreadable = 51;  // token file: wrong key, damaged, not a store
+
 }  // namespace cadcanfs::exit_code
 
 #endif  // CADCANFS_CLI_EXIT_CODES_H_

@@ -8,6 +8,7 @@
 #include "cadcanfs/common/log.h"
 #include "cadcanfs/common/process.h"
 #include "exit_codes.h"
+#include "login_commands.h"
 #include "ops_commands.h"
 #include "status_command.h"
 #include "support.h"
@@ -50,6 +51,9 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
   unmount --config FILE                unmount the mountpoint that FILE names
   doctor [KEYOPTS] [--config FILE] [--allow-other]
                                        check this system (FUSE, swap, core dumps, key)
+  login --token-file F KEYOPTS [--tenant T] [--client-id C] [--login-url URL] [--drive ID]
+                                       sign in to OneDrive (device code); store the token encrypted
+  logout --token-file F                delete the stored OneDrive sign-in
   --version                            versions of cadcanfs, its formats and libraries
 
 KEYOPTS: --key-file F | --passphrase-file F (or a systemd credential cadcanfs.key)
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
       {"mount", cadcanfs::cli::RunMount},       {"unmount", cadcanfs::cli::RunUnmount},
       {"audit", cadcanfs::cli::RunAudit},       {"case-code", cadcanfs::cli::RunCaseCode},
       {"policy", cadcanfs::cli::RunPolicy},     {"doctor", cadcanfs::cli::RunDoctor},
+      {"login", cadcanfs::cli::RunLogin},       {"logout", cadcanfs::cli::RunLogout},
       {"--version", cadcanfs::cli::RunVersion}, {"status", cadcanfs::cli::RunStatus},
   };
   auto it = commands.find(command);

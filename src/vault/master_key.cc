@@ -16,6 +16,7 @@ Result<MasterKey> MasterKey::FromBytes(SecretBytes kek) {
   CADCANFS_ASSIGN_OR_RETURN(key.wrap_key_, HkdfSha256(kek, "cadcanfs v1 key-wrap", 32));
   CADCANFS_ASSIGN_OR_RETURN(key.config_mac_key_, HkdfSha256(kek, "cadcanfs v1 config-mac", 32));
   CADCANFS_ASSIGN_OR_RETURN(key.staging_key_, HkdfSha256(kek, "cadcanfs v1 staging", 32));
+  CADCANFS_ASSIGN_OR_RETURN(key.token_store_key_, HkdfSha256(kek, "cadcanfs v1 token-store", 32));
   return key;
 }
 

@@ -9,6 +9,8 @@
 //   mac key  = HKDF(KEK, "cadcanfs v1 config-mac", 32) HMAC of the config
 //   staging  = HKDF(KEK, "cadcanfs v1 staging", 32)    writes staged on local disk for a
 //                                                      whole-object store (StagingStore)
+//   token store = HKDF(KEK, "cadcanfs v1 token-store", 32)  the OneDrive refresh token at
+//                                                      rest (graph/token_store.h)
 //
 // Thread safety: immutable after construction; safe to share.
 #ifndef CADCANFS_VAULT_MASTER_KEY_H_
@@ -37,6 +39,7 @@ class MasterKey {
   const SecretBytes& wrap_key() const { return wrap_key_; }
   const SecretBytes& config_mac_key() const { return config_mac_key_; }
   const SecretBytes& staging_key() const { return staging_key_; }
+  const SecretBytes& token_store_key() const { return token_store_key_; }
 
  private:
   MasterKey() = default;
@@ -44,6 +47,7 @@ class MasterKey {
   SecretBytes wrap_key_;
   SecretBytes config_mac_key_;
   SecretBytes staging_key_;
+  SecretBytes token_store_key_;
 };
 
 }  // namespace cadcanfs
