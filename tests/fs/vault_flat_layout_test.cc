@@ -160,7 +160,9 @@ TEST_F(FlatLayoutTest, FsckReportsEntriesDirectoriesOfNoDirectory) {
   ASSERT_TRUE(ImportTree(*vault, MakeDeepSource(), "", true).ok());
   // As an mkdir that died between its two steps leaves it.
   const std::string stray = std::string(kFlatDirsName) + "/zz/" + std::string(30, 'q');
-  ASSERT_TRUE(vault->store().MakeDir(std::string(kFlatDirsName) + "/zz", 0700).ok());
+  // The fan-out directory may hold real entries directories already (1 run in 50).
+  Status fanout = vault->store().MakeDir(std::string(kFlatDirsName) + "/zz", 0700);
+  ASSERT_TRUE(fanout.ok() || fanout.code() == Code::kAlreadyExists) << fanout.ToString();
   ASSERT_TRUE(vault->store().MakeDir(stray, 0700).ok());
   FsckReport report = CheckVault(*vault);
   ASSERT_EQ(report.problems.size(), 1u);
