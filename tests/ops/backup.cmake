@@ -7,7 +7,8 @@ set_tests_properties(backup_restore_drill PROPERTIES TIMEOUT 300 LABELS ops-dril
 add_test(NAME progress_output
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/ops/progress_output_test.sh $<TARGET_FILE:cadcanfs>
           ${PROJECT_SOURCE_DIR}/scripts)
-set_tests_properties(progress_output PROPERTIES TIMEOUT 300)
+# An output check of the CLI (label ops-drill): the Release run covers it.
+set_tests_properties(progress_output PROPERTIES TIMEOUT 300 LABELS ops-drill)
 # Unit tests of the progress line (src/cli/progress.h).
 cadcanfs_test(progress_test
   SOURCES cli/progress_test.cc
