@@ -421,6 +421,11 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   }
   LockDaemonMemory();
   FileSystem fs(std::move(format), fs_options);
+  if (!fs.PrepareToServe().ok()) {
+    code = MountError(exit_code::kIoError, "the root of the store cannot be read");
+    readiness.Report(code);
+    return code;
+  }
   MountOptions mount = request.mount;
   mount.policy_watcher = access_setup.watcher.get();
   mount.audit_log = access_setup.audit.get();

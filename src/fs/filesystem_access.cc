@@ -217,8 +217,9 @@ std::string LookupKey(InodeNumber parent, std::string_view name) {
 }
 }  // namespace
 
-std::optional<Entry> FileSystem::CachedChild(Inode& parent, std::string_view name) {
-  if (!CachesPolicyAnswers(parent)) return std::nullopt;
+std::optional<FileSystem::CachedLookup> FileSystem::CachedChild(Inode& parent,
+                                                                std::string_view name) {
+  if (!OnlyWriterOfRemoteStore() && !CachesPolicyAnswers(parent)) return std::nullopt;
   CachedLookup hit;
   {
     std::lock_guard lock(lookup_cache_mu_);
@@ -226,36 +227,74 @@ std::optional<Entry> FileSystem::CachedChild(Inode& parent, std::string_view nam
     if (it == lookup_cache_.end()) return std::nullopt;
     hit = it->second;
   }
+  const auto max_age = OnlyWriterOfRemoteStore() ? kRemoteAttrCacheAge : kPolicyCacheAge;
   if (hit.generation != namespace_generation_.load() ||
-      std::chrono::steady_clock::now() - hit.at >= kPolicyCacheAge) {
+      std::chrono::steady_clock::now() - hit.at >= max_age) {
     return std::nullopt;
   }
-  return Entry{hit.child, hit.attr};
+  return hit;
 }
 
 void FileSystem::RememberChild(Inode& parent, std::string_view name, const Entry& entry,
                                uint64_t generation) {
-  if (!S_ISDIR(entry.attr.st_mode) || !CachesPolicyAnswers(parent)) return;
+  // Under a policy only directories (the case folders every path walk passes); on a
+  // remote store every entry, so that opening a listed file needs no round trip.
+  const bool directory = S_ISDIR(entry.attr.st_mode);
+  if (!OnlyWriterOfRemoteStore() && !(directory && CachesPolicyAnswers(parent))) return;
   constexpr size_t kMaxEntries = 65536;
   std::lock_guard lock(lookup_cache_mu_);
   if (lookup_cache_.size() >= kMaxEntries) lookup_cache_.clear();
-  lookup_cache_[LookupKey(parent.number, name)] = CachedLookup{
-      entry.ino, ObjectType::kDirectory, entry.attr, generation, std::chrono::steady_clock::now()};
+  lookup_cache_[LookupKey(parent.number, name)] =
+      CachedLookup{entry.ino, directory ? ObjectType::kDirectory : ObjectType::kFile, entry.attr,
+                   generation, std::chrono::steady_clock::now()};
+}
+
+std::optional<Entry> FileSystem::KnownChild(Inode& parent, std::string_view name) {
+  std::optional<CachedLookup> hit = CachedChild(parent, name);
+  if (!hit) return std::nullopt;
+  // Counts the kernel's lookup, as recording it would; gone if it was dropped.
+  std::shared_ptr<Inode> child = inodes_.Revive(hit->child);
+  if (!child) return std::nullopt;
+  if (hit->type == ObjectType::kDirectory) return Entry{hit->child, hit->attr};
+  // A file's size and times change with writes, which change no name: its attributes
+  // come from its open file or from what was read since it was last closed.
+  std::optional<struct stat> attr = KnownAttr(*child);
+  if (!attr) {
+    inodes_.Forget(hit->child, 1);
+    return std::nullopt;
+  }
+  return Entry{hit->child, *attr};
+}
+
+bool FileSystem::OnlyWriterOfRemoteStore() const {
+  return !options_.shared_store && store_.capabilities().remote;
 }
 
 bool FileSystem::CachesAttributes(Inode& inode) {
-  if (CachesPolicyAnswers(inode)) return true;
-  return !options_.shared_store && store_.capabilities().remote;
+  return OnlyWriterOfRemoteStore() || CachesPolicyAnswers(inode);
 }
 
 std::optional<struct stat> FileSystem::CachedAttr(Inode& inode) {
   if (!CachesAttributes(inode)) return std::nullopt;
   std::lock_guard lock(inode.mu);
+  const auto max_age = OnlyWriterOfRemoteStore() ? kRemoteAttrCacheAge : kPolicyCacheAge;
   if (!inode.cached_attr || inode.cached_attr_generation != namespace_generation_.load() ||
-      std::chrono::steady_clock::now() - inode.cached_attr_at >= kPolicyCacheAge) {
+      std::chrono::steady_clock::now() - inode.cached_attr_at >= max_age) {
     return std::nullopt;
   }
   return inode.cached_attr;
+}
+
+std::optional<struct stat> FileSystem::KnownAttr(Inode& inode) {
+  std::shared_ptr<FileContent> file;
+  {
+    std::lock_guard lock(inode.mu);
+    file = inode.file;
+  }
+  if (!file) return CachedAttr(inode);
+  auto info = file->Stat();
+  if (!info.ok()) return std::nullopt;
+  return AttrOf(*info);
 }
 
 void FileSystem::RememberAttr(Inode& inode, const struct stat& attr, uint64_t generation) {

@@ -45,6 +45,12 @@ Result<struct stat> FileSystem::GetAttr(InodeNumber ino, std::optional<HandleId>
   return attr;
 }
 
+Status FileSystem::PrepareToServe() {
+  CADCANFS_RETURN_IF_ERROR(GetAttr(kRootInode).status());
+  std::shared_lock ns(namespace_mu_);
+  return names_.DirStateOf(*inodes_.root()).status();
+}
+
 Status FileSystem::TruncateInode(Inode& inode, uint64_t size, std::optional<HandleId> fh) {
   if (inode.type == ObjectType::kDirectory) {
     return Status::Error(Code::kIsADirectory, "is a directory");

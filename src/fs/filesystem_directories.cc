@@ -36,7 +36,8 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
   } else if (offset == 0 || !handle->snapshot) {
     std::shared_lock ns(namespace_mu_);
     CADCANFS_ASSIGN_OR_RETURN(std::string entries, names_.EntriesDirOf(*handle->inode));
-    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, format_->ListDirectory(entries));
+    CADCANFS_ASSIGN_OR_RETURN(DirState state, names_.DirStateOf(*handle->inode));
+    CADCANFS_ASSIGN_OR_RETURN(DirListing listing, format_->ListDirectory(entries, state));
     if (!listing.damaged.empty()) {
       spdlog::error("directory listing skipped {} entries that failed to decrypt (run fsck)",
                     listing.damaged.size());

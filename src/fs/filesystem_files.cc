@@ -43,7 +43,7 @@ Result<std::shared_ptr<FileContent>> FileSystem::AcquireFile(Inode& inode, bool 
     // and that is stale, as on ext4.
     if (!path.ok() && inode.links.empty()) return Stale();
     if (!path.ok()) return path.status();
-    auto opened = format_->OpenFile(*path, !options_.read_only);
+    auto opened = format_->OpenFile(*path, OpensWritable(need_write));
     // A read-only backing object (chmod a-w) can still be read.
     if (!opened.ok() && !need_write && !options_.read_only &&
         opened.status().code() == Code::kPermissionDenied) {
@@ -55,6 +55,14 @@ Result<std::shared_ptr<FileContent>> FileSystem::AcquireFile(Inode& inode, bool 
   }
   ++inode.open_count;
   return inode.file;
+}
+
+bool FileSystem::OpensWritable(bool need_write) const {
+  if (options_.read_only) return false;
+  // Locally a writable descriptor costs nothing more, and a later writer then shares it.
+  // On a remote store it starts a stage (a round trip for the object's version), which a
+  // reader does not need: a writer that comes later upgrades the open file.
+  return need_write || !store_.capabilities().remote;
 }
 
 Status FileSystem::UpgradeToWritable(Inode& inode, const std::string& path) {

@@ -22,12 +22,14 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
   if (name == "..") return LookupParentOf(parent);
   std::shared_lock ns(namespace_mu_);
   const uint64_t generation = namespace_generation_.load();
-  if (policy_enabled()) {
+  {
     CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> dir, InodeOf(parent));
-    if (std::optional<Entry> cached = CachedChild(*dir, name)) {
-      CADCANFS_RETURN_IF_ERROR(CheckFound(*dir, name, ObjectType::kDirectory));
-      // Counts the kernel's lookup, as recording it would; gone if it was dropped.
-      if (inodes_.Revive(cached->ino)) return *cached;
+    if (std::optional<Entry> known = KnownChild(*dir, name)) {
+      Status found = CheckFound(
+          *dir, name, S_ISDIR(known->attr.st_mode) ? ObjectType::kDirectory : ObjectType::kFile);
+      if (!found.ok()) inodes_.Forget(known->ino, 1);
+      CADCANFS_RETURN_IF_ERROR(found);
+      return *known;
     }
   }
   CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
@@ -82,6 +84,7 @@ Result<Entry> FileSystem::LookupListed(InodeNumber parent, const PlainDirEntry& 
   Entry recorded{inode->number, AttrOf(info)};
   // As the kernel keeps them for readdirplus: the open that may follow needs no Stat.
   RememberAttr(*inode, recorded.attr, generation);
+  RememberChild(*child.parent, entry.name, recorded, generation);
   return recorded;
 }
 

@@ -153,7 +153,7 @@ Status PlainFormat::ReleaseEmptyDirectory(std::string_view store_path) {
 
 Status PlainFormat::RestoreDirState(std::string_view, const DirState&) { return Status::Ok(); }
 
-Result<DirListing> PlainFormat::ListDirectory(std::string_view store_dir) {
+Result<DirListing> PlainFormat::ListDirectory(std::string_view store_dir, const DirState&) {
   CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, store_->List(store_dir));
   DirListing listing;
   listing.entries.reserve(entries.size());

@@ -271,6 +271,10 @@ Result<std::string> Vault::DecryptStoredName(std::string_view cipher_dir, const 
 
 Result<DirListing> Vault::ListDirectory(std::string_view cipher_dir) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, ReadDirId(cipher_dir));
+  return ListDirectory(cipher_dir, dir);
+}
+
+Result<DirListing> Vault::ListDirectory(std::string_view cipher_dir, const DirId& dir) {
   // A flat vault's entries directory is named after its id: one moved or swapped in
   // under another directory's name would decrypt nothing, but say so plainly.
   if (std::optional<std::string> expected = FlatEntriesDir(dir);

@@ -297,15 +297,19 @@ class Presenter {
   std::shared_ptr<ObjectTable> table_;
 };
 
-// An open object for reading: ranged reads of its committed content.
+// An open object for reading: ranged reads of its committed content. Opening it is
+// the one round trip that fetched its metadata (on OneDrive, the item with its download
+// URL), so it describes itself without another call.
 class RemoteReader final : public StoreFile {
  public:
-  RemoteReader(std::unique_ptr<StoreFile> base, std::shared_ptr<ObjectState> state,
-               std::shared_ptr<RemoteLikeControls> controls, Presenter presenter)
+  RemoteReader(std::unique_ptr<StoreFile> base, ObjectInfo opened,
+               std::shared_ptr<ObjectState> state, std::shared_ptr<RemoteLikeControls> controls,
+               Presenter presenter)
       : base_(std::move(base)),
         state_(std::move(state)),
         controls_(std::move(controls)),
-        presenter_(std::move(presenter)) {}
+        presenter_(std::move(presenter)),
+        info_(presenter_.Present(std::move(opened))) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     if (out.empty()) return size_t{0};
@@ -330,19 +334,25 @@ class RemoteReader final : public StoreFile {
     return base_->Size();
   }
   Result<ObjectInfo> Stat() override {
-    auto fault = controls_->Begin(RemoteCall::kStat);
-    if (!fault.before.ok()) return fault.before;
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat());
-    return WithFault(fault, Result<ObjectInfo>(presenter_.Present(std::move(info))));
+    std::lock_guard lock(info_mu_);
+    return info_;
   }
   Status Reserve(uint64_t, uint64_t) override { return Unsupported("space reservation"); }
   void Prefetch(uint64_t, uint64_t) override {}
   Status SetMode(uint32_t) override { return Unsupported("file modes"); }
   Status SetOwner(uid_t, gid_t) override { return Unsupported("file owners"); }
+  // The reply of the PATCH is the item as changed.
   Status SetTimes(const struct timespec times[2]) override {
     auto fault = controls_->Begin(RemoteCall::kSetTimes);
     if (!fault.before.ok()) return fault.before;
-    return WithFault(fault, base_->SetTimes(times));
+    Status set = base_->SetTimes(times);
+    if (set.ok()) {
+      auto changed = base_->Stat();
+      if (!changed.ok()) return changed.status();
+      std::lock_guard lock(info_mu_);
+      info_ = presenter_.Present(std::move(changed).value());
+    }
+    return WithFault(fault, std::move(set));
   }
 
  private:
@@ -350,6 +360,8 @@ class RemoteReader final : public StoreFile {
   const std::shared_ptr<ObjectState> state_;
   const std::shared_ptr<RemoteLikeControls> controls_;
   const Presenter presenter_;
+  std::mutex info_mu_;
+  ObjectInfo info_;  // guarded by info_mu_
 };
 
 // An open object for writing: a private upload buffer, committed whole by Commit().
@@ -658,8 +670,9 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     CADCANFS_ASSIGN_OR_RETURN(std::string actual, Resolve(path));
     CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> file, base_->Open(actual, OpenOptions{}));
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
+    std::shared_ptr<ObjectState> state = objects_->Get(info.id);
     std::unique_ptr<StoreFile> reader = std::make_unique<RemoteReader>(
-        std::move(file), objects_->Get(info.id), controls_, presenter_);
+        std::move(file), std::move(info), std::move(state), controls_, presenter_);
     return WithFault(fault, Result<std::unique_ptr<StoreFile>>(std::move(reader)));
   }
 
@@ -909,8 +922,8 @@ class RemoteLikeStoreImpl final : public RemoteLikeStore {
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, file->Stat());
     std::shared_ptr<ObjectState> state = objects_->Get(info.id);
     if (!options.write) {
-      std::unique_ptr<StoreFile> reader =
-          std::make_unique<RemoteReader>(std::move(file), std::move(state), controls_, presenter_);
+      std::unique_ptr<StoreFile> reader = std::make_unique<RemoteReader>(
+          std::move(file), info, std::move(state), controls_, presenter_);
       return WithFault(fault, Result<std::unique_ptr<StoreFile>>(std::move(reader)));
     }
     CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> buffer, NewUploadBuffer());

@@ -133,6 +133,11 @@ class FileSystem {
   FileSystem(std::unique_ptr<Format> format, FsOptions options);
   ~FileSystem();
 
+  // Reads, once before the first request, what every path walk needs first: the root's
+  // attributes (kept on a remote store, so the first `ls` does not wait a round trip for
+  // them) and its directory state. An error means the store's root cannot be read.
+  Status PrepareToServe();
+
   // Names
   Result<Entry> Lookup(InodeNumber parent, std::string_view name);
   // "." of an inode number the kernel may have forgotten (a file handle), counting a
@@ -291,12 +296,23 @@ class FileSystem {
   // cached, a change that invalidates them, and the lookups and attributes themselves.
   bool CachesPolicyAnswers(Inode& inode);
   void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
-  std::optional<Entry> CachedChild(Inode& parent, std::string_view name);
+  // The lookup cache (CachedLookup): under a policy, the case directories; on a remote
+  // store, every entry a lookup or listing found.
+  struct CachedLookup;
+  std::optional<CachedLookup> CachedChild(Inode& parent, std::string_view name);
   void RememberChild(Inode& parent, std::string_view name, const Entry& entry, uint64_t generation);
+  // A cached lookup's answer, counted as a lookup, with the attributes the object has now.
+  std::optional<Entry> KnownChild(Inode& parent, std::string_view name);
+  // The attributes known without a store call: the open file's, or the cached ones.
+  std::optional<struct stat> KnownAttr(Inode& inode);
   // Attributes read from the store moments ago, for the requests that follow each other
   // about one object (LOOKUP, then the GETATTR of OPEN's relatime check): a directory's
   // under a policy, and any object's on a store where a Stat is a round trip (OneDrive),
   // unless other writers share the store. Never while the object is open here.
+  // A store whose calls are round trips, and no other writer but those its change feed
+  // reports (no --shared-store): what this daemon read there stays right until it
+  // changes something itself.
+  bool OnlyWriterOfRemoteStore() const;
   bool CachesAttributes(Inode& inode);
   std::optional<struct stat> CachedAttr(Inode& inode);
   void RememberAttr(Inode& inode, const struct stat& attr, uint64_t generation);
@@ -314,6 +330,7 @@ class FileSystem {
   void ReleaseFile(Inode& inode);
   // REQUIRES: inode.mu held, inode.file open read-only. Reopens its store object at
   // `path` for writing, if it is still the same object.
+  bool OpensWritable(bool need_write) const;
   Status UpgradeToWritable(Inode& inode, const std::string& path);
   HandleId AddFileHandle(std::shared_ptr<Inode> inode, std::shared_ptr<FileContent> file,
                          int flags);
@@ -347,6 +364,11 @@ class FileSystem {
     std::chrono::steady_clock::time_point at;
   };
   static constexpr std::chrono::milliseconds kPolicyCacheAge{1000};
+  // On a remote store (without --shared-store) this daemon is the store's only writer,
+  // or its change feed reports the others (StoreObjectChanged): attributes read there
+  // stay right until a change of ours or of the feed's bumps the generation. The age
+  // only bounds how long a change nobody reported can go unseen.
+  static constexpr std::chrono::milliseconds kRemoteAttrCacheAge{60'000};
   // Counts completed namespace and attribute changes; a cached answer from an older
   // generation is not used.
   std::atomic<uint64_t> namespace_generation_{0};

@@ -115,8 +115,9 @@ class Format {
   // is empty, else drops its state. RestoreDirState undoes this if the rename fails.
   virtual Status ReleaseEmptyDirectory(std::string_view store_path) = 0;
   virtual Status RestoreDirState(std::string_view store_path, const DirState& state) = 0;
-  // The entries in `store_dir`, a directory's entries directory.
-  virtual Result<DirListing> ListDirectory(std::string_view store_dir) = 0;
+  // The entries in `store_dir`, the entries directory of a directory whose state is
+  // `state` (as read when the directory was resolved, so listing reads it not again).
+  virtual Result<DirListing> ListDirectory(std::string_view store_dir, const DirState& state) = 0;
 
   // Names.
   virtual Result<EncryptedName> EncodeName(const DirState& dir, std::string_view name) const = 0;

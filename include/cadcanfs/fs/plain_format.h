@@ -69,7 +69,7 @@ class PlainFormat final : public Format {
   Status RemoveDirectory(std::string_view store_path, const DirState& state) override;
   Status ReleaseEmptyDirectory(std::string_view store_path) override;
   Status RestoreDirState(std::string_view store_path, const DirState& state) override;
-  Result<DirListing> ListDirectory(std::string_view store_dir) override;
+  Result<DirListing> ListDirectory(std::string_view store_dir, const DirState& state) override;
 
   Result<EncryptedName> EncodeName(const DirState& dir, std::string_view name) const override;
   Status PrepareEntry(std::string_view store_dir, const EncryptedName& name) override;

@@ -84,8 +84,10 @@ class Vault {
   Result<std::string> DecryptStoredName(std::string_view cipher_dir, const DirId& dir,
                                         std::string_view stored_name);
 
-  // The entries in `cipher_dir`, an entries directory (EntriesDir).
+  // The entries in `cipher_dir`, an entries directory (EntriesDir), reading its id.
   Result<DirListing> ListDirectory(std::string_view cipher_dir);
+  // The same for a directory whose id `dir` the caller read already.
+  Result<DirListing> ListDirectory(std::string_view cipher_dir, const DirId& dir);
   // Maps "a/b/c" (plaintext, relative to the vault root) to its ciphertext path.
   Result<std::string> CipherPathOf(std::string_view plain_path);
   // Maps a ciphertext path back to plaintext (in the flat layout this searches the

@@ -51,8 +51,8 @@ class VaultFormat final : public Format {
   Status RestoreDirState(std::string_view store_path, const DirState& state) override {
     return vault_->RestoreDirId(store_path, state);
   }
-  Result<DirListing> ListDirectory(std::string_view store_dir) override {
-    return vault_->ListDirectory(store_dir);
+  Result<DirListing> ListDirectory(std::string_view store_dir, const DirState& state) override {
+    return vault_->ListDirectory(store_dir, state);
   }
 
   Result<EncryptedName> EncodeName(const DirState& dir, std::string_view name) const override {
