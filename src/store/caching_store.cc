@@ -713,6 +713,8 @@ class CachingStoreImpl final : public CachingStore {
     return base_->SetTimes(path, times);
   }
   Result<StoreSpace> Space() override { return base_->Space(); }
+  // Cached chunks are keyed by eTag: a changed object's new version misses them.
+  Result<std::vector<std::string>> PollChanges() override { return base_->PollChanges(); }
   Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
     return base_->GetXattr(path, name);
   }

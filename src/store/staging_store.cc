@@ -690,6 +690,9 @@ class StagingStoreImpl final : public StagingStore {
     return base_->SetTimes(path, times);
   }
   Result<StoreSpace> Space() override { return base_->Space(); }
+  // A change to an object staged here shows at its commit: If-Match fails, and the
+  // stage lands as a conflict copy.
+  Result<std::vector<std::string>> PollChanges() override { return base_->PollChanges(); }
   Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
     return base_->GetXattr(path, name);
   }

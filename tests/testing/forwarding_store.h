@@ -89,6 +89,7 @@ class ForwardingStore : public Store {
     return base_.SetTimes(path, times);
   }
   Result<StoreSpace> Space() override { return base_.Space(); }
+  Result<std::vector<std::string>> PollChanges() override { return base_.PollChanges(); }
   Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
     return base_.GetXattr(path, name);
   }

@@ -256,6 +256,15 @@ class Store {
                           int flags) = 0;
   virtual Result<std::vector<std::string>> ListXattrs(std::string_view path) = 0;
   virtual Status RemoveXattr(std::string_view path, std::string_view name) = 0;
+
+  // The change feed (OneDrive's delta): the store paths another writer created,
+  // rewrote, renamed (both names) or removed since the last call, for the filesystem
+  // to drop what it and the kernel cache about them (FileSystem::StoreObjectChanged).
+  // The first call starts tracking and reports nothing. kUnsupported where the store
+  // cannot tell; a local directory shared with other writers needs --shared-store.
+  virtual Result<std::vector<std::string>> PollChanges() {
+    return Status::Error(Code::kUnsupported, "this store reports no changes");
+  }
 };
 
 // The S_IF* file-type bits for an object type (regular file for kOther).
