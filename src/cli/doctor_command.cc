@@ -181,7 +181,7 @@ std::optional<KeyToCheck> KeyFromOptions(const Args& args,
   if (config && config->key_file) return KeyToCheck{*config->key_file, false, "the config file"};
   if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY")) {
     std::string credential = std::string(dir) + "/cadcanfs.key";
-    if (access(credential.c_str(), F_OK) == 0) {
+    if (::access(credential.c_str(), F_OK) == 0) {
       return KeyToCheck{credential, false, "the systemd credential"};
     }
   }

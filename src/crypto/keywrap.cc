@@ -5,13 +5,13 @@
 #include <climits>
 #include <memory>
 
+#include "cipher_ctx.h"
+
 namespace cadcanfs {
 
 namespace {
 
-struct CtxDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
+using crypto_internal::CipherCtxPtr;
 
 const EVP_CIPHER* FetchedWrap(size_t kek_size) {
   static EVP_CIPHER* wrap128 = EVP_CIPHER_fetch(nullptr, "AES-128-WRAP", nullptr);
@@ -33,7 +33,7 @@ const EVP_CIPHER* FetchedWrap(size_t kek_size) {
 int RunWrap(const SecretBytes& kek, ByteSpan in, uint8_t* out, int enc) {
   const EVP_CIPHER* cipher = FetchedWrap(kek.size());
   if (cipher == nullptr || in.size() > INT_MAX) return -1;
-  std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx) return -1;
   EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
   int len = 0, final_len = 0;

@@ -6,14 +6,13 @@
 #include <climits>
 #include <memory>
 
+#include "cipher_ctx.h"
+
 namespace cadcanfs {
 
 namespace {
 
-struct CtxDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using CtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter>;
+using crypto_internal::CipherCtxPtr;
 
 const EVP_CIPHER* FetchedSiv(size_t key_size) {
   static EVP_CIPHER* siv128 = EVP_CIPHER_fetch(nullptr, "AES-128-SIV", nullptr);
@@ -32,11 +31,11 @@ const EVP_CIPHER* FetchedSiv(size_t key_size) {
 }
 
 // Initialises a context for one SIV operation and feeds the associated data.
-Result<CtxPtr> StartSiv(const SecretBytes& key, std::initializer_list<ByteSpan> associated_data,
-                        int enc) {
+Result<CipherCtxPtr> StartSiv(const SecretBytes& key,
+                              std::initializer_list<ByteSpan> associated_data, int enc) {
   const EVP_CIPHER* cipher = FetchedSiv(key.size());
   if (cipher == nullptr) return Status::Error(Code::kInvalidArgument, "bad AES-SIV key size");
-  CtxPtr ctx(EVP_CIPHER_CTX_new());
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   if (!ctx || EVP_CipherInit_ex2(ctx.get(), cipher, key.data(), nullptr, enc, nullptr) != 1) {
     return Status::Error(Code::kInternal, "AES-SIV initialisation failed");
   }
@@ -60,7 +59,7 @@ Result<Bytes> SivEncrypt(const SecretBytes& key, std::initializer_list<ByteSpan>
   if (plaintext.empty() || plaintext.size() > INT_MAX - kSivTagSize) {
     return Status::Error(Code::kInvalidArgument, "AES-SIV input must be 1 byte to 2 GiB long");
   }
-  CADCANFS_ASSIGN_OR_RETURN(CtxPtr ctx, StartSiv(key, associated_data, 1));
+  CADCANFS_ASSIGN_OR_RETURN(CipherCtxPtr ctx, StartSiv(key, associated_data, 1));
   Bytes out(kSivTagSize + plaintext.size());
   int len = 0;
   uint8_t* dst = out.data() + kSivTagSize;
@@ -78,7 +77,7 @@ Result<Bytes> SivDecrypt(const SecretBytes& key, std::initializer_list<ByteSpan>
   if (sealed.size() <= kSivTagSize || sealed.size() > INT_MAX) {
     return Status::Error(Code::kAuthenticationFailed, "AES-SIV input has a bad length");
   }
-  CADCANFS_ASSIGN_OR_RETURN(CtxPtr ctx, StartSiv(key, associated_data, 0));
+  CADCANFS_ASSIGN_OR_RETURN(CipherCtxPtr ctx, StartSiv(key, associated_data, 0));
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, kSivTagSize,
                           const_cast<uint8_t*>(sealed.data())) != 1) {
     return Status::Error(Code::kInternal, "AES-SIV tag setup failed");

@@ -124,12 +124,9 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
                                                       uint32_t mode, int flags,
                                                       const Caller& caller) {
   ScopedChange change(namespace_generation_);
-  CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(
-      CheckEntryChange(*child.parent, name, ObjectType::kFile, "create", &path));
+  CADCANFS_ASSIGN_OR_RETURN(NewName added,
+                            PrepareNewName(parent, name, ObjectType::kFile, "create"));
+  const ChildPath& child = added.child;
   std::shared_ptr<FileContent> file;
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     auto created = format_->CreateFile(child.path, mode & 07777);
@@ -147,7 +144,7 @@ Result<std::pair<Entry, HandleId>> FileSystem::Create(InodeNumber parent, std::s
   }
   Entry entry{inode->number, AttrOf(info)};
   const std::string file_id = audit_enabled() ? file->id_for_log() : std::string();
-  if (Status audited = Audit(access::AuditOp::kCreate, path, file_id); !audited.ok()) {
+  if (Status audited = Audit(access::AuditOp::kCreate, added.path, file_id); !audited.ok()) {
     ReleaseFile(*inode);
     return audited;
   }

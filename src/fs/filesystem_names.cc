@@ -93,12 +93,9 @@ void FileSystem::Forget(InodeNumber ino, uint64_t count) { inodes_.Forget(ino, c
 Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uint32_t mode,
                                   const Caller& caller) {
   ScopedChange change(namespace_generation_);
-  CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(
-      CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "mkdir", &path));
+  CADCANFS_ASSIGN_OR_RETURN(NewName added,
+                            PrepareNewName(parent, name, ObjectType::kDirectory, "mkdir"));
+  const ChildPath& child = added.child;
   DirId id{};
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     auto made = format_->MakeDirectory(child.path, mode & 07777);
@@ -112,23 +109,20 @@ Result<Entry> FileSystem::MakeDir(InodeNumber parent, std::string_view name, uin
     std::lock_guard lock(inode->mu);
     inode->dir_id = id;
   }
-  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, added.path));
   return Entry{inode->number, AttrOf(info)};
 }
 
 Result<Entry> FileSystem::Symlink(InodeNumber parent, std::string_view name,
                                   std::string_view target, const Caller& caller) {
   ScopedChange change(namespace_generation_);
-  CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(
-      CheckEntryChange(*child.parent, name, ObjectType::kSymlink, "symlink", &path));
+  CADCANFS_ASSIGN_OR_RETURN(NewName added,
+                            PrepareNewName(parent, name, ObjectType::kSymlink, "symlink"));
+  const ChildPath& child = added.child;
   CADCANFS_RETURN_IF_ERROR(MakeSymlinkEntry(child, target));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, 0777, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, added.path));
   return RecordEntry(child, info);
 }
 
@@ -147,10 +141,8 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
   if (type != ObjectType::kFile && !store_.capabilities().special_files) {
     return Status::Error(Code::kNotPermitted, "the store keeps no special files");
   }
-  std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, type, "mknod", &path));
+  CADCANFS_ASSIGN_OR_RETURN(NewName added, PrepareNewName(parent, name, type, "mknod"));
+  const ChildPath& child = added.child;
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] {
     // A regular file from mknod is an empty encrypted file: it needs its header.
     if (type == ObjectType::kFile) return format_->CreateFile(child.path, mode & 07777).status();
@@ -158,29 +150,35 @@ Result<Entry> FileSystem::MakeNode(InodeNumber parent, std::string_view name, ui
   }));
   CADCANFS_RETURN_IF_ERROR(AssignOwner(child, caller, mode, /*is_dir=*/false));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, added.path));
   return RecordEntry(child, info);
 }
 
 Result<Entry> FileSystem::Link(InodeNumber ino, InodeNumber new_parent, std::string_view name) {
   ScopedChange change(namespace_generation_);
-  CADCANFS_RETURN_IF_ERROR(CheckWritable());
-  std::shared_lock ns(namespace_mu_);
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> inode, InodeOf(ino));
   if (inode->type == ObjectType::kDirectory) {
     return Status::Error(Code::kNotPermitted, "hard link to a directory");
   }
+  CADCANFS_ASSIGN_OR_RETURN(NewName added, PrepareNewName(new_parent, name, inode->type, "link"));
+  const ChildPath& child = added.child;
   // A new name for a file is a new way to write it: the file itself must be writable,
   // or a read-only case's file could be linked into a writable one and changed there.
   CADCANFS_RETURN_IF_ERROR(CheckChangeable(*inode, "link"));
   CADCANFS_ASSIGN_OR_RETURN(std::string existing, names_.PathOf(*inode));
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(new_parent, name));
-  std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, inode->type, "link", &path));
   CADCANFS_RETURN_IF_ERROR(MakeEntry(child, [&] { return store_.Link(existing, child.path); }));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, StatPlain(child.path));
-  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, path));
+  CADCANFS_RETURN_IF_ERROR(Audit(access::AuditOp::kCreate, added.path));
   return RecordEntry(child, info);
+}
+
+Result<FileSystem::NewName> FileSystem::PrepareNewName(InodeNumber parent, std::string_view name,
+                                                       ObjectType type, std::string_view attempt) {
+  CADCANFS_RETURN_IF_ERROR(CheckWritable());
+  NewName added{std::shared_lock(namespace_mu_), {}, {}};
+  CADCANFS_ASSIGN_OR_RETURN(added.child, names_.ResolveChild(parent, name));
+  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*added.child.parent, name, type, attempt, &added.path));
+  return added;
 }
 
 Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view target) {

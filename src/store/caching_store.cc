@@ -426,48 +426,33 @@ class ChunkCache {
 };
 
 // An object open for reading, through the cache.
-class CachedReader final : public StoreFile {
+class CachedReader final : public ForwardingStoreFile {
  public:
   CachedReader(std::shared_ptr<StoreFile> base, std::shared_ptr<ChunkCache> cache, ObjectId id)
-      : base_(std::move(base)), cache_(std::move(cache)), id_(std::move(id)) {}
+      : ForwardingStoreFile(std::move(base)), cache_(std::move(cache)), id_(std::move(id)) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
-    CADCANFS_ASSIGN_OR_RETURN(size_t n, cache_->Read(base_, id_, offset, out));
+    CADCANFS_ASSIGN_OR_RETURN(size_t n, cache_->Read(shared_base(), id_, offset, out));
     ReadAheadIfSequential(offset, n);
     return n;
   }
 
   void Prefetch(uint64_t offset, uint64_t length) override {
     if (length == 0) return;
-    auto size = base_->Size();
+    auto size = base().Size();
     if (!size.ok() || offset >= *size) return;
     const uint64_t end = std::min(*size, offset + length);
     const uint64_t chunk = cache_->chunk_size();
     const uint64_t first = offset / chunk;
     const uint64_t last = std::min((end - 1) / chunk, first + 2 * cache_->max_readahead() - 1);
-    cache_->Prefetch(base_, id_, first, last);
+    cache_->Prefetch(shared_base(), id_, first, last);
   }
 
   Result<ObjectInfo> Stat() override {
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat());
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base().Stat());
     cache_->ObserveEtag(id_, info.etag);
     return info;
   }
-
-  Status WriteAt(uint64_t offset, ByteSpan data) override { return base_->WriteAt(offset, data); }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
-    return base_->Commit(std::move(if_match_etag));
-  }
-  Status Checkpoint() override { return base_->Checkpoint(); }
-  Status Abort() override { return base_->Abort(); }
-  Result<uint64_t> Size() override { return base_->Size(); }
-  Status Reserve(uint64_t offset, uint64_t length) override {
-    return base_->Reserve(offset, length);
-  }
-  Status SetMode(uint32_t mode) override { return base_->SetMode(mode); }
-  Status SetOwner(uid_t uid, gid_t gid) override { return base_->SetOwner(uid, gid); }
-  Status SetTimes(const struct timespec times[2]) override { return base_->SetTimes(times); }
 
  private:
   // Once reads keep landing at the front of what was read, keeps a window of chunks
@@ -493,13 +478,12 @@ class CachedReader final : public StoreFile {
       from = (front_ - 1) / chunk + 1;
       to = from + window_ - 1;
     }
-    auto size = base_->Size();
+    auto size = base().Size();
     if (!size.ok() || *size == 0) return;
     to = std::min(to, (*size - 1) / cache_->chunk_size());
-    if (from <= to) cache_->Prefetch(base_, id_, from, to);
+    if (from <= to) cache_->Prefetch(shared_base(), id_, from, to);
   }
 
-  const std::shared_ptr<StoreFile> base_;
   const std::shared_ptr<ChunkCache> cache_;
   const ObjectId id_;
   std::mutex mu_;       // guards the sequential-read state
@@ -510,53 +494,39 @@ class CachedReader final : public StoreFile {
 
 // An object open for writing: passes through, and retires the object's cached
 // chunks when it changes.
-class CachedWriter final : public StoreFile {
+class CachedWriter final : public ForwardingStoreFile {
  public:
   CachedWriter(std::unique_ptr<StoreFile> base, std::shared_ptr<ChunkCache> cache,
                std::optional<ObjectId> id, bool writes_in_place)
-      : base_(std::move(base)),
+      : ForwardingStoreFile(std::move(base)),
         cache_(std::move(cache)),
         id_(std::move(id)),
         writes_in_place_(writes_in_place) {}
 
   Status WriteAt(uint64_t offset, ByteSpan data) override {
-    Status s = base_->WriteAt(offset, data);
+    Status s = base().WriteAt(offset, data);
     Changed();
     return s;
   }
   Status Truncate(uint64_t size) override {
-    Status s = base_->Truncate(size);
+    Status s = base().Truncate(size);
     Changed();
     return s;
   }
   // Invalidates even when the commit reports failure: a lost reply may hide one that
   // landed.
   Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
-    Result<ObjectInfo> committed = base_->Commit(std::move(if_match_etag));
+    Result<ObjectInfo> committed = base().Commit(std::move(if_match_etag));
     InvalidateIfDirty();
     return committed;
   }
-  Status Checkpoint() override { return base_->Checkpoint(); }
   // Dropped writes never reached the store; what is cached of it stays true.
   Status Abort() override {
-    Status s = base_->Abort();
+    Status s = base().Abort();
     std::lock_guard lock(mu_);
     dirty_ = false;
     return s;
   }
-
-  Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
-    return base_->ReadAt(offset, out);
-  }
-  Result<uint64_t> Size() override { return base_->Size(); }
-  Result<ObjectInfo> Stat() override { return base_->Stat(); }
-  Status Reserve(uint64_t offset, uint64_t length) override {
-    return base_->Reserve(offset, length);
-  }
-  void Prefetch(uint64_t offset, uint64_t length) override { base_->Prefetch(offset, length); }
-  Status SetMode(uint32_t mode) override { return base_->SetMode(mode); }
-  Status SetOwner(uid_t uid, gid_t gid) override { return base_->SetOwner(uid, gid); }
-  Status SetTimes(const struct timespec times[2]) override { return base_->SetTimes(times); }
 
  private:
   void InvalidateIfDirty() {
@@ -586,7 +556,7 @@ class CachedWriter final : public StoreFile {
     }
     if (!id) {
       // Opened by a path the cache had not seen: ask once which object this is.
-      auto info = base_->Stat();
+      auto info = base().Stat();
       if (!info.ok()) return;
       id = info->id;
       std::lock_guard lock(mu_);
@@ -595,7 +565,6 @@ class CachedWriter final : public StoreFile {
     cache_->Invalidate(*id);
   }
 
-  const std::unique_ptr<StoreFile> base_;
   const std::shared_ptr<ChunkCache> cache_;
   std::mutex mu_;  // guards id_ and dirty_
   std::optional<ObjectId> id_;
@@ -606,7 +575,7 @@ class CachedWriter final : public StoreFile {
 class CachingStoreImpl final : public CachingStore {
  public:
   CachingStoreImpl(std::unique_ptr<Store> base, const CachingOptions& options)
-      : base_(std::move(base)),
+      : CachingStore(std::move(base)),
         enabled_(options.budget_bytes >= options.chunk_size && options.chunk_size > 0),
         cache_(enabled_ ? std::make_shared<ChunkCache>(options) : nullptr) {}
 
@@ -617,16 +586,14 @@ class CachingStoreImpl final : public CachingStore {
 
   CachingStats stats() const override { return cache_ ? cache_->stats() : CachingStats{}; }
 
-  StoreCapabilities capabilities() const override { return base_->capabilities(); }
-
   Result<ObjectInfo> Stat(std::string_view path) override {
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(path));
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base().Stat(path));
     if (cache_) cache_->Observe(path, info);
     return info;
   }
 
   Result<std::vector<DirEntry>> List(std::string_view dir) override {
-    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base_->List(dir));
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base().List(dir));
     if (cache_) {
       for (const DirEntry& entry : entries) {
         if (entry.info) cache_->Observe(JoinStorePath(dir, entry.name), *entry.info);
@@ -637,11 +604,11 @@ class CachingStoreImpl final : public CachingStore {
 
   Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
                                           const OpenOptions& options) override {
-    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> file, base_->Open(path, options));
+    CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<StoreFile> file, base().Open(path, options));
     if (!cache_) return file;
     if (options.write || options.create) {
       std::unique_ptr<StoreFile> writer = std::make_unique<CachedWriter>(
-          std::move(file), cache_, cache_->IdOfPath(path), base_->capabilities().partial_writes);
+          std::move(file), cache_, cache_->IdOfPath(path), base().capabilities().partial_writes);
       return writer;
     }
     std::optional<ObjectId> id = cache_->IdOfPath(path);
@@ -657,76 +624,32 @@ class CachingStoreImpl final : public CachingStore {
   }
 
   Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
-    Status s = base_->WriteAtomic(path, data, exclusive);
+    Status s = base().WriteAtomic(path, data, exclusive);
     ForgetObjectAt(path);
     return s;
   }
 
   Status Remove(std::string_view path) override {
-    Status s = base_->Remove(path);
+    Status s = base().Remove(path);
     ForgetObjectAt(path);
     return s;
   }
 
   Status RemoveDir(std::string_view path) override {
-    Status s = base_->RemoveDir(path);
+    Status s = base().RemoveDir(path);
     if (cache_) cache_->ForgetPaths(path);
     return s;
   }
 
   // Whatever `to` named is replaced; both names (and all below them) are stale.
   Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
-    Status s = base_->Rename(from, to, mode);
+    Status s = base().Rename(from, to, mode);
     if (cache_) {
       if (auto replaced = cache_->IdOfPath(to)) cache_->Invalidate(*replaced);
       cache_->ForgetPaths(from);
       cache_->ForgetPaths(to);
     }
     return s;
-  }
-
-  // ---- Passed through
-  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
-    return base_->ReadSmall(path, max_size);
-  }
-  Status MakeDir(std::string_view path, uint32_t mode) override {
-    return base_->MakeDir(path, mode);
-  }
-  Status SyncDir(std::string_view dir) override { return base_->SyncDir(dir); }
-  Status Symlink(std::string_view target, std::string_view path) override {
-    return base_->Symlink(target, path);
-  }
-  Result<std::string> ReadLink(std::string_view path) override { return base_->ReadLink(path); }
-  Status Link(std::string_view existing, std::string_view new_path) override {
-    return base_->Link(existing, new_path);
-  }
-  Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) override {
-    return base_->MakeNode(path, type, mode, rdev);
-  }
-  Status SetMode(std::string_view path, uint32_t mode) override {
-    return base_->SetMode(path, mode);
-  }
-  Status SetOwner(std::string_view path, uid_t uid, gid_t gid) override {
-    return base_->SetOwner(path, uid, gid);
-  }
-  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
-    return base_->SetTimes(path, times);
-  }
-  Result<StoreSpace> Space() override { return base_->Space(); }
-  // Cached chunks are keyed by eTag: a changed object's new version misses them.
-  Result<std::vector<std::string>> PollChanges() override { return base_->PollChanges(); }
-  Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
-    return base_->GetXattr(path, name);
-  }
-  Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
-                  int flags) override {
-    return base_->SetXattr(path, name, value, flags);
-  }
-  Result<std::vector<std::string>> ListXattrs(std::string_view path) override {
-    return base_->ListXattrs(path);
-  }
-  Status RemoveXattr(std::string_view path, std::string_view name) override {
-    return base_->RemoveXattr(path, name);
   }
 
  private:
@@ -737,7 +660,6 @@ class CachingStoreImpl final : public CachingStore {
     cache_->ForgetPaths(path);
   }
 
-  const std::unique_ptr<Store> base_;
   const bool enabled_;
   const std::shared_ptr<ChunkCache> cache_;  // null when the budget holds no chunk
 };

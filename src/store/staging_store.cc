@@ -526,7 +526,7 @@ class StagingStoreImpl final : public StagingStore {
  public:
   StagingStoreImpl(std::unique_ptr<Store> base, StagingOptions options, UniqueFd spill_dir,
                    GcmKey journal_key)
-      : base_(std::move(base)),
+      : StagingStore(std::move(base)),
         options_(std::move(options)),
         spill_dir_(std::move(spill_dir)),
         journal_key_(std::move(journal_key)),
@@ -581,7 +581,7 @@ class StagingStoreImpl final : public StagingStore {
 
   // ---- Store: what staging changes ----
   StoreCapabilities capabilities() const override {
-    StoreCapabilities caps = base_->capabilities();
+    StoreCapabilities caps = base().capabilities();
     caps.partial_writes = true;
     // A staged file's metadata calls go to its path, and it reserves nothing.
     caps.reserve = false;
@@ -591,7 +591,7 @@ class StagingStoreImpl final : public StagingStore {
   }
 
   Result<ObjectInfo> Stat(std::string_view path) override {
-    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base_->Stat(path));
+    CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base().Stat(path));
     if (std::shared_ptr<Stage> stage = LiveStage(path); stage && stage->dirty()) {
       info.size = stage->size();
     }
@@ -599,7 +599,7 @@ class StagingStoreImpl final : public StagingStore {
   }
 
   Result<std::vector<DirEntry>> List(std::string_view dir) override {
-    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base_->List(dir));
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base().List(dir));
     std::lock_guard lock(mu_);
     if (stages_.empty()) return entries;
     for (DirEntry& e : entries) {
@@ -618,7 +618,7 @@ class StagingStoreImpl final : public StagingStore {
     std::shared_ptr<Stage> stage = LiveStage(path);
     if (!options.write) {
       if (stage && stage->dirty()) return Handle(std::move(stage), false);
-      return base_->Open(path, options);
+      return base().Open(path, options);
     }
     if (stage) {
       if (options.create && options.exclusive) {
@@ -629,7 +629,7 @@ class StagingStoreImpl final : public StagingStore {
     }
     if (options.create) {
       // The object exists in the store from creation on, empty, as a new file does.
-      auto created = base_->Open(path, options);
+      auto created = base().Open(path, options);
       if (!created.ok() &&
           !(created.status().code() == Code::kAlreadyExists && !options.exclusive)) {
         return created.status();
@@ -641,14 +641,14 @@ class StagingStoreImpl final : public StagingStore {
   }
 
   Status Rename(std::string_view from, std::string_view to, RenameMode mode) override {
-    CADCANFS_RETURN_IF_ERROR(base_->Rename(from, to, mode));
+    CADCANFS_RETURN_IF_ERROR(base().Rename(from, to, mode));
     std::lock_guard lock(mu_);
     MoveStagesLocked(std::string(from), std::string(to), mode == RenameMode::kExchange);
     return Status::Ok();
   }
 
   Status Remove(std::string_view path) override {
-    CADCANFS_RETURN_IF_ERROR(base_->Remove(path));
+    CADCANFS_RETURN_IF_ERROR(base().Remove(path));
     std::lock_guard lock(mu_);
     auto it = stages_.find(std::string(path));
     if (it != stages_.end()) {
@@ -658,57 +658,8 @@ class StagingStoreImpl final : public StagingStore {
     return Status::Ok();
   }
 
-  // ---- Store: passed through ----
-  Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
-    return base_->ReadSmall(path, max_size);
-  }
-  Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
-    return base_->WriteAtomic(path, data, exclusive);
-  }
-  Status MakeDir(std::string_view path, uint32_t mode) override {
-    return base_->MakeDir(path, mode);
-  }
-  Status RemoveDir(std::string_view path) override { return base_->RemoveDir(path); }
-  Status SyncDir(std::string_view dir) override { return base_->SyncDir(dir); }
-  Status Symlink(std::string_view target, std::string_view path) override {
-    return base_->Symlink(target, path);
-  }
-  Result<std::string> ReadLink(std::string_view path) override { return base_->ReadLink(path); }
-  Status Link(std::string_view existing, std::string_view new_path) override {
-    return base_->Link(existing, new_path);
-  }
-  Status MakeNode(std::string_view path, ObjectType type, uint32_t mode, uint64_t rdev) override {
-    return base_->MakeNode(path, type, mode, rdev);
-  }
-  Status SetMode(std::string_view path, uint32_t mode) override {
-    return base_->SetMode(path, mode);
-  }
-  Status SetOwner(std::string_view path, uid_t uid, gid_t gid) override {
-    return base_->SetOwner(path, uid, gid);
-  }
-  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
-    return base_->SetTimes(path, times);
-  }
-  Result<StoreSpace> Space() override { return base_->Space(); }
-  // A change to an object staged here shows at its commit: If-Match fails, and the
-  // stage lands as a conflict copy.
-  Result<std::vector<std::string>> PollChanges() override { return base_->PollChanges(); }
-  Result<Bytes> GetXattr(std::string_view path, std::string_view name) override {
-    return base_->GetXattr(path, name);
-  }
-  Status SetXattr(std::string_view path, std::string_view name, ByteSpan value,
-                  int flags) override {
-    return base_->SetXattr(path, name, value, flags);
-  }
-  Result<std::vector<std::string>> ListXattrs(std::string_view path) override {
-    return base_->ListXattrs(path);
-  }
-  Status RemoveXattr(std::string_view path, std::string_view name) override {
-    return base_->RemoveXattr(path, name);
-  }
-
   // ---- for StagedFile ----
-  Store& base() { return *base_; }
+  using StagingStore::base;
   const StagingOptions& options() const { return options_; }
 
   // close(2) of a writer (FUSE flush): the staged state is journalled now, so that a
@@ -829,7 +780,7 @@ class StagingStoreImpl final : public StagingStore {
     int fd = openat(spill_dir_.get(), (id + kSpillSuffix).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno(errno, "cannot open a staging file");
     parts.spill = UniqueFd(fd);
-    auto original = base_->Open(parts.path, OpenOptions{});
+    auto original = base().Open(parts.path, OpenOptions{});
     if (original.ok()) parts.original = std::move(original).value();
     CADCANFS_ASSIGN_OR_RETURN(std::vector<bool> staged, StagedBlocksIn(parts.spill.get()));
     auto stage = std::make_shared<Stage>(std::move(parts));
@@ -861,9 +812,9 @@ class StagingStoreImpl final : public StagingStore {
     StageParts parts{.spill_dir = spill_dir_.get(), .path = std::string(path)};
     ObjectInfo info;
     if (empty) {
-      CADCANFS_ASSIGN_OR_RETURN(info, base_->Stat(path));
+      CADCANFS_ASSIGN_OR_RETURN(info, base().Stat(path));
     } else {
-      CADCANFS_ASSIGN_OR_RETURN(parts.original, base_->Open(path, OpenOptions{}));
+      CADCANFS_ASSIGN_OR_RETURN(parts.original, base().Open(path, OpenOptions{}));
       CADCANFS_ASSIGN_OR_RETURN(info, parts.original->Stat());
       parts.size = parts.original_limit = info.size;
     }
@@ -942,7 +893,7 @@ class StagingStoreImpl final : public StagingStore {
       in_flight_bytes_ = in_flight_->stage->size();
       const std::shared_ptr<Stage> stage = in_flight_->stage;
       lock.unlock();
-      Status s = stage->Commit(*base_, options_).status();
+      Status s = stage->Commit(base(), options_).status();
       lock.lock();
       Pending pending = std::move(*in_flight_);
       in_flight_.reset();
@@ -961,7 +912,6 @@ class StagingStoreImpl final : public StagingStore {
     }
   }
 
-  std::unique_ptr<Store> base_;
   const StagingOptions options_;
   UniqueFd spill_dir_;
   const GcmKey journal_key_;

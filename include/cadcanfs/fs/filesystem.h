@@ -244,6 +244,16 @@ class FileSystem {
   // REQUIRES: namespace_mu_ held. Creates the entry `child` with `make`, writing a
   // long name's sidecar first and removing it again if `make` fails.
   Status MakeEntry(const ChildPath& child, const std::function<Status()>& make);
+  // Where every operation that adds a name starts: the mount is writable, the name
+  // resolves under `parent` (held under the namespace lock), and the caller may add an
+  // entry of `type` there. `path` is the plaintext path for the audit line.
+  struct NewName {
+    std::shared_lock<std::shared_mutex> ns;
+    ChildPath child;
+    std::vector<std::string> path;
+  };
+  Result<NewName> PrepareNewName(InodeNumber parent, std::string_view name, ObjectType type,
+                                 std::string_view attempt);
   // REQUIRES: namespace_mu_ held. Creates a symlink entry `child` pointing at `target`.
   Status MakeSymlinkEntry(const ChildPath& child, std::string_view target);
   struct stat AttrOf(const ObjectInfo& info) const;

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cadcanfs/store/forwarding_store.h"
 #include "cadcanfs/store/store.h"
 
 namespace cadcanfs {
@@ -66,8 +67,9 @@ struct CachingStats {
   uint64_t invalidated = 0;  // object versions dropped
 };
 
-class CachingStore : public Store {
+class CachingStore : public ForwardingStore {
  public:
+  using ForwardingStore::ForwardingStore;
   virtual CachingStats stats() const = 0;
 };
 

@@ -51,6 +51,7 @@
 
 #include "cadcanfs/common/status.h"
 #include "cadcanfs/crypto/secret.h"
+#include "cadcanfs/store/forwarding_store.h"
 #include "cadcanfs/store/store.h"
 
 namespace cadcanfs {
@@ -99,8 +100,9 @@ class StagingStore;
 Result<std::unique_ptr<StagingStore>> OpenStagingStore(std::unique_ptr<Store> base,
                                                        StagingOptions options);
 
-class StagingStore : public Store {
+class StagingStore : public ForwardingStore {
  public:
+  using ForwardingStore::ForwardingStore;
   // Waits for the queue to empty, for up to `timeout`; returns how many commits are
   // still pending then (0: every staged change is in the store).
   virtual uint64_t Drain(std::chrono::milliseconds timeout) = 0;
