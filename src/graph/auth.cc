@@ -22,7 +22,7 @@ SecretBytes SecretFrom(std::string& text) {
   return secret;
 }
 
-nlohmann::json ParseJson(const HttpResponse& reply) {
+nlohmann::json ParseReplyJson(const HttpResponse& reply) {
   return nlohmann::json::parse(reply.body.begin(), reply.body.end(), nullptr, false);
 }
 
@@ -99,7 +99,7 @@ Result<HttpResponse> Authenticator::PostForm(const std::string& endpoint, std::s
 }
 
 Status Authenticator::AcceptTokens(const HttpResponse& reply) {
-  nlohmann::json json = ParseJson(reply);
+  nlohmann::json json = ParseReplyJson(reply);
   std::string access = StringField(json, "access_token");
   std::string refresh = StringField(json, "refresh_token");
   const double expires_in = NumberField(json, "expires_in", 3600);
@@ -133,7 +133,7 @@ Status Authenticator::LoginWithDeviceCode(
   AppendFormField(form, "client_id", settings_.client_id);
   AppendFormField(form, "scope", settings_.scope);
   CADCANFS_ASSIGN_OR_RETURN(HttpResponse start, PostForm("devicecode", form));
-  nlohmann::json code_json = ParseJson(start);
+  nlohmann::json code_json = ParseReplyJson(start);
   if (start.status != 200) return LoginError(StringField(code_json, "error"));
   std::string device_code = StringField(code_json, "device_code");
   if (device_code.empty()) {
@@ -169,7 +169,7 @@ Status Authenticator::LoginWithDeviceCode(
       Wipe(reply.body);
       return accepted;
     }
-    const std::string error = StringField(ParseJson(reply), "error");
+    const std::string error = StringField(ParseReplyJson(reply), "error");
     if (error == "authorization_pending") continue;
     if (error == "slow_down") {
       interval += timing_.slow_down_increment;
@@ -203,7 +203,7 @@ Status Authenticator::RenewLocked() {
   AppendFormField(form, "scope", settings_.scope);
   CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply, PostForm("token", form));
   if (reply.status != 200) {
-    const std::string error = StringField(ParseJson(reply), "error");
+    const std::string error = StringField(ParseReplyJson(reply), "error");
     if (reply.status >= 500) return MapGraphError(reply);
     return LoginError(error.empty() ? "invalid_grant" : error);
   }

@@ -47,7 +47,6 @@ as() { local who=$1; shift; runuser -u "$who" -- "$@"; }
 run() { "$BIN" "$@" >"$WORK/out" 2>"$WORK/err"; local rc=$?; cat "$WORK/err" >>"$WORK/cli.err"; echo "$rc"; }
 mounted() { grep -q " $1 fuse.cadcanfs " /proc/mounts && echo yes || echo no; }
 wait_mounted() { for _ in $(seq 1 250); do [ "$(mounted "$1")" = yes ] && return 0; sleep 0.02; done; return 1; }
-wait_gone() { for _ in $(seq 1 250); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
 listing() { as "$1" ls "$2" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 lines() { wc -l <"$WORK/audit.log"; }
 new_lines() { tail -n +"$(($1 + 1))" "$WORK/audit.log"; }

@@ -22,8 +22,6 @@ trap cleanup EXIT
 cd "$WORK" || exit 1
 
 mounted() { grep -q " $1 fuse.cadcanfs " /proc/mounts && echo yes || echo no; }
-wait_gone() { for _ in $(seq 1 250); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
-daemon_pid() { sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$WORK/out"; }
 in_use() { grep -qx "cadcanfs: the vault is in use by pid $1: unmount it first" "$WORK/err" && echo yes || echo no; }
 
 "$BIN" keygen key >/dev/null

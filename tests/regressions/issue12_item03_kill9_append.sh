@@ -7,14 +7,7 @@ set -u
 # shellcheck source=../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: issue12_item03_kill9_append.sh PATH_TO_CADCANFS}")
-WORK=$(mktemp -d /tmp/cadcanfs-kill9-XXXXXX)
-cleanup() {
-  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-daemon_pid() { sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$WORK/out"; }
+enter_scratch_dir kill9
 
 cat >writer.py <<'PY'
 import os, sys

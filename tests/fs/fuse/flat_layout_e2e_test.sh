@@ -7,15 +7,7 @@ set -u
 # shellcheck source=../../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: flat_layout_e2e_test.sh PATH_TO_CADCANFS}")
-WORK=$(mktemp -d /tmp/cadcanfs-flat-XXXXXX)
-cleanup() {
-  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
-daemon_pid() { sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$WORK/out"; }
-wait_gone() { for _ in $(seq 1 500); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
+enter_scratch_dir flat
 
 deep=""
 for level in $(seq 1 20); do

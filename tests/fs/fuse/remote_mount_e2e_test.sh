@@ -14,20 +14,12 @@ set -u
 # shellcheck source=../../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: remote_mount_e2e_test.sh PATH_TO_CADCANFS}")
-WORK=$(mktemp -d /tmp/cadcanfs-remote-XXXXXX)
-cleanup() {
-  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
+enter_scratch_dir remote
 
 MARKER="Smith_Jane_$(date +%s%N)"
 gen() { openssl enc -aes-128-ctr -nosalt -pass "pass:$1" -pbkdf2 </dev/zero 2>/dev/null | head -c "$2"; }
 # A file whose content, not only its name, carries the marker.
 late_content() { printf '%s late %s\n' "$MARKER" "$1"; gen "late$1" 300000; }
-daemon_pid() { sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' "$WORK/out"; }
-wait_gone() { for _ in $(seq 1 500); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
 
 "$BIN" keygen key >/dev/null
 mkdir src

@@ -6,13 +6,7 @@ set -u
 # shellcheck source=../../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: shared_store_e2e_test.sh PATH_TO_CADCANFS}")
-WORK=$(mktemp -d /tmp/cadcanfs-shared-XXXXXX)
-cleanup() {
-  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
+enter_scratch_dir shared
 mkdir store mnt
 echo "first version" >store/scan.txt
 
