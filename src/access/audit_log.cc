@@ -42,7 +42,7 @@ int64_t NowMillis(timespec* now_out = nullptr) {
 std::string UtcTime(const timespec& t, bool compact) {
   struct tm tm;
   gmtime_r(&t.tv_sec, &tm);
-  char text[40];
+  char text[128];  // room for any int GCC cannot rule out, not just the 24 used
   snprintf(text, sizeof(text),
            compact ? "%04d%02d%02dT%02d%02d%02d.%03ldZ" : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,

@@ -527,7 +527,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 
 Args MountArgs() {
   return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
-                            "policy", "audit-log"}),
+                            "policy", "audit-log", "poll-interval"}),
               {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
                "audit-sync", "shared-store", "audit-syslog"});
 }
@@ -640,6 +640,13 @@ int MountWith(const Args& args) {
     if (!request.cache_size) {
       return UsageError("--cache-size takes a size such as 256M, or 0 to turn the cache off");
     }
+  }
+  if (auto value = args.Value("poll-interval")) {
+    std::optional<uint64_t> seconds = ParseDecimal(*value);
+    if (!seconds || *seconds == 0 || *seconds > 86400) {
+      return UsageError("--poll-interval takes a whole number of seconds from 1 to 86400");
+    }
+    request.mount.poll_interval = std::chrono::seconds(*seconds);
   }
   if (int code = AccessFlagsInto(args, request); code != exit_code::kOk) return code;
   if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;

@@ -22,6 +22,12 @@ FileSystem::KernelInvalidator FileSystem::Invalidator() {
   return invalidator_;
 }
 
+Result<size_t> FileSystem::PollStoreChanges() {
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<std::string> changed, store_.PollChanges());
+  for (const std::string& store_path : changed) StoreObjectChanged(store_path);
+  return changed.size();
+}
+
 void FileSystem::StoreObjectChanged(std::string_view store_path) {
   NoteNamespaceChange();  // the policy caches read the store too
   KernelInvalidator invalidate = Invalidator();

@@ -4,13 +4,18 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <utility>
 
+#include "cadcanfs/fs/change_poller.h"
 #include "cadcanfs/fs/filesystem.h"
 #include "cadcanfs/fs/plain_format.h"
 #include "cadcanfs/fs/vault_format.h"
 #include "cadcanfs/store/memory_store.h"
+#include "testing/forwarding_store.h"
 #include "testing/temp_vault.h"
 
 namespace cadcanfs {
@@ -107,6 +112,88 @@ TEST_P(StoreChangesTest, WithoutAnInvalidatorNothingIsSent) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, StoreChangesTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "FlatVault" : "Plain"; });
+
+// A store whose change feed reports what the test says another writer changed.
+class FeedStore : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void Report(std::string store_path) {
+    std::lock_guard lock(mu_);
+    pending_.push_back(std::move(store_path));
+  }
+  Result<std::vector<std::string>> PollChanges() override {
+    std::lock_guard lock(mu_);
+    return std::exchange(pending_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> pending_;
+};
+
+class ChangeFeedTest : public ::testing::Test {
+ protected:
+  ChangeFeedTest() {
+    auto feed = std::make_unique<FeedStore>(NewMemoryStore());
+    feed_ = feed.get();
+    fs_ = std::make_unique<FileSystem>(std::make_unique<PlainFormat>(std::move(feed)), FsOptions{});
+    fs_->SetKernelInvalidator(RecordInto(dropped_));
+    auto dir = fs_->MakeDir(kRootInode, "case", 0755, Caller{});
+    EXPECT_TRUE(dir.ok());
+    dir_ino_ = dir->ino;
+    // The kernel looked into the folder, so it may cache names there.
+    EXPECT_EQ(fs_->Lookup(dir_ino_, "not yet there.stl").status().code(), Code::kNotFound);
+  }
+
+  FeedStore* feed_ = nullptr;
+  std::unique_ptr<FileSystem> fs_;
+  Dropped dropped_;
+  InodeNumber dir_ino_ = 0;
+};
+
+TEST_F(ChangeFeedTest, APollPassesOnEveryReportedPath) {
+  feed_->Report("case/renamed by the lab.stl");
+  feed_->Report("case/removed.ply");
+  auto changed = fs_->PollStoreChanges();
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(*changed, 2u);
+  EXPECT_TRUE(dropped_.entries.count({dir_ino_, "renamed by the lab.stl"}));
+  EXPECT_TRUE(dropped_.entries.count({dir_ino_, "removed.ply"}));
+  EXPECT_EQ(*fs_->PollStoreChanges(), 0u);  // each change is reported once
+}
+
+TEST_F(ChangeFeedTest, ThePollerPassesChangesOnWithinAnInterval) {
+  // The poller's thread drops the entry: record it under a lock the test reads under.
+  std::mutex mu;
+  std::set<std::string> dropped_names;
+  fs_->SetKernelInvalidator({[](InodeNumber) {},
+                             [&](InodeNumber, const std::string& name) {
+                               std::lock_guard lock(mu);
+                               dropped_names.insert(name);
+                             }});
+  auto dropped = [&] {
+    std::lock_guard lock(mu);
+    return dropped_names.count("from another workstation.stl") == 1;
+  };
+  ChangePoller poller(*fs_, std::chrono::milliseconds(10));
+  feed_->Report("case/from another workstation.stl");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!dropped() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(dropped());
+  EXPECT_TRUE(poller.polling());
+}
+
+TEST(ChangePollerTest, AStoreWithoutAFeedStopsThePoller) {
+  FileSystem fs(std::make_unique<PlainFormat>(NewMemoryStore()), FsOptions{});
+  ChangePoller poller(fs, std::chrono::milliseconds(10));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (poller.polling() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(poller.polling());
+}
 
 }  // namespace
 }  // namespace cadcanfs

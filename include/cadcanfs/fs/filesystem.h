@@ -221,6 +221,9 @@ class FileSystem {
   void SetKernelInvalidator(KernelInvalidator invalidator);
   // The object at `store_path` changed, appeared or went away.
   void StoreObjectChanged(std::string_view store_path);
+  // Asks the store's change feed (Store::PollChanges) once and passes on what it
+  // reports; returns how many paths changed. kUnsupported: the store has no feed.
+  Result<size_t> PollStoreChanges();
 
   // Makes every open file durable (before unmounting on a signal).
   Status SyncAll();

@@ -258,6 +258,8 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
     FileSystem& fs;
     ~DropInvalidator() { fs.SetKernelInvalidator({}); }
   } drop_invalidator{fs};
+  // Stopped before the invalidator goes: it reports through it.
+  ChangePoller change_poller(fs, options.poll_interval);
   on_mounted();
   // Ready only now: the kernel holds the mount, and requests to it queue for the
   // threads the loop starts next. MAINPID covers a daemon that forked away from the

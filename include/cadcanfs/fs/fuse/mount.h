@@ -10,6 +10,7 @@
 #include "cadcanfs/access/audit_log.h"
 #include "cadcanfs/access/policy_holder.h"
 #include "cadcanfs/common/status.h"
+#include "cadcanfs/fs/change_poller.h"
 #include "cadcanfs/fs/filesystem.h"
 
 namespace cadcanfs {
@@ -23,6 +24,9 @@ struct MountOptions {
   // The store has other writers (another workstation, a sync client): the kernel caches
   // no attributes, names, listings or pages across requests (gocryptfs -sharedstorage).
   bool shared_store = false;
+  // How often the store's change feed (OneDrive's delta) is asked what other writers
+  // changed; stores without a feed are never asked.
+  std::chrono::milliseconds poll_interval = kDefaultPollInterval;
   std::vector<std::string> fuse_options;  // passed through as "-o" options
   // Runs once, on the first request after the kernel finished INIT (mount tuning that
   // INIT would otherwise undo, such as the readahead window).
