@@ -3,7 +3,7 @@
 # Only missing packages are installed; run as root (or with sudo available).
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev python3
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev python3
   libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   fio attr git passwd util-linux rsync systemd libsystemd-dev dpkg-dev file
