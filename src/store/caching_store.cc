@@ -1,6 +1,7 @@
 #include "cadcanfs/store/caching_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <compare>
 #include <condition_variable>
 #include <cstring>
@@ -439,7 +440,7 @@ class CachedReader final : public ForwardingStoreFile {
 
   void Prefetch(uint64_t offset, uint64_t length) override {
     if (length == 0) return;
-    auto size = base().Size();
+    auto size = KnownSize();
     if (!size.ok() || offset >= *size) return;
     const uint64_t end = std::min(*size, offset + length);
     const uint64_t chunk = cache_->chunk_size();
@@ -478,16 +479,27 @@ class CachedReader final : public ForwardingStoreFile {
       from = (front_ - 1) / chunk + 1;
       to = from + window_ - 1;
     }
-    auto size = base().Size();
+    auto size = KnownSize();
     if (!size.ok() || *size == 0) return;
     to = std::min(to, (*size - 1) / cache_->chunk_size());
     if (from <= to) cache_->Prefetch(shared_base(), id_, from, to);
   }
 
+  // A reader reads one version of the object, whose size does not change: asked once,
+  // not on every read of a stream.
+  Result<uint64_t> KnownSize() {
+    const int64_t known = size_.load(std::memory_order_relaxed);
+    if (known >= 0) return static_cast<uint64_t>(known);
+    CADCANFS_ASSIGN_OR_RETURN(uint64_t size, base().Size());
+    size_.store(static_cast<int64_t>(size), std::memory_order_relaxed);
+    return size;
+  }
+
   const std::shared_ptr<ChunkCache> cache_;
   const ObjectId id_;
-  std::mutex mu_;       // guards the sequential-read state
-  uint64_t front_ = 0;  // the end of the furthest read of the current stream
+  std::atomic<int64_t> size_{-1};  // -1 until KnownSize asked the file
+  std::mutex mu_;                  // guards the sequential-read state
+  uint64_t front_ = 0;             // the end of the furthest read of the current stream
   int streak_ = 0;
   size_t window_ = 0;
 };
