@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 
 #include "cadcanfs/store/remote_like_store.h"
@@ -25,6 +26,8 @@ constexpr uint32_t kDirectoryMode = 0755;
 constexpr uint64_t kSpaceBlockSize = 4096;
 constexpr uint64_t kSpaceTotalBlocks = (uint64_t{1} << 40) / kSpaceBlockSize;  // 1 TiB
 constexpr uint64_t kSpaceTotalFiles = uint64_t{1} << 32;
+// How much more ReadSmall asks for when an object is longer than last seen.
+constexpr uint64_t kReadSmallStep = 1 << 20;
 
 Status Unsupported(const char* what) {
   return Status::Error(Code::kUnsupported, std::string("a OneDrive store has no ") + what);
@@ -81,10 +84,33 @@ struct Context {
     return info;
   }
 
+  // The item as this store just made it (an upload, mkdir, rename or time change):
+  // the table holds it, and the change feed will not report it back as another's.
+  void RecordOwn(std::string_view path, const DriveItem& item) {
+    table.Remember(path, item);
+    std::lock_guard lock(own_mu);
+    if (own_versions.size() >= kMaxOwnVersions) own_versions.clear();
+    own_versions[item.id] = item.etag;
+  }
+
+  // Whether the change feed's `item` is a version this store made; forgets it.
+  bool TakeOwn(const DriveItem& item) {
+    std::lock_guard lock(own_mu);
+    auto it = own_versions.find(item.id);
+    if (it == own_versions.end() || it->second != item.etag) return false;
+    own_versions.erase(it);
+    return true;
+  }
+
+  // Own versions the change feed has not shown yet; beyond this, they are reported.
+  static constexpr size_t kMaxOwnVersions = 100'000;
+
   GraphClient& client;
   const OneDriveStoreOptions options;
   const std::string root_id;
   OneDrivePathTable table;
+  std::mutex own_mu;
+  std::unordered_map<std::string, std::string> own_versions;  // id -> eTag, GUARDED_BY(own_mu)
 };
 
 // Reads `out.size()` bytes at `offset` unless the object ends first.
@@ -102,8 +128,11 @@ Result<size_t> DownloadFully(GraphClient& client, const std::string& id, uint64_
 // An open object for reading: ranged downloads of the item opened.
 class OneDriveReader final : public StoreFile {
  public:
-  OneDriveReader(std::shared_ptr<Context> context, const DriveItem& item)
-      : context_(std::move(context)), id_(item.id), info_(context_->Describe(item)) {}
+  OneDriveReader(std::shared_ptr<Context> context, std::string path, const DriveItem& item)
+      : context_(std::move(context)),
+        path_(std::move(path)),
+        id_(item.id),
+        info_(context_->Describe(item)) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     return DownloadFully(context_->client, id_, offset, out);
@@ -134,6 +163,7 @@ class OneDriveReader final : public StoreFile {
     if (!mtime) return Status::Ok();
     CADCANFS_ASSIGN_OR_RETURN(DriveItem item,
                               context_->client.Update(id_, graph::ItemUpdate{.mtime = mtime}));
+    context_->RecordOwn(path_, item);
     std::lock_guard lock(mu_);
     info_ = context_->Describe(item);
     return Status::Ok();
@@ -145,6 +175,7 @@ class OneDriveReader final : public StoreFile {
   }
 
   const std::shared_ptr<Context> context_;
+  const std::string path_;  // where it was opened, for the table
   const std::string id_;
   std::mutex mu_;
   ObjectInfo info_;  // GUARDED_BY(mu_)
@@ -207,6 +238,7 @@ class OneDriveWriter final : public StoreFile {
       return Status::Error(Code::kUnsupported,
                            "a OneDrive writer takes the object sequentially from its start");
     }
+    broken_ = false;  // written again from its start
     const uint64_t end = written_ + data.size();
     if (declared_size_ && end > *declared_size_) {
       if (session_) {
@@ -215,10 +247,17 @@ class OneDriveWriter final : public StoreFile {
       }
       declared_size_ = end;
     }
+    const uint64_t before = written_;
     window_.insert(window_.end(), data.begin(), data.end());
     written_ = end;
     dirty_ = true;
-    return SendFullFragments();
+    Status sent = SendFullFragments();
+    if (!sent.ok() && !broken_) {
+      // Nothing was let go: the caller may send this write again.
+      window_.resize(static_cast<size_t>(before - window_start_));
+      written_ = before;
+    }
+    return sent;
   }
 
   // Before any write, declares the object's final size, so that a large upload can
@@ -235,14 +274,20 @@ class OneDriveWriter final : public StoreFile {
     }
     declared_size_ = size;
     dirty_ = true;
+    broken_ = false;
     return Status::Ok();
   }
 
   Result<ObjectInfo> Commit(std::optional<std::string> if_match_etag) override {
     std::lock_guard lock(mu_);
     if (if_match_etag && !base_etag_.empty() && *if_match_etag != base_etag_) {
-      ResetUpload();
+      AfterFailedUpload();
       return ChangedElsewhere();
+    }
+    if (broken_) {
+      return Status::Error(Code::kIoError,
+                           "an upload failed after part of it was sent: the object must be "
+                           "written again");
     }
     if (!dirty_) {
       if (if_match_etag) {
@@ -255,15 +300,22 @@ class OneDriveWriter final : public StoreFile {
     if (if_match_etag && base_etag_.empty()) if_match_ = *if_match_etag;
     Result<DriveItem> uploaded = Upload();
     if (!uploaded.ok()) {
-      ResetUpload();
+      AfterFailedUpload();
       return uploaded.status();
     }
     DriveItem item = std::move(uploaded).value();
     if (pending_mtime_ && !mtime_sent_) {
-      CADCANFS_ASSIGN_OR_RETURN(
-          item, context_->client.Update(item.id, graph::ItemUpdate{.mtime = pending_mtime_}));
+      // The upload is committed whatever this answers: a failure costs only the time.
+      Result<DriveItem> timed =
+          context_->client.Update(item.id, graph::ItemUpdate{.mtime = pending_mtime_});
+      if (timed.ok()) {
+        item = std::move(timed).value();
+      } else {
+        spdlog::warn("onedrive: the modification time of an upload was not set: {}",
+                     timed.status().message());
+      }
     }
-    context_->table.Remember(path_, item);
+    context_->RecordOwn(path_, item);
     Rebase(item);
     ResetUpload();
     dirty_ = false;
@@ -275,6 +327,7 @@ class OneDriveWriter final : public StoreFile {
   Status Abort() override {
     std::lock_guard lock(mu_);
     ResetUpload();
+    broken_ = false;
     dirty_ = target_.item_id.empty();
     return Status::Ok();
   }
@@ -310,7 +363,7 @@ class OneDriveWriter final : public StoreFile {
     CADCANFS_ASSIGN_OR_RETURN(
         DriveItem item,
         context_->client.Update(target_.item_id, graph::ItemUpdate{.mtime = mtime}));
-    context_->table.Remember(path_, item);
+    context_->RecordOwn(path_, item);
     Rebase(item);
     return Status::Ok();
   }
@@ -354,7 +407,7 @@ class OneDriveWriter final : public StoreFile {
       return Status::Error(Code::kInternal, "the upload finished before its commit");
     }
     if (paused_) return Status::Ok();
-    ResetUpload();
+    AfterFailedUpload();
     return sent.status();
   }
 
@@ -414,6 +467,15 @@ class OneDriveWriter final : public StoreFile {
     session_.reset();
   }
 
+  // A failed upload: a later Commit may retry it while every byte is still held;
+  // once some were let go, only writing the object again can.
+  void AfterFailedUpload() {
+    CancelSession();
+    if (window_start_ == 0) return;
+    ResetUpload();
+    broken_ = true;
+  }
+
   // Drops what was written and any session; the writer starts again from its base.
   void ResetUpload() {
     CancelSession();
@@ -442,6 +504,7 @@ class OneDriveWriter final : public StoreFile {
   uint64_t window_start_ = 0;
   std::optional<graph::UploadSessionState> session_;
   bool paused_ = false;  // the session stopped for want of bytes, not for an error
+  bool broken_ = false;  // an upload failed with bytes already let go
   std::optional<TimePoint> pending_mtime_;
   bool mtime_sent_ = false;  // the upload carries pending_mtime_
 };
@@ -493,16 +556,31 @@ class OneDriveStore final : public Store {
                                           const OpenOptions& options) override {
     if (options.write || options.create) return OpenForWriting(path, options);
     CADCANFS_ASSIGN_OR_RETURN(DriveItem item, ResolveFile(path));
-    return std::unique_ptr<StoreFile>(std::make_unique<OneDriveReader>(context_, item));
+    return std::unique_ptr<StoreFile>(
+        std::make_unique<OneDriveReader>(context_, std::string(path), item));
   }
 
+  // Sized by the size last seen, and read on while the object turns out longer.
   Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
     CADCANFS_ASSIGN_OR_RETURN(DriveItem item, ResolveFile(path));
-    Bytes content(max_size + 1);
-    CADCANFS_ASSIGN_OR_RETURN(
-        size_t got, DownloadFully(context_->client, item.id, 0, MutableByteSpan(content)));
-    if (got > max_size) return Status::Error(Code::kCorrupt, "object is larger than expected");
-    content.resize(got);
+    const uint64_t limit = static_cast<uint64_t>(max_size) + 1;  // one more byte tells "too big"
+    Bytes content;
+    uint64_t want =
+        std::min<uint64_t>(limit, static_cast<uint64_t>(std::max<int64_t>(item.size, 0)) + 1);
+    while (want > 0) {
+      const size_t start = content.size();
+      content.resize(start + static_cast<size_t>(want));
+      CADCANFS_ASSIGN_OR_RETURN(
+          size_t got,
+          DownloadFully(context_->client, item.id, start,
+                        MutableByteSpan(content.data() + start, static_cast<size_t>(want))));
+      content.resize(start + got);
+      if (got < want) break;
+      want = std::min<uint64_t>(limit - content.size(), kReadSmallStep);
+    }
+    if (content.size() > max_size) {
+      return Status::Error(Code::kCorrupt, "object is larger than expected");
+    }
     return content;
   }
 
@@ -532,7 +610,7 @@ class OneDriveStore final : public Store {
     };
     CADCANFS_ASSIGN_OR_RETURN(DriveItem item,
                               context_->client.Upload(upload, data.size(), reader, options));
-    context_->table.Remember(path, item);
+    context_->RecordOwn(path, item);
     return Status::Ok();
   }
 
@@ -543,7 +621,7 @@ class OneDriveStore final : public Store {
     CADCANFS_ASSIGN_OR_RETURN(
         DriveItem folder,
         context_->client.CreateFolder(target.parent.id, std::string(StoreBaseName(path))));
-    context_->table.Remember(path, folder);
+    context_->RecordOwn(path, folder);
     return Status::Ok();
   }
 
@@ -590,7 +668,7 @@ class OneDriveStore final : public Store {
     CADCANFS_ASSIGN_OR_RETURN(DriveItem moved, context_->client.Update(source.id, update));
     context_->table.Forget(from);
     context_->table.Forget(to);
-    context_->table.Remember(to, moved);
+    context_->RecordOwn(to, moved);
     return Status::Ok();
   }
 
@@ -612,7 +690,7 @@ class OneDriveStore final : public Store {
     if (!mtime) return Status::Ok();
     CADCANFS_ASSIGN_OR_RETURN(DriveItem changed,
                               context_->client.Update(item.id, graph::ItemUpdate{.mtime = mtime}));
-    context_->table.Remember(path, changed);
+    context_->RecordOwn(path, changed);
     return Status::Ok();
   }
 
@@ -653,8 +731,7 @@ class OneDriveStore final : public Store {
     delta_link_ = delta.delta_link;
     std::vector<std::string> changed;
     for (const OneDriveTree::Change& change : tree_.Apply(delta.changes)) {
-      // The table holds this very version there: the change was our own.
-      if (change.new_path && IsOwnChange(*change.new_path, *change.item)) continue;
+      if (change.new_path && context_->TakeOwn(*change.item)) continue;
       for (const auto& path : {change.old_path, change.new_path}) {
         if (!path) continue;
         context_->table.Forget(*path);
@@ -769,12 +846,6 @@ class OneDriveStore final : public Store {
         std::make_unique<OneDriveWriter>(context_, std::string(path), std::nullopt,
                                          target.parent.id, std::string(StoreBaseName(path)),
                                          /*start_empty=*/true));
-  }
-
-  // The table already holds this version at this path: the change was ours.
-  bool IsOwnChange(const std::string& path, const DriveItem& item) const {
-    auto known = context_->table.Find(path);
-    return known && known->item.id == item.id && known->item.etag == item.etag;
   }
 
   // Takes the drive's current state as the starting point. Callers hold changes_mu_.

@@ -378,12 +378,16 @@ TEST_F(OneDriveStoreTest, PollChangesReportsOtherWritersChanges) {
                {{"path", "/" + folder_ + "/d/renamed-remotely"}, {"new_name", "new-name"}});
   emu_.Control("POST", "/remote/delete", {{"path", "/" + folder_ + "/deleted-remotely"}});
   RemoteWrite("ours", "theirs now");
+  // A change this store's listing saw already is still reported (the kernel may hold
+  // the old content).
+  RemoteWrite("d/seen-by-listing", "x");
+  ASSERT_TRUE(store_->List("d").ok());
   auto changes = store_->PollChanges();
   ASSERT_TRUE(changes.ok()) << changes.status().ToString();
   std::vector<std::string> got = *changes;
   std::sort(got.begin(), got.end());
-  EXPECT_EQ(got, (std::vector<std::string>{"d/new-name", "d/renamed-remotely", "deleted-remotely",
-                                           "ours"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"d/new-name", "d/renamed-remotely", "d/seen-by-listing",
+                                           "deleted-remotely", "ours"}));
   // The table forgot them: the next stat asks again and sees the new content.
   EXPECT_EQ(store_->Stat("deleted-remotely").status().code(), Code::kNotFound);
   EXPECT_EQ(store_->Stat("ours")->size, 10u);
@@ -422,6 +426,40 @@ TEST_F(OneDriveStoreTest, AbortDropsTheUpload) {
   ASSERT_TRUE((*writer)->Abort().ok());
   EXPECT_EQ(emu_.Counter("upload.cancel"), 1);
   EXPECT_EQ(RemoteContent("kept"), Bytes(AsBytes("old").begin(), AsBytes("old").end()));
+}
+
+TEST_F(OneDriveStoreTest, FailedCommitKeepsHeldBytesForARetry) {
+  auto writer = store_->Open("retry.bin", OpenOptions{.write = true, .create = true});
+  ASSERT_TRUE(writer.ok());
+  const Bytes content = Pattern(5000, 4);
+  ASSERT_TRUE((*writer)->WriteAt(0, content).ok());
+  emu_.Control("POST", "/faults", {{"fault", "412"}, {"on", "graph.upload"}, {"times", 1}});
+  EXPECT_EQ((*writer)->Commit(std::nullopt).status().code(), Code::kChangedElsewhere);
+  auto committed = (*writer)->Commit(std::nullopt);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(RemoteContent("retry.bin"), content);
+}
+
+TEST_F(OneDriveStoreTest, StreamedUploadThatLosesItsSessionMustBeWrittenAgain) {
+  ASSERT_TRUE(store_->WriteAtomic("stream.bin", AsBytes("old")).ok());
+  const Bytes content = Pattern(8 << 20, 5);
+  const size_t half = 4 << 20;
+  auto writer = store_->Open("stream.bin", OpenOptions{.write = true, .truncate = true});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Truncate(content.size()).ok());
+  ASSERT_TRUE((*writer)->WriteAt(0, ByteSpan(content.data(), half)).ok());
+  EXPECT_EQ(emu_.Counter("upload.fragment"), 1);
+  // The session is lost; a new one would need the bytes already let go.
+  emu_.Control("POST", "/upload-sessions/expire");
+  EXPECT_EQ((*writer)->WriteAt(half, ByteSpan(content.data() + half, half)).code(), Code::kIoError);
+  EXPECT_EQ((*writer)->Commit(std::nullopt).status().code(), Code::kIoError);
+  EXPECT_EQ(RemoteContent("stream.bin"), Bytes(AsBytes("old").begin(), AsBytes("old").end()));
+  // Written again from the start, it commits.
+  ASSERT_TRUE((*writer)->Truncate(content.size()).ok());
+  ASSERT_TRUE((*writer)->WriteAt(0, content).ok());
+  auto committed = (*writer)->Commit(std::nullopt);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(RemoteContent("stream.bin"), content);
 }
 
 }  // namespace
