@@ -41,6 +41,17 @@ void OneDrivePathTable::Remember(std::string_view path, const graph::DriveItem& 
   entries_[FoldStorePath(path)] = Entry{item, Clock::now()};
 }
 
+bool OneDrivePathTable::Refresh(const graph::DriveItem& item) {
+  std::lock_guard lock(mu_);
+  bool found = false;
+  for (auto& [path, entry] : entries_) {
+    if (entry.item.id != item.id) continue;
+    entry = Entry{item, Clock::now()};
+    found = true;
+  }
+  return found;
+}
+
 void OneDrivePathTable::Forget(std::string_view path) {
   const std::string prefix = FoldStorePath(path);
   std::lock_guard lock(mu_);

@@ -34,6 +34,8 @@ class OneDrivePathTable {
 
   std::optional<Entry> Find(std::string_view path) const;
   void Remember(std::string_view path, const graph::DriveItem& item);
+  // Refreshes every entry of the item's id wherever it is; false if there was none.
+  bool Refresh(const graph::DriveItem& item);
   // Forgets `path` and every path below it (never the root itself).
   void Forget(std::string_view path);
   // Forgets every entry but the root.

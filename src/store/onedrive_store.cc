@@ -63,6 +63,14 @@ std::optional<TimePoint> RequestedMtime(const struct timespec times[2]) {
                    std::chrono::nanoseconds(times[1].tv_nsec));
 }
 
+// ObjectInfo::etag: a file's cTag, which changes with its content only, so that a
+// rename or a time change (which change the eTag) does not fail a staged commit, as in
+// RemoteLikeStore; If-Match accepts it as it accepts the eTag. Folders have no cTag on
+// Business, and some replies omit it: then the eTag.
+std::string VersionTag(const DriveItem& item) {
+  return !item.is_folder && !item.ctag.empty() ? item.ctag : item.etag;
+}
+
 // What a store call, a writer and a reader share; outlives the store for open files.
 struct Context {
   Context(GraphClient& client_in, OneDriveStoreOptions options_in, DriveItem root)
@@ -80,7 +88,7 @@ struct Context {
     info.atime = info.ctime = info.mtime;
     info.id = ObjectId(item.id);
     info.inode_hint = InodeHint(item.id);
-    info.etag = item.etag;
+    info.etag = VersionTag(item);
     return info;
   }
 
@@ -88,6 +96,24 @@ struct Context {
   // the table holds it, and the change feed will not report it back as another's.
   void RecordOwn(std::string_view path, const DriveItem& item) {
     table.Remember(path, item);
+    NoteOwn(item);
+  }
+
+  // As RecordOwn, for an open file: it may have been renamed since it was opened at
+  // `path`, so the table refreshes the item where it knows it, else learns it at
+  // `path` only if it is still there.
+  void RecordOwnFromHandle(std::string_view path, const DriveItem& item) {
+    NoteOwn(item);
+    if (table.Refresh(item)) return;
+    auto parent = table.Find(StoreParent(path));
+    const bool same_parent =
+        item.parent_id.empty() || (parent && parent->item.id == item.parent_id);
+    if (same_parent && FoldStorePath(item.name) == FoldStorePath(StoreBaseName(path))) {
+      table.Remember(path, item);
+    }
+  }
+
+  void NoteOwn(const DriveItem& item) {
     std::lock_guard lock(own_mu);
     if (own_versions.size() >= kMaxOwnVersions) own_versions.clear();
     own_versions[item.id] = item.etag;
@@ -163,7 +189,7 @@ class OneDriveReader final : public StoreFile {
     if (!mtime) return Status::Ok();
     CADCANFS_ASSIGN_OR_RETURN(DriveItem item,
                               context_->client.Update(id_, graph::ItemUpdate{.mtime = mtime}));
-    context_->RecordOwn(path_, item);
+    context_->RecordOwnFromHandle(path_, item);
     std::lock_guard lock(mu_);
     info_ = context_->Describe(item);
     return Status::Ok();
@@ -292,7 +318,7 @@ class OneDriveWriter final : public StoreFile {
     if (!dirty_) {
       if (if_match_etag) {
         CADCANFS_ASSIGN_OR_RETURN(DriveItem current, context_->client.Item(target_.item_id));
-        if (current.etag != *if_match_etag) return ChangedElsewhere();
+        if (VersionTag(current) != *if_match_etag) return ChangedElsewhere();
         Rebase(current);
       }
       return info_;
@@ -315,7 +341,7 @@ class OneDriveWriter final : public StoreFile {
                      timed.status().message());
       }
     }
-    context_->RecordOwn(path_, item);
+    context_->RecordOwnFromHandle(path_, item);
     Rebase(item);
     ResetUpload();
     dirty_ = false;
@@ -363,7 +389,7 @@ class OneDriveWriter final : public StoreFile {
     CADCANFS_ASSIGN_OR_RETURN(
         DriveItem item,
         context_->client.Update(target_.item_id, graph::ItemUpdate{.mtime = mtime}));
-    context_->RecordOwn(path_, item);
+    context_->RecordOwnFromHandle(path_, item);
     Rebase(item);
     return Status::Ok();
   }
@@ -377,7 +403,7 @@ class OneDriveWriter final : public StoreFile {
   // After a commit (or at open): the writer's base is this version of the item.
   void Rebase(const DriveItem& item) {
     target_ = graph::UploadTarget{.item_id = item.id};
-    base_etag_ = item.etag;
+    base_etag_ = VersionTag(item);
     info_ = context_->Describe(item);
   }
 

@@ -277,6 +277,26 @@ TEST_F(OneDriveStoreTest, CommitIsConditionalOnTheWritersVersion) {
   EXPECT_EQ((*second)->Commit(v1).status().code(), Code::kChangedElsewhere);
 }
 
+TEST_F(OneDriveStoreTest, RenameAndTimesLeaveTheContentVersion) {
+  ASSERT_TRUE(store_->WriteAtomic("a.json", AsBytes("v1")).ok());
+  const std::string v1 = store_->Stat("a.json")->etag;
+  auto writer = store_->Open("a.json", OpenOptions{.write = true, .truncate = true});
+  ASSERT_TRUE(writer.ok());
+  // A staged file renamed, and its time set, before its upload still commits.
+  ASSERT_TRUE(store_->Rename("a.json", "b.json", RenameMode::kNoReplace).ok());
+  const struct timespec times[2] = {{0, UTIME_OMIT}, {1'600'000'000, 0}};
+  ASSERT_TRUE(store_->SetTimes("b.json", times).ok());
+  EXPECT_EQ(OpenStore()->Stat("b.json")->etag, v1);
+  ASSERT_TRUE((*writer)->WriteAt(0, AsBytes("v2")).ok());
+  auto committed = (*writer)->Commit(v1);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_NE(committed->etag, v1);
+  EXPECT_EQ(RemoteContent("b.json"), Bytes(AsBytes("v2").begin(), AsBytes("v2").end()));
+  // The commit does not bring the old name back.
+  EXPECT_EQ(store_->Stat("a.json").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->Stat("b.json")->etag, committed->etag);
+}
+
 TEST_F(OneDriveStoreTest, NamesAreCaseInsensitive) {
   ASSERT_TRUE(store_->WriteAtomic("Crown.STL", AsBytes("abc")).ok());
   auto fresh = OpenStore();

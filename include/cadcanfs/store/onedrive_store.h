@@ -11,8 +11,9 @@
 //   - Stat answers from the table only while its entry is younger than
 //     `stat_freshness`, else it costs one GET. Open, List and the changing calls trust
 //     the table (the change feed drops what other writers changed).
-//   - ObjectInfo::id is the item id, etag its eTag (which OneDrive also changes on a
-//     rename or a time change), inode_hint a hash of the id.
+//   - ObjectInfo::id is the item id, inode_hint a hash of the id, and etag a file's
+//     cTag (its content version: a rename or a time change, which change the eTag,
+//     leave it, as RemoteLikeStore's etag) or a folder's eTag. If-Match takes either.
 //
 // Writing (capabilities().partial_writes is false; no byte is ever written to disk)
 //   - A writer takes the whole object sequentially from offset 0: a WriteAt anywhere
@@ -23,8 +24,8 @@
 //     writer told the size first (Truncate(n) before any write) streams each full
 //     fragment as it fills and holds at most one fragment; without it the whole
 //     object waits in memory for Commit.
-//   - A commit is conditional on the eTag the writer started from (If-Match), and on
-//     Commit's own eTag, which must be that one: else kChangedElsewhere. A new name is
+//   - A commit is conditional on the version the writer started from (If-Match), and
+//     on Commit's own etag, which must be that one: else kChangedElsewhere. A new name is
 //     created at its first Commit (0 bytes too) with conflictBehavior fail.
 //   - Abort cancels the upload session and drops the buffer.
 //
