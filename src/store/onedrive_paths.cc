@@ -52,6 +52,19 @@ bool OneDrivePathTable::Refresh(const graph::DriveItem& item) {
   return found;
 }
 
+void OneDrivePathTable::ForgetChildrenExcept(std::string_view dir,
+                                             const std::unordered_set<std::string>& names) {
+  const std::string prefix = FoldStorePath(dir);
+  const size_t skip = prefix.empty() ? 0 : prefix.size() + 1;
+  std::lock_guard lock(mu_);
+  std::erase_if(entries_, [&](const auto& entry) {
+    const std::string& key = entry.first;
+    if (key.size() <= skip || key == prefix || !IsAtOrBelow(key, prefix)) return false;
+    const std::string_view below = std::string_view(key).substr(skip);
+    return !names.contains(std::string(below.substr(0, below.find('/'))));
+  });
+}
+
 void OneDrivePathTable::Forget(std::string_view path) {
   const std::string prefix = FoldStorePath(path);
   std::lock_guard lock(mu_);

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,9 @@ class OneDrivePathTable {
   void Remember(std::string_view path, const graph::DriveItem& item);
   // Refreshes every entry of the item's id wherever it is; false if there was none.
   bool Refresh(const graph::DriveItem& item);
+  // Forgets what is known below the folder `dir` under names not in `names` (folded):
+  // a listing of `dir` shows they are gone.
+  void ForgetChildrenExcept(std::string_view dir, const std::unordered_set<std::string>& names);
   // Forgets `path` and every path below it (never the root itself).
   void Forget(std::string_view path);
   // Forgets every entry but the root.

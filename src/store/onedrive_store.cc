@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "cadcanfs/store/remote_like_store.h"
@@ -569,12 +570,15 @@ class OneDriveStore final : public Store {
                               context_->client.ListChildren(folder.id));
     std::vector<DirEntry> entries;
     entries.reserve(children.size());
+    std::unordered_set<std::string> names;
     for (const DriveItem& child : children) {
       if (child.name.empty()) continue;
+      names.insert(FoldStorePath(child.name));
       context_->table.Remember(JoinStorePath(dir, child.name), child);
       ObjectInfo info = context_->Describe(child);
       entries.push_back(DirEntry{child.name, info.type, std::move(info)});
     }
+    context_->table.ForgetChildrenExcept(dir, names);
     return entries;
   }
 

@@ -435,6 +435,20 @@ TEST_F(OneDriveStoreTest, StatRefreshesAnEntryOlderThanItsFreshness) {
   EXPECT_EQ(info->size, 1u);
 }
 
+TEST_F(OneDriveStoreTest, ListingForgetsWhatIsGone) {
+  ASSERT_TRUE(store_->MakeDir("d", 0755).ok());
+  ASSERT_TRUE(store_->WriteAtomic("d/x", AsBytes("1")).ok());
+  ASSERT_TRUE(store_->WriteAtomic("d/y", AsBytes("2")).ok());
+  emu_.Control("POST", "/remote/delete", {{"path", "/" + folder_ + "/d/x"}});
+  auto entries = store_->List("D");
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].name, "y");
+  // Within the stat freshness, the listing's word counts: x is gone, y is there.
+  EXPECT_EQ(store_->Stat("d/x").status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->Stat("d/y").ok());
+}
+
 TEST_F(OneDriveStoreTest, AbortDropsTheUpload) {
   ASSERT_TRUE(store_->WriteAtomic("kept", AsBytes("old")).ok());
   auto writer = store_->Open("kept", OpenOptions{.write = true, .truncate = true});
