@@ -420,6 +420,26 @@ TEST_F(OneDriveStoreTest, PollChangesReportsOtherWritersChanges) {
   EXPECT_TRUE(quiet->empty());
 }
 
+TEST_F(OneDriveStoreTest, PollChangesFollowsMovesAcrossTheRoot) {
+  const std::string outside = folder_ + "-outside";
+  ASSERT_TRUE(client_->CreateFolder(emu_.root_id(), outside).ok());
+  ASSERT_TRUE(store_->WriteAtomic("leaving", AsBytes("1")).ok());
+  emu_.Control("POST", "/remote/write", {{"path", "/" + outside + "/arriving"}, {"text", "2"}});
+  ASSERT_TRUE(store_->PollChanges().ok());
+  emu_.Control("POST", "/remote/move",
+               {{"path", "/" + folder_ + "/leaving"}, {"new_parent", "/" + outside}});
+  emu_.Control("POST", "/remote/move",
+               {{"path", "/" + outside + "/arriving"}, {"new_parent", "/" + folder_}});
+  // A new folder with a file in it, made elsewhere.
+  emu_.Control("POST", "/remote/mkdir", {{"path", "/" + folder_ + "/newdir"}});
+  RemoteWrite("newdir/inner", "3");
+  auto changes = store_->PollChanges();
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  std::vector<std::string> got = *changes;
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"arriving", "leaving", "newdir", "newdir/inner"}));
+}
+
 TEST_F(OneDriveStoreTest, StatRefreshesAnEntryOlderThanItsFreshness) {
   auto store = OpenStore(OneDriveStoreOptions{.stat_freshness = milliseconds(0)});
   ASSERT_TRUE(store->WriteAtomic("f", AsBytes("12")).ok());
