@@ -257,6 +257,11 @@ Result<DriveItem> GraphClient::Item(const std::string& id) {
   return AuthorizedItem(Call{"GET", ItemUrl(id) + "?" + kItemSelect});
 }
 
+Result<DriveItem> GraphClient::ChildByName(const std::string& parent_id, const std::string& name) {
+  return AuthorizedItem(
+      Call{"GET", ItemUrl(parent_id) + ":/" + EncodePathSegment(name) + ":?" + kItemSelect});
+}
+
 Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& folder_id) {
   std::vector<DriveItem> children;
   std::string url = ItemUrl(folder_id) + "/children?$top=1000&" + kItemSelect;

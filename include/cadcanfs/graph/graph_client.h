@@ -120,6 +120,8 @@ class GraphClient {
   // The item at a root-relative path ("" or "/" is the root).
   Result<DriveItem> ItemByPath(const std::string& path);
   Result<DriveItem> Item(const std::string& id);
+  // The child named `name` (in any case) of the folder `parent_id`: one GET, no listing.
+  Result<DriveItem> ChildByName(const std::string& parent_id, const std::string& name);
   // Every child, following @odata.nextLink ($top=1000).
   Result<std::vector<DriveItem>> ListChildren(const std::string& folder_id);
   // kAlreadyExists when the name is taken (case-insensitively).
