@@ -389,6 +389,9 @@ class Stage {
       writer = store.Open(path, target);
     }
     CADCANFS_RETURN_IF_ERROR(writer.status());
+    // A whole-object store learns the size first: an upload session must be told it
+    // before its first fragment, so that it can stream with one fragment in memory.
+    if (!in_place) CADCANFS_RETURN_IF_ERROR((*writer)->Truncate(size_));
     for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
       CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block_.data()));
       const size_t length = static_cast<size_t>(std::min(kStageBlock, size_ - index * kStageBlock));
