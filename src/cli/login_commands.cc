@@ -41,14 +41,20 @@ void ShowPrompt(const graph::DeviceCodePrompt& prompt) {
 
 }  // namespace
 
-std::optional<graph::StoredLogin> LoadStoredLoginOrReport(const std::string& token_file,
-                                                          const KeyOptions& keys, int& exit_code) {
+std::optional<SecretBytes> TokenStoreKeyOrReport(const KeyOptions& keys, int& exit_code) {
   auto key = TokenStoreKey(keys);
   if (!key.ok()) {
     exit_code = Fail(key.status(), Stage::kKey);
     return std::nullopt;
   }
-  auto login = graph::TokenStore(token_file, std::move(key).value()).Load();
+  return std::move(key).value();
+}
+
+std::optional<graph::StoredLogin> LoadStoredLoginOrReport(const std::string& token_file,
+                                                          const KeyOptions& keys, int& exit_code) {
+  std::optional<SecretBytes> key = TokenStoreKeyOrReport(keys, exit_code);
+  if (!key) return std::nullopt;
+  auto login = graph::TokenStore(token_file, std::move(*key)).Load();
   if (login.ok()) return std::move(login).value();
   std::cerr << "cadcanfs: " << login.status().message() << "\n";
   exit_code = login.status().code() == Code::kNotFound ? exit_code::kLoginFailed

@@ -18,6 +18,10 @@ int RunLogout(const std::vector<std::string>& argv);
 // that reach OneDrive). On failure prints the one-sentence error, sets `exit_code`
 // (exit_code::kTokenStoreUnreadable for a wrong key or a damaged file) and returns
 // nullopt.
+// The token store's key from KEYOPTS (a key file: a passphrase has no salt before the
+// vault is reached). On failure prints the error, sets `exit_code`, returns nullopt.
+std::optional<SecretBytes> TokenStoreKeyOrReport(const KeyOptions& keys, int& exit_code);
+
 std::optional<graph::StoredLogin> LoadStoredLoginOrReport(const std::string& token_file,
                                                           const KeyOptions& keys, int& exit_code);
 

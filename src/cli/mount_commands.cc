@@ -141,6 +141,7 @@ int CheckFuseDevice() {
 
 struct MountRequest {
   std::string vault_path;
+  OneDriveAccess onedrive;  // for a onedrive: location
   // Serve the store's files and names as they are (PlainFormat) instead of a vault.
   bool plain = false;
   // Where writes to a store that cannot write in place are staged (--cache-dir).
@@ -255,7 +256,7 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
                                            const std::shared_ptr<VaultConflictNamer>& conflicts,
                                            AccessKeys& keys, int& code) {
   if (request.plain) {
-    std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code);
+    std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code, &request.onedrive);
     if (!store) return nullptr;
     store = CacheReadsOf(std::move(store), request.cache_size);
     // OneDrive (and remote-like:) replace whole objects: writes are staged in front.
@@ -526,10 +527,11 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
-                            "policy", "audit-log", "poll-interval"}),
-              {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
-               "audit-sync", "shared-store", "audit-syslog"});
+  return Args(
+      WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
+                    "policy", "audit-log", "poll-interval", "token-file", "graph-url", "drive"}),
+      {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
+       "audit-sync", "shared-store", "audit-syslog"});
 }
 
 int ConfigError(const Status& status) {
@@ -590,6 +592,7 @@ int MountWith(const Args& args) {
   if (args.positional().size() != 2) return UsageError("mount takes a VAULT and a MOUNTPOINT");
   MountRequest request;
   request.vault_path = args.positional()[0];
+  request.onedrive = OneDriveAccessFrom(args);
   request.plain = args.Has("plain");
   request.cache_dir = args.Value("cache-dir");
   request.keys = KeyOptionsFrom(args);

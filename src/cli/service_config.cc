@@ -20,18 +20,13 @@ namespace {
 
 // Keys that stand for a `mount` flag taking a value.
 const std::set<std::string> kValueKeys = {
-    "key-file", "passphrase-file", "uid",       "gid",        "max-file-size",
-    "policy",   "audit-log",       "cache-dir", "cache-size", "poll-interval"};
+    "key-file",   "passphrase-file", "uid",       "gid",        "max-file-size",
+    "policy",     "audit-log",       "cache-dir", "cache-size", "poll-interval",
+    "token-file", "graph-url",       "drive"};
 // Keys that stand for a `mount` switch: "yes" sets it, "no" leaves it off.
 const std::set<std::string> kSwitchKeys = {"read-only",     "writeback-cache", "debug",
                                            "audit-relaxed", "audit-sync",      "plain",
                                            "shared-store",  "audit-syslog"};
-// Keys a later version fills in; refused now so a config written for it fails loudly
-// instead of mounting without the policy or audit log it asks for.
-const std::map<std::string, std::string> kReservedKeys = {
-    {"token-file", "OneDrive vaults"},
-    {"graph-url", "OneDrive vaults"},
-};
 // The largest config file read: a few lines are expected, anything bigger is a mistake.
 constexpr off_t kMaxConfigSize = 64 * 1024;
 
@@ -87,10 +82,6 @@ Result<std::string> ReadConfigText(const std::string& path) {
 // Applies one "key = value" entry to `config`.
 Status ApplyEntry(size_t line, const std::string& key, const std::string& value,
                   std::set<std::string>& seen, MountConfig& config) {
-  if (auto reserved = kReservedKeys.find(key); reserved != kReservedKeys.end()) {
-    return LineError(line, "'" + key + "' is reserved for " + reserved->second +
-                               ", which this version of cadcanfs does not support yet");
-  }
   if (key != "options" && !seen.insert(key).second) {
     return LineError(line, "'" + key + "' is set twice");
   }

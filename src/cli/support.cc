@@ -69,7 +69,11 @@ std::set<std::string> WithKeyFlags(std::set<std::string> extra) {
 // enough that a refusal on a mounted vault still comes at once to a person.
 constexpr std::chrono::milliseconds kLockPatience{2000};
 
-std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code) {
+std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code,
+                                         const OneDriveAccess* onedrive) {
+  if (onedrive != nullptr && IsOneDriveLocation(location)) {
+    return OpenOneDriveOrReport(location, *onedrive, exit_code);
+  }
   auto store = OpenStore(location);
   if (store.ok()) return std::move(store).value();
   switch (store.status().code()) {

@@ -14,6 +14,7 @@
 #include "cadcanfs/fs/vault.h"
 #include "cadcanfs/fs/vault_lock.h"
 #include "cadcanfs/vault/key_source.h"
+#include "onedrive_setup.h"
 
 namespace cadcanfs::cli {
 
@@ -45,9 +46,11 @@ std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptio
                                          bool read_only_use = false,
                                          const StoreWrapper& wrap_store = {});
 
-// Opens the store at `location` (a path or URI, see cadcanfs/store/open_store.h). On
-// failure prints the error, sets `exit_code` and returns nullptr.
-std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code);
+// Opens the store at `location` (a path or URI, see cadcanfs/store/open_store.h; a
+// onedrive: folder through `onedrive`, the command's sign-in flags). On failure prints
+// the error, sets `exit_code` and returns nullptr.
+std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code,
+                                         const OneDriveAccess* onedrive = nullptr);
 
 // Takes the writer lock of the vault at `path` into `lock`: a flock in a local vault, a
 // lease in the store otherwise (cadcanfs/fs/vault_lock.h). On failure prints the

@@ -593,25 +593,23 @@ class StagingStoreImpl final : public StagingStore {
     return caps;
   }
 
+  // A staged object's size is its stage's, committed or not. The stage is taken before
+  // the store is asked: a commit that lands in between would otherwise leave the
+  // store's older answer standing, with no stage left to correct it.
   Result<ObjectInfo> Stat(std::string_view path) override {
+    std::shared_ptr<Stage> stage = LiveStage(path);
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base().Stat(path));
-    if (std::shared_ptr<Stage> stage = LiveStage(path); stage && stage->dirty()) {
-      info.size = stage->size();
-    }
+    if (stage) info.size = stage->size();
     return info;
   }
 
   Result<std::vector<DirEntry>> List(std::string_view dir) override {
+    std::unordered_map<std::string, std::shared_ptr<Stage>> staged = StagesIn(dir);
     CADCANFS_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, base().List(dir));
-    std::lock_guard lock(mu_);
-    if (stages_.empty()) return entries;
+    if (staged.empty()) return entries;
     for (DirEntry& e : entries) {
       if (!e.info) continue;
-      auto it = stages_.find(JoinStorePath(dir, e.name));
-      if (it == stages_.end()) continue;
-      if (std::shared_ptr<Stage> stage = it->second.lock(); stage && stage->dirty()) {
-        e.info->size = stage->size();
-      }
+      if (auto it = staged.find(e.name); it != staged.end()) e.info->size = it->second->size();
     }
     return entries;
   }
@@ -723,6 +721,19 @@ class StagingStoreImpl final : public StagingStore {
   }
 
  private:
+  // The live stages of the entries of `dir`, by entry name.
+  std::unordered_map<std::string, std::shared_ptr<Stage>> StagesIn(std::string_view dir) {
+    std::unordered_map<std::string, std::shared_ptr<Stage>> staged;
+    std::lock_guard lock(mu_);
+    for (const auto& [path, weak] : stages_) {
+      if (StoreParent(path) != dir) continue;
+      if (std::shared_ptr<Stage> stage = weak.lock()) {
+        staged.emplace(std::string(StoreBaseName(path)), std::move(stage));
+      }
+    }
+    return staged;
+  }
+
   std::shared_ptr<Stage> LiveStage(std::string_view path) {
     std::lock_guard lock(mu_);
     auto it = stages_.find(std::string(path));

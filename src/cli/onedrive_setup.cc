@@ -1,0 +1,138 @@
+#include "onedrive_setup.h"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cadcanfs/graph/auth.h"
+#include "cadcanfs/graph/graph_client.h"
+#include "cadcanfs/graph/http_client.h"
+#include "cadcanfs/graph/pacer.h"
+#include "cadcanfs/graph/token_store.h"
+#include "cadcanfs/store/forwarding_store.h"
+#include "cadcanfs/store/onedrive_store.h"
+#include "exit_codes.h"
+#include "login_commands.h"
+#include "support.h"
+
+namespace cadcanfs::cli {
+
+namespace {
+
+// Everything a OneDrive store talks through, alive as long as the store.
+struct OneDriveConnection {
+  std::unique_ptr<graph::HttpClient> http;
+  graph::Pacer pacer;
+  std::unique_ptr<graph::TokenStore> tokens;
+  std::unique_ptr<graph::Authenticator> auth;
+  std::unique_ptr<graph::GraphClient> client;
+};
+
+// The OneDrive store together with its connection. The store goes first: its open
+// files and session cancels still use the client.
+class ConnectedStore final : public ForwardingStore {
+ public:
+  ConnectedStore(std::unique_ptr<OneDriveConnection> connection, std::unique_ptr<Store> store)
+      : ForwardingStore(*store), connection_(std::move(connection)), store_(std::move(store)) {}
+
+ private:
+  const std::unique_ptr<OneDriveConnection> connection_;
+  const std::unique_ptr<Store> store_;
+};
+
+int ReportUrl(const char* flag, const Status& refused) {
+  return UsageError(std::string(flag) + ": " + refused.message());
+}
+
+// Signs in from the token file and makes the Graph client; nullptr after a report.
+std::unique_ptr<OneDriveConnection> ConnectOrReport(const OneDriveAccess& access, int& exit_code) {
+  if (!access.token_file) {
+    exit_code = UsageError("a onedrive: location needs --token-file FILE (made by cadcanfs login)");
+    return nullptr;
+  }
+  const std::string graph_url =
+      access.graph_url.empty() ? graph::kDefaultGraphUrl : access.graph_url;
+  if (Status allowed = graph::CheckUrlAllowed(graph_url); !allowed.ok()) {
+    exit_code = ReportUrl("--graph-url", allowed);
+    return nullptr;
+  }
+  std::optional<graph::StoredLogin> login =
+      LoadStoredLoginOrReport(*access.token_file, access.keys, exit_code);
+  if (!login) return nullptr;
+  auto connection = std::make_unique<OneDriveConnection>();
+  auto http = graph::HttpClient::Create(graph::HttpClientOptions{});
+  if (!http.ok()) {
+    exit_code = Fail(http.status(), Stage::kData);
+    return nullptr;
+  }
+  connection->http = std::move(http).value();
+  auto key = TokenStoreKeyOrReport(access.keys, exit_code);
+  if (!key) return nullptr;
+  connection->tokens = std::make_unique<graph::TokenStore>(*access.token_file, std::move(*key));
+  connection->auth = std::make_unique<graph::Authenticator>(*connection->http, login->settings);
+  connection->auth->SetRefreshToken(std::move(login->refresh_token));
+  // The service may rotate the refresh token: the stored one follows.
+  graph::TokenStore* tokens = connection->tokens.get();
+  const graph::LoginSettings settings = login->settings;
+  connection->auth->SetRefreshTokenSink(
+      [tokens, settings](const SecretBytes& refresh) { return tokens->Save(settings, refresh); });
+  graph::GraphClientOptions options;
+  options.graph_url = graph_url;
+  if (!access.drive.empty() && access.drive != "me") options.drive_id = access.drive;
+  connection->client = std::make_unique<graph::GraphClient>(*connection->http, connection->pacer,
+                                                            *connection->auth, options);
+  return connection;
+}
+
+}  // namespace
+
+bool IsOneDriveLocation(std::string_view location) {
+  return location.substr(0, kOneDriveScheme.size()) == kOneDriveScheme;
+}
+
+OneDriveAccess OneDriveAccessFrom(const Args& args) {
+  OneDriveAccess access;
+  access.token_file = args.Value("token-file");
+  access.graph_url = args.Value("graph-url").value_or("");
+  access.drive = args.Value("drive").value_or("");
+  access.keys = KeyOptionsFrom(args);
+  return access;
+}
+
+std::unique_ptr<Store> OpenOneDriveOrReport(std::string_view location, const OneDriveAccess& access,
+                                            int& exit_code) {
+  const std::string root(location.substr(kOneDriveScheme.size()));
+  if (root.empty() || root[0] != '/') {
+    exit_code = UsageError(
+        "a onedrive: location needs an absolute folder path, such as "
+        "onedrive:/Vaults/Office");
+    return nullptr;
+  }
+  std::unique_ptr<OneDriveConnection> connection = ConnectOrReport(access, exit_code);
+  if (!connection) return nullptr;
+  OneDriveStoreOptions options;
+  options.uid = getuid();
+  options.gid = getgid();
+  auto store = OpenOneDriveStore(*connection->client, root, options);
+  if (!store.ok()) {
+    switch (store.status().code()) {
+      case Code::kNotFound:
+      case Code::kNotADirectory:
+        exit_code = Fail(Status::Error(Code::kNotFound, "the OneDrive folder does not exist"),
+                         Stage::kVault);
+        break;
+      case Code::kPermissionDenied:
+        std::cerr << "cadcanfs: OneDrive refused the sign-in: " << store.status().message()
+                  << " (run cadcanfs login again)\n";
+        exit_code = exit_code::kLoginFailed;
+        break;
+      default:
+        exit_code = Fail(store.status().WithContext("cannot reach OneDrive"), Stage::kData);
+        break;
+    }
+    return nullptr;
+  }
+  return std::make_unique<ConnectedStore>(std::move(connection), std::move(store).value());
+}
+
+}  // namespace cadcanfs::cli
