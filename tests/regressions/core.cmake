@@ -7,7 +7,8 @@ cadcanfs_test(issue12_core_test
 target_compile_definitions(issue12_core_test PRIVATE CADCANFS_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_test(NAME issue12_item03_kill9_append
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/regressions/issue12_item03_kill9_append.sh $<TARGET_FILE:cadcanfs>)
-set_tests_properties(issue12_item03_kill9_append PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+set_tests_properties(issue12_item03_kill9_append PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE
+                     LABELS shell-e2e)
 # Real FUSE mounts of the built binary.
 cadcanfs_test(issue12_mount_test
   SOURCES regressions/issue12_mount_test.cc

@@ -12,4 +12,5 @@ cadcanfs_test(issue12_item10_rekey_rerun_test
 add_test(NAME issue12_item02_vault_lock_e2e
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/regressions/issue12_item02_vault_lock_e2e.sh
           $<TARGET_FILE:cadcanfs>)
-set_tests_properties(issue12_item02_vault_lock_e2e PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+set_tests_properties(issue12_item02_vault_lock_e2e PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE
+                     LABELS shell-e2e)
