@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "graph/emulator.h"
 
@@ -72,6 +73,20 @@ class GraphClientTest : public ::testing::Test {
   }
 
   nlohmann::json Counters() { return emu_.Control("GET", "/counters"); }
+
+  // Faults that skip the first N requests of a kind count every request the emulator
+  // serves, also one a previous test's abandoned connection delivers late (on a loaded
+  // machine). Waits until the counters hold still, then starts from a clean slate.
+  void WaitForQuietEmulator() {
+    nlohmann::json last = Counters();
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(milliseconds(150));
+      nlohmann::json now = Counters();
+      if (now == last) break;
+      last = std::move(now);
+    }
+    emu_.Control("POST", "/counters/reset");
+  }
 
   testing::Emulator& emu_ = SharedEmulator();
   std::unique_ptr<HttpClient> http_;
@@ -206,6 +221,7 @@ TEST_F(GraphClientTest, SimpleUploadHonoursIfMatchAndConflictBehavior) {
 TEST_F(GraphClientTest, UploadSessionSurvivesADroppedConnectionAndALostReply) {
   const Bytes content = Pattern(12 * 1024 * 1024 + 12345, 9);
   emu_.Control("POST", "/faults", {{"fault", "drop"}, {"store", true}, {"times", 1}});
+  WaitForQuietEmulator();
   emu_.Control("POST", "/faults", {{"fault", "lose_reply"}, {"skip", 1}, {"times", 1}});
   UploadOptions options;
   options.mtime = TimePoint{std::chrono::seconds(1'650'000'000)};
@@ -224,6 +240,7 @@ TEST_F(GraphClientTest, UploadSessionSurvivesADroppedConnectionAndALostReply) {
 
 TEST_F(GraphClientTest, UploadSessionIsRecreatedWhenItVanishes) {
   const Bytes content = Pattern(5 * 1024 * 1024, 10);
+  WaitForQuietEmulator();
   emu_.Control("POST", "/faults",
                {{"fault", "session_gone"}, {"on", "upload.fragment"}, {"skip", 1}, {"times", 1}});
   emu_.Control("POST", "/faults", {{"fault", "omit_hashes"}});
@@ -237,6 +254,7 @@ TEST_F(GraphClientTest, UploadSessionIsRecreatedWhenItVanishes) {
 
 TEST_F(GraphClientTest, FinalFragmentWhoseReplyWasLostCountsAsCommitted) {
   const Bytes content = Pattern(5 * 1024 * 1024, 19);  // two fragments
+  WaitForQuietEmulator();
   emu_.Control("POST", "/faults", {{"fault", "lose_reply"}, {"skip", 1}, {"times", 1}});
   UploadOptions fail;
   fail.conflict = ConflictBehavior::kFail;  // a second upload would clash with the first
