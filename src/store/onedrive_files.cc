@@ -59,7 +59,7 @@ Result<size_t> DownloadFully(GraphClient& client, const std::string& id, uint64_
 namespace {
 
 // An open object for reading: ranged downloads of the item opened.
-class OneDriveReader final : public StoreFile {
+class OneDriveReader final : public WholeObjectFile {
  public:
   OneDriveReader(std::shared_ptr<Context> context, std::string path, const DriveItem& item)
       : context_(std::move(context)),
@@ -87,10 +87,6 @@ class OneDriveReader final : public StoreFile {
     std::lock_guard lock(mu_);
     return info_;
   }
-  Status Reserve(uint64_t, uint64_t) override { return Unsupported("space reservation"); }
-  void Prefetch(uint64_t, uint64_t) override {}
-  Status SetMode(uint32_t) override { return Unsupported("file modes"); }
-  Status SetOwner(uid_t, gid_t) override { return Unsupported("file owners"); }
   Status SetTimes(const struct timespec times[2]) override {
     std::optional<TimePoint> mtime = RequestedMtime(times);
     if (!mtime) return Status::Ok();
@@ -116,7 +112,7 @@ class OneDriveReader final : public StoreFile {
 
 // An open object for writing: the whole object, sequentially, uploaded at Commit (or
 // streamed fragment by fragment when its size was declared first).
-class OneDriveWriter final : public StoreFile {
+class OneDriveWriter final : public WholeObjectFile {
  public:
   // `existing`: the item at `path`, or nullopt to create `name` under `parent_id`.
   OneDriveWriter(std::shared_ptr<Context> context, std::string path,
@@ -276,11 +272,6 @@ class OneDriveWriter final : public StoreFile {
     info.size = SizeLocked();
     return info;
   }
-
-  Status Reserve(uint64_t, uint64_t) override { return Unsupported("space reservation"); }
-  void Prefetch(uint64_t, uint64_t) override {}
-  Status SetMode(uint32_t) override { return Unsupported("file modes"); }
-  Status SetOwner(uid_t, gid_t) override { return Unsupported("file owners"); }
 
   // Sent with the upload when one is pending (a PATCH would make a second version),
   // else at once.

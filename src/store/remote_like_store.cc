@@ -300,7 +300,7 @@ class Presenter {
 // An open object for reading: ranged reads of its committed content. Opening it is
 // the one round trip that fetched its metadata (on OneDrive, the item with its download
 // URL), so it describes itself without another call.
-class RemoteReader final : public StoreFile {
+class RemoteReader final : public WholeObjectFile {
  public:
   RemoteReader(std::unique_ptr<StoreFile> base, ObjectInfo opened,
                std::shared_ptr<ObjectState> state, std::shared_ptr<RemoteLikeControls> controls,
@@ -337,10 +337,6 @@ class RemoteReader final : public StoreFile {
     std::lock_guard lock(info_mu_);
     return info_;
   }
-  Status Reserve(uint64_t, uint64_t) override { return Unsupported("space reservation"); }
-  void Prefetch(uint64_t, uint64_t) override {}
-  Status SetMode(uint32_t) override { return Unsupported("file modes"); }
-  Status SetOwner(uid_t, gid_t) override { return Unsupported("file owners"); }
   // The reply of the PATCH is the item as changed.
   Status SetTimes(const struct timespec times[2]) override {
     auto fault = controls_->Begin(RemoteCall::kSetTimes);
@@ -365,7 +361,7 @@ class RemoteReader final : public StoreFile {
 };
 
 // An open object for writing: a private upload buffer, committed whole by Commit().
-class RemoteWriter final : public StoreFile {
+class RemoteWriter final : public WholeObjectFile {
  public:
   RemoteWriter(std::unique_ptr<StoreFile> base, std::shared_ptr<ObjectState> state,
                std::unique_ptr<StoreFile> buffer, uint64_t committed_size, bool start_empty,
@@ -451,11 +447,6 @@ class RemoteWriter final : public StoreFile {
     CADCANFS_ASSIGN_OR_RETURN(info.size, Size());
     return WithFault(fault, Result<ObjectInfo>(presenter_.Present(std::move(info))));
   }
-
-  Status Reserve(uint64_t, uint64_t) override { return Unsupported("space reservation"); }
-  void Prefetch(uint64_t, uint64_t) override {}
-  Status SetMode(uint32_t) override { return Unsupported("file modes"); }
-  Status SetOwner(uid_t, gid_t) override { return Unsupported("file owners"); }
 
   Status SetTimes(const struct timespec times[2]) override {
     auto fault = controls_->Begin(RemoteCall::kSetTimes);

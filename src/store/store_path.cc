@@ -69,4 +69,14 @@ uint32_t FileTypeBits(ObjectType type) {
   }
 }
 
+Status WholeObjectFile::Reserve(uint64_t, uint64_t) {
+  return Status::Error(Code::kUnsupported, "this store reserves no space");
+}
+Status WholeObjectFile::SetMode(uint32_t) {
+  return Status::Error(Code::kUnsupported, "this store keeps no file modes");
+}
+Status WholeObjectFile::SetOwner(uid_t, gid_t) {
+  return Status::Error(Code::kUnsupported, "this store keeps no file owners");
+}
+
 }  // namespace cadcanfs

@@ -267,6 +267,17 @@ class Store {
   }
 };
 
+// A file of a store that replaces whole objects and keeps no POSIX attributes
+// (OneDrive, remote-like:): it reserves no space, keeps no modes or owners
+// (kUnsupported) and takes no prefetch hint.
+class WholeObjectFile : public StoreFile {
+ public:
+  Status Reserve(uint64_t offset, uint64_t length) override;
+  void Prefetch(uint64_t, uint64_t) override {}
+  Status SetMode(uint32_t mode) override;
+  Status SetOwner(uid_t uid, gid_t gid) override;
+};
+
 // The S_IF* file-type bits for an object type (regular file for kOther).
 uint32_t FileTypeBits(ObjectType type);
 
