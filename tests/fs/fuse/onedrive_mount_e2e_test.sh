@@ -7,47 +7,14 @@ set -u
 # shellcheck source=../../testing/e2e_lib.sh
 source "$(dirname "$(realpath "$0")")/../../testing/e2e_lib.sh"
 BIN=$(realpath "${1:?usage: onedrive_mount_e2e_test.sh PATH_TO_CADCANFS}")
-EMULATOR="$(dirname "$(realpath "$0")")/../../graph_emulator/graph_emulator.py"
+# shellcheck source=../../testing/onedrive_e2e_lib.sh
+source "$(dirname "$(realpath "$0")")/../../testing/onedrive_e2e_lib.sh"
 enter_scratch_dir onedrive
-emu_pid=""
-stop_emulator() {
-  remove_scratch_dir_mounts
-  if [ -n "$emu_pid" ]; then kill "$emu_pid" 2>/dev/null; wait "$emu_pid" 2>/dev/null; fi
-  rm -rf "$WORK"
-}
-remove_scratch_dir_mounts() {
-  for m in $(grep -o "$WORK/[^ ]*" /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
-}
-trap stop_emulator EXIT
-
-mkdir drive mnt cache
-mkdir drive/Cases
-python3 "$EMULATOR" --root "$WORK/drive" --port-file "$WORK/ports.json" --device-code-interval 0 \
-  >emulator.log 2>&1 &
-emu_pid=$!
-for _ in $(seq 200); do [ -s ports.json ] && break; sleep 0.05; done
-port_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' ports.json "$1"; }
-graph_url=$(port_of graph_url)
-login_url=$(port_of login_url)
-control_url=$(port_of control_url)
-control() {  # control METHOD PATH [JSON]
-  python3 - "$control_url$2" "$1" "${3:-{\}}" <<'PY'
-import sys, urllib.request
-req = urllib.request.Request(sys.argv[1], data=sys.argv[3].encode(), method=sys.argv[2])
-req.add_header("Content-Type", "application/json")
-print(urllib.request.urlopen(req).read().decode())
-PY
-}
+mkdir -p drive/Cases mnt cache
+start_graph_emulator
 
 "$BIN" keygen key >/dev/null
-# The device-code sign-in: the code the command prints is approved as a user would.
-"$BIN" login --token-file tokens --key-file key --login-url "$login_url" >login.out 2>&1 &
-login_pid=$!
-for _ in $(seq 200); do grep -q "enter the code" login.out && break; sleep 0.05; done
-code=$(sed -n 's/.*enter the code \([A-Z0-9-]*\).*/\1/p' login.out)
-control POST /device/approve "{\"user_code\": \"$code\"}" >/dev/null
-wait "$login_pid"
-check "login" 0 $?
+check "login with the device code" 0 "$(sign_in tokens --key-file key)"
 
 mount_onedrive() {
   run mount onedrive:/Cases mnt --plain --token-file tokens --key-file key \
@@ -81,7 +48,7 @@ check "another client's delete shows" 0 $?
 check "unmount" 0 "$(run unmount mnt)"
 
 # No token or Authorization header reached a download or upload URL.
-check "no token sent to content URLs" "0 0" "$(control GET /counters | python3 -c \
-  'import json,sys; c=json.load(sys.stdin)["auth_header_on_content_urls"]; print(c.get("download",0), c.get("upload",0))')"
+check "no token sent to content URLs" "0 0" \
+  "$(counter auth_header_on_content_urls download) $(counter auth_header_on_content_urls upload)"
 
 report onedrive_mount_e2e

@@ -1,0 +1,2 @@
+// The one translation unit of cadcanfs_test_headers: the target exists so that every test
+// binary reuses its precompiled GoogleTest headers (tests/CMakeLists.txt).
