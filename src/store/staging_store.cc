@@ -118,6 +118,27 @@ Result<Bytes> ReadWhole(int dir, const std::string& name) {
   return out;
 }
 
+// atime and mtime as utimensat(2) takes them (UTIME_OMIT keeps one).
+using StagedTimes = std::array<struct timespec, 2>;
+
+// The journal's form of staged times: [atime s, ns, mtime s, ns].
+nlohmann::json TimesJson(const StagedTimes& times) {
+  return nlohmann::json::array(
+      {times[0].tv_sec, times[0].tv_nsec, times[1].tv_sec, times[1].tv_nsec});
+}
+
+std::optional<StagedTimes> TimesFromJson(const nlohmann::json& entry) {
+  auto it = entry.find("times");
+  if (it == entry.end() || !it->is_array() || it->size() != 4) return std::nullopt;
+  for (const auto& n : *it) {
+    if (!n.is_number_integer()) return std::nullopt;
+  }
+  StagedTimes times{};
+  times[0] = {static_cast<time_t>((*it)[0].get<int64_t>()), (*it)[1].get<long>()};
+  times[1] = {static_cast<time_t>((*it)[2].get<int64_t>()), (*it)[3].get<long>()};
+  return times;
+}
+
 // One object's staged content: the blocks written since the last commit, encrypted in
 // a spill file, over the object as it was when staging began.
 // What a Stage is made of, on creation or when recovered from its journal.
@@ -132,7 +153,8 @@ struct StageParts {
   std::string original_etag;
   uint64_t size = 0;
   uint64_t original_limit = 0;
-  uint32_t mode = 0600;  // for a conflict copy
+  uint32_t mode = 0600;              // for a conflict copy
+  std::optional<StagedTimes> times;  // set while staged; go with the commit
 };
 
 class Stage {
@@ -149,6 +171,7 @@ class Stage {
         size_(parts.size),
         original_limit_(parts.original_limit),
         mode_(parts.mode),
+        times_(parts.times),
         block_(kStageBlock),
         stored_(kStoredStageBlock) {}
 
@@ -196,6 +219,32 @@ class Stage {
     std::lock_guard lock(mu_);
     return original_etag_;
   }
+  // Times set while changes are staged are held for the commit: set on the store's
+  // object now, they would be lost to the upload that replaces it (OneDrive sends them
+  // with the upload). False when nothing is staged: the store takes them itself.
+  // A journalled stage gets them in its journal entry at once.
+  Result<bool> HoldTimes(const struct timespec times[2], const GcmKey& journal_key) {
+    std::lock_guard lock(mu_);
+    if (!dirty_ || orphaned_) return false;
+    StagedTimes held =
+        times_.value_or(StagedTimes{timespec{0, UTIME_OMIT}, timespec{0, UTIME_OMIT}});
+    for (int i = 0; i < 2; ++i) {
+      if (times[i].tv_nsec == UTIME_OMIT) continue;
+      held[i] = times[i];
+      // "Now" is when it was asked, not when the commit runs.
+      if (times[i].tv_nsec == UTIME_NOW) clock_gettime(CLOCK_REALTIME, &held[i]);
+    }
+    times_ = held;
+    if (journaled_) CADCANFS_RETURN_IF_ERROR(WriteJournalLocked(journal_key));
+    return true;
+  }
+  // The mtime held for the commit, if any.
+  std::optional<struct timespec> held_mtime() const {
+    std::lock_guard lock(mu_);
+    if (!times_ || (*times_)[1].tv_nsec == UTIME_OMIT) return std::nullopt;
+    return (*times_)[1];
+  }
+
   // The object is gone from the store: there is nothing left to commit to.
   void Orphan() {
     std::lock_guard lock(mu_);
@@ -342,13 +391,20 @@ class Stage {
     if (!dirty_ || journaled_ || orphaned_) return Status::Ok();
     if (fdatasync(spill_.get()) != 0)
       return Status::FromErrno(errno, "cannot sync the staging file");
-    const nlohmann::json entry = {{"v", 1},
-                                  {"path", path_},
-                                  {"size", size_},
-                                  {"original_limit", original_limit_},
-                                  {"etag", original_etag_},
-                                  {"mode", mode_},
-                                  {"salt", HexEncode(salt_)}};
+    return WriteJournalLocked(journal_key);
+  }
+
+ private:
+  // Replaces the journal entry with one that describes the stage as it is now.
+  Status WriteJournalLocked(const GcmKey& journal_key) {
+    nlohmann::json entry = {{"v", 1},
+                            {"path", path_},
+                            {"size", size_},
+                            {"original_limit", original_limit_},
+                            {"etag", original_etag_},
+                            {"mode", mode_},
+                            {"salt", HexEncode(salt_)}};
+    if (times_) entry["times"] = TimesJson(*times_);
     CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SealJournal(journal_key, id_, entry.dump()));
     const std::string temp = id_ + kJournalSuffix + kTempSuffix;
     CADCANFS_RETURN_IF_ERROR(WriteDurably(spill_dir_, temp, sealed));
@@ -361,7 +417,6 @@ class Stage {
     return Status::Ok();
   }
 
- private:
   // Writes the staged object to `path` and commits it, if `if_match` is not empty on
   // that condition. A store that writes in place cannot hold the writes back until the
   // commit: there the condition is checked before the first write too.
@@ -405,6 +460,7 @@ class Stage {
       auto written = (*writer)->Stat();
       if (written.ok() && !create_exclusive) original_etag_ = written->etag;
     }
+    if (times_) CADCANFS_RETURN_IF_ERROR((*writer)->SetTimes(times_->data()));
     return (*writer)->Commit(condition);
   }
 
@@ -421,6 +477,7 @@ class Stage {
     (void)unlinkat(spill_dir_, (id_ + kJournalSuffix).c_str(), 0);
     dirty_ = false;
     journaled_ = false;
+    times_.reset();
   }
 
   // The block's current plaintext: staged, from the original object, or zeros.
@@ -469,6 +526,7 @@ class Stage {
   uint64_t size_;
   uint64_t original_limit_;  // the original's bytes count only below this
   const uint32_t mode_;
+  std::optional<StagedTimes> times_;  // held for the commit (HoldTimes)
   // Scratch for one block's plaintext and its sealed form, so that steady-state I/O
   // allocates nothing.
   std::vector<uint8_t> block_;
@@ -478,6 +536,13 @@ class Stage {
   bool journaled_ = false;  // the journal describes the current staged state
   bool orphaned_ = false;
 };
+
+// What the store's answer about a staged object must show of the stage: its size, and
+// the mtime its commit will set.
+void ShowStaged(const Stage& stage, ObjectInfo& info) {
+  info.size = stage.size();
+  if (std::optional<struct timespec> mtime = stage.held_mtime()) info.mtime = *mtime;
+}
 
 class StagingStoreImpl;
 
@@ -599,8 +664,17 @@ class StagingStoreImpl final : public StagingStore {
   Result<ObjectInfo> Stat(std::string_view path) override {
     std::shared_ptr<Stage> stage = LiveStage(path);
     CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, base().Stat(path));
-    if (stage) info.size = stage->size();
+    if (stage) ShowStaged(*stage, info);
     return info;
+  }
+
+  // Times set on a staged object wait for its commit (Stage::HoldTimes).
+  Status SetTimes(std::string_view path, const struct timespec times[2]) override {
+    if (std::shared_ptr<Stage> stage = LiveStage(path)) {
+      CADCANFS_ASSIGN_OR_RETURN(bool held, stage->HoldTimes(times, journal_key_));
+      if (held) return Status::Ok();
+    }
+    return base().SetTimes(path, times);
   }
 
   Result<std::vector<DirEntry>> List(std::string_view dir) override {
@@ -609,7 +683,7 @@ class StagingStoreImpl final : public StagingStore {
     if (staged.empty()) return entries;
     for (DirEntry& e : entries) {
       if (!e.info) continue;
-      if (auto it = staged.find(e.name); it != staged.end()) e.info->size = it->second->size();
+      if (auto it = staged.find(e.name); it != staged.end()) ShowStaged(*it->second, *e.info);
     }
     return entries;
   }
@@ -662,6 +736,7 @@ class StagingStoreImpl final : public StagingStore {
   // ---- for StagedFile ----
   using StagingStore::base;
   const StagingOptions& options() const { return options_; }
+  const GcmKey& journal_key() const { return journal_key_; }
 
   // close(2) of a writer (FUSE flush): the staged state is journalled now, so that a
   // crash before the last release cannot lose a file its program already closed.
@@ -791,6 +866,7 @@ class StagingStoreImpl final : public StagingStore {
     parts.original_limit = entry.value("original_limit", uint64_t{0});
     parts.original_etag = entry.value("etag", "");
     parts.mode = entry.value("mode", uint32_t{0600});
+    parts.times = TimesFromJson(entry);
     int fd = openat(spill_dir_.get(), (id + kSpillSuffix).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno(errno, "cannot open a staging file");
     parts.spill = UniqueFd(fd);
@@ -975,7 +1051,7 @@ Status StagedFile::Abort() {
 
 Result<ObjectInfo> StagedFile::Stat() {
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, owner_.base().Stat(stage_->path()));
-  info.size = stage_->size();
+  ShowStaged(*stage_, info);
   return info;
 }
 
@@ -984,6 +1060,8 @@ Status StagedFile::SetOwner(uid_t uid, gid_t gid) {
   return owner_.base().SetOwner(stage_->path(), uid, gid);
 }
 Status StagedFile::SetTimes(const struct timespec times[2]) {
+  CADCANFS_ASSIGN_OR_RETURN(bool held, stage_->HoldTimes(times, owner_.journal_key()));
+  if (held) return Status::Ok();
   return owner_.base().SetTimes(stage_->path(), times);
 }
 

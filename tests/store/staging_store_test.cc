@@ -493,6 +493,57 @@ TEST(StagingOverRemoteTest, CommitsAreConditionalUploadsAndARefusalIsAConflictCo
   EXPECT_EQ(staging.Drain(std::chrono::seconds(10)), 0u);
 }
 
+// cp -a sets the mtime after writing, before the upload that replaces the object: the
+// times wait for the commit and go with it, through a handle or by path.
+TEST(StagingOverRemoteTest, TimesSetWhileStagedGoWithTheCommit) {
+  TempDir dir;
+  auto remote = NewRemoteLikeStore(NewMemoryStore());
+  RemoteLikeStore* below = remote.get();
+  SecretBytes key(kStagingKeySize);
+  ASSERT_TRUE(FillRandom(std::span<uint8_t>(key.data(), key.size())).ok());
+  auto opened = OpenStagingStore(
+      std::move(remote), StagingOptions{.spill_dir = dir.path() + "/spill", .key = std::move(key)});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  StagingStore& staging = **opened;
+  const struct timespec by_handle[2] = {{0, UTIME_OMIT}, {1577934245, 0}};
+  const struct timespec by_path[2] = {{0, UTIME_OMIT}, {1262304000, 0}};
+  {
+    auto file = staging.Open("a.stl", OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->WriteAt(0, PatternBytes(5000, 40)).ok());
+    ASSERT_TRUE((*file)->SetTimes(by_handle).ok());
+    auto shown = staging.Stat("a.stl");
+    ASSERT_TRUE(shown.ok());
+    EXPECT_EQ(shown->mtime.tv_sec, 1577934245) << "the staged object shows the held mtime";
+    ASSERT_TRUE((*file)->Commit({}).ok());
+  }
+  EXPECT_EQ(below->Stat("a.stl")->mtime.tv_sec, 1577934245);
+  {
+    auto file = staging.Open("b.stl", OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->WriteAt(0, PatternBytes(5000, 41)).ok());
+  }  // the last close queues the commit
+  ASSERT_TRUE(staging.SetTimes("b.stl", by_path).ok());
+  EXPECT_EQ(staging.Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(below->Stat("b.stl")->mtime.tv_sec, 1262304000);
+}
+
+TEST_F(StagingStoreTest, HeldTimesSurviveARestart) {
+  auto file = OpenForWrite("f", /*create=*/true);
+  flaky_->failures = 1000000;
+  ASSERT_TRUE(file->WriteAt(0, PatternBytes(1000, 42)).ok());
+  file.reset();  // journalled; its commit keeps failing
+  const struct timespec times[2] = {{1262304000, 5}, {1577934245, 7}};
+  ASSERT_TRUE(staging_->SetTimes("f", times).ok());
+  Restart();  // this one commits
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  auto stored = memory_->Stat("f");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->mtime.tv_sec, 1577934245);
+  EXPECT_EQ(stored->mtime.tv_nsec, 7);
+  EXPECT_EQ(Stored("f"), PatternBytes(1000, 42));
+}
+
 TEST_F(StagingStoreTest, TruncateOnOpenStagesAnEmptyObject) {
   PutInStore("f", PatternBytes(200000, 39));
   auto file = staging_->Open("f", OpenOptions{.write = true, .truncate = true});
