@@ -107,7 +107,8 @@ class OneDriveStore final : public Store {
   }
 
   Status WriteAtomic(std::string_view path, ByteSpan data, bool exclusive) override {
-    CADCANFS_ASSIGN_OR_RETURN(Target target, ResolveTarget(path));
+    CADCANFS_ASSIGN_OR_RETURN(Target target,
+                              exclusive ? ResolveNewTarget(path) : ResolveTarget(path));
     graph::UploadTarget upload;
     graph::UploadOptions options;
     if (target.existing) {
@@ -137,7 +138,7 @@ class OneDriveStore final : public Store {
   }
 
   Status MakeDir(std::string_view path, uint32_t) override {
-    CADCANFS_ASSIGN_OR_RETURN(Target target, ResolveTarget(path));
+    CADCANFS_ASSIGN_OR_RETURN(Target target, ResolveNewTarget(path));
     if (target.existing) return Status::Error(Code::kAlreadyExists, "the name is taken");
     CADCANFS_RETURN_IF_ERROR(CheckNewName(path, ObjectType::kDirectory));
     CADCANFS_ASSIGN_OR_RETURN(
@@ -319,6 +320,18 @@ class OneDriveStore final : public Store {
     } else if (existing.status().code() != Code::kNotFound) {
       return existing.status();
     }
+    return target;
+  }
+
+  // As ResolveTarget for a call that creates `path` with conflictBehavior fail: a name
+  // not known to exist costs no lookup, since the service refuses a taken one (409,
+  // kAlreadyExists) anyway. Half the requests of a vault's mkdir were such lookups.
+  Result<Target> ResolveNewTarget(std::string_view path) {
+    CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
+    if (path.empty()) return Status::Error(Code::kBusy, "the store root cannot be replaced");
+    Target target;
+    CADCANFS_ASSIGN_OR_RETURN(target.parent, ResolveFolder(StoreParent(path)));
+    if (auto known = context_->table.Find(path)) target.existing = std::move(known->item);
     return target;
   }
 
