@@ -118,7 +118,8 @@ int RunAuditVerify(const Args& args, const std::vector<std::string>& logs) {
   int code = exit_code::kOk;
   std::optional<SecretBytes> key;
   if (auto vault_path = args.Value("vault")) {
-    auto vault = OpenVaultOrReport(*vault_path, KeyOptionsFrom(args), code);
+    auto vault =
+        OpenVaultOrReport(StoreLocationFrom(args, *vault_path), KeyOptionsFrom(args), code);
     if (!vault) return code;
     key = AuditKeyFrom(vault->master(), code);
   } else if (auto master = MasterKeyWithoutVault(args, code)) {
@@ -233,7 +234,7 @@ int RunAuditShow(const Args& args, const std::vector<std::string>& logs) {
   std::optional<SecretBytes> key;
   std::unique_ptr<CaseCoder> coder;
   if (auto resolve = args.Value("resolve")) {
-    vault = OpenVaultOrReport(*resolve, KeyOptionsFrom(args), code);
+    vault = OpenVaultOrReport(StoreLocationFrom(args, *resolve), KeyOptionsFrom(args), code);
     if (!vault) return code;
     key = AuditKeyFrom(vault->master(), code);
     auto case_key = access::DeriveCaseCodeKey(vault->config(), vault->master());
@@ -277,7 +278,8 @@ int RunAudit(const std::vector<std::string>& argv) {
     return UsageError("audit takes a subcommand: verify or show");
   }
   const bool verify = argv[0] == "verify";
-  Args args(verify ? WithKeyFlags({"vault"}) : WithKeyFlags({"resolve", "case-depth"}), {});
+  Args args(verify ? WithStoreFlags({"vault"}) : WithStoreFlags({"resolve", "case-depth"}),
+            WithStoreSwitches({}));
   if (std::string e = args.Parse(std::vector<std::string>(argv.begin() + 1, argv.end()));
       !e.empty()) {
     return UsageError(e);
@@ -287,7 +289,7 @@ int RunAudit(const std::vector<std::string>& argv) {
 }
 
 int RunCaseCode(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"reverse", "case-depth"}), {});
+  Args args(WithStoreFlags({"reverse", "case-depth"}), WithStoreSwitches({}));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   const auto& pos = args.positional();
   const std::optional<std::string> reverse = args.Value("reverse");
@@ -300,7 +302,7 @@ int RunCaseCode(const std::vector<std::string>& argv) {
     return UsageError("a case code is C- followed by at least 6 letters and digits");
   }
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  auto vault = OpenVaultOrReport(StoreLocationFrom(args, pos[0]), KeyOptionsFrom(args), code);
   if (!vault) return code;
   auto case_key = access::DeriveCaseCodeKey(vault->config(), vault->master());
   if (!case_key.ok()) return Fail(case_key.status(), Stage::kKey);

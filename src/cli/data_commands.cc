@@ -82,7 +82,7 @@ int ReportSkipped(const TransferStats& stats, const char* what) {
 }  // namespace
 
 int RunEncrypt(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, kOutputSwitches);
+  Args args(WithStoreFlags({}), WithStoreSwitches(kOutputSwitches));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   OutputOptions output;
   if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
@@ -92,8 +92,11 @@ int RunEncrypt(const std::vector<std::string>& argv) {
   int code = exit_code::kOk;
   // One writer at a time: a mount or rekey holding the vault refuses this (exit 13).
   std::optional<VaultLock> lock;
-  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code, &lock);
+  CommandStaging staging;
+  auto vault = OpenVaultOrReport(StoreLocationFrom(args, pos[0]), KeyOptionsFrom(args), code, &lock,
+                                 false, staging.Wrapper(pos[0]));
   if (!vault) return code;
+  staging.Attach(*vault);
   struct stat st;
   if (lstat(pos[1].c_str(), &st) != 0) {
     return Fail(Status::Error(Code::kNotFound, "the source does not exist"), Stage::kData);
@@ -103,6 +106,8 @@ int RunEncrypt(const std::vector<std::string>& argv) {
   auto meter = MeterIfTerminal("encrypting", output, [&] { return MeasureSourceTree(pos[1]); });
   auto stats = ImportTree(*vault, pos[1], pos.size() == 3 ? TrimSlashes(pos[2]) : "", contents_only,
                           meter.get());
+  // What was written is committed even when a later file failed.
+  if (int committed = staging.FinishOrReport(); committed != exit_code::kOk) return committed;
   if (!stats.ok()) {
     meter.reset();  // ends the progress line, so the error gets a line of its own
     return Fail(stats.status(), Stage::kData);
@@ -114,7 +119,7 @@ int RunEncrypt(const std::vector<std::string>& argv) {
 }
 
 int RunDecrypt(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, kOutputSwitches);
+  Args args(WithStoreFlags({}), WithStoreSwitches(kOutputSwitches));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   OutputOptions output;
   if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
@@ -122,7 +127,7 @@ int RunDecrypt(const std::vector<std::string>& argv) {
   const auto& pos = args.positional();
   if (pos.size() < 2) return UsageError("usage: decrypt VAULT OUTDIR [PATH...]");
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  auto vault = OpenVaultOrReport(StoreLocationFrom(args, pos[0]), KeyOptionsFrom(args), code);
   if (!vault) return code;
   const std::string& out_dir = pos[1];
   if (mkdir(out_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -162,7 +167,7 @@ int RunDecrypt(const std::vector<std::string>& argv) {
 }
 
 int RunMap(const std::vector<std::string>& argv) {
-  Args args(kKeyFlags, {"to-cipher", "to-plain"});
+  Args args(WithStoreFlags({}), WithStoreSwitches({"to-cipher", "to-plain"}));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   const auto& pos = args.positional();
   if (pos.size() != 2) return UsageError("usage: map VAULT PATH");
@@ -170,7 +175,7 @@ int RunMap(const std::vector<std::string>& argv) {
     return UsageError("--to-cipher and --to-plain exclude each other");
   }
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(pos[0], KeyOptionsFrom(args), code);
+  auto vault = OpenVaultOrReport(StoreLocationFrom(args, pos[0]), KeyOptionsFrom(args), code);
   if (!vault) return code;
   std::string relative = VaultRelative(pos[0], pos[1]);
   bool to_plain =

@@ -44,7 +44,25 @@ nlohmann::json ReportJson(const FsckReport& report, bool show_names, double seco
 struct FsckTarget {
   std::string vault;
   KeyOptions keys;
+  OneDriveAccess onedrive;  // a onedrive: vault's sign-in
 };
+
+// A onedrive: vault's sign-in flags from the mount unit's config, where the command
+// line does not give them.
+OneDriveAccess OneDriveAccessFromConfig(const MountConfig& config, const Args& args) {
+  OneDriveAccess access = OneDriveAccessFrom(args);
+  auto value_of = [&config](std::string_view name) -> std::optional<std::string> {
+    const std::string prefix = "--" + std::string(name) + "=";
+    for (const std::string& flag : config.flags) {
+      if (flag.rfind(prefix, 0) == 0) return flag.substr(prefix.size());
+    }
+    return std::nullopt;
+  };
+  if (!access.token_file) access.token_file = value_of("token-file");
+  if (access.graph_url.empty()) access.graph_url = value_of("graph-url").value_or("");
+  if (access.drive.empty()) access.drive = value_of("drive").value_or("");
+  return access;
+}
 
 // Takes the vault, and the key options if it names any, from the mount unit's config
 // file, so the fsck unit checks the vault that cadcanfs@NAME.service mounts. The
@@ -71,6 +89,8 @@ int TargetFromConfig(const std::string& path, const Args& args, FsckTarget& targ
     }
     target.keys = KeyOptions{config->key_file, config->passphrase_file};
   }
+  target.onedrive = OneDriveAccessFromConfig(*config, args);
+  target.onedrive.keys = target.keys;
   return exit_code::kOk;
 }
 
@@ -81,7 +101,7 @@ int ResolveTarget(const Args& args, FsckTarget& target) {
   if (args.positional().size() != 1) {
     return UsageError("usage: fsck (VAULT | --config FILE) [--show-names]");
   }
-  target = FsckTarget{args.positional()[0], KeyOptionsFrom(args)};
+  target = FsckTarget{args.positional()[0], KeyOptionsFrom(args), OneDriveAccessFrom(args)};
   return exit_code::kOk;
 }
 
@@ -90,7 +110,7 @@ int ResolveTarget(const Args& args, FsckTarget& target) {
 int RunFsck(const std::vector<std::string>& argv) {
   std::set<std::string> switches = kOutputSwitches;
   switches.insert("show-names");
-  Args args(WithKeyFlags({"config"}), switches);
+  Args args(WithStoreFlags({"config"}), WithStoreSwitches(switches));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   FsckTarget target;
   if (int code = ResolveTarget(args, target); code != exit_code::kOk) return code;
@@ -102,7 +122,7 @@ int RunFsck(const std::vector<std::string>& argv) {
   // paths and file ids, which `cadcanfs map` translates on demand.
   bool show_names = args.Has("show-names");
   int code = exit_code::kOk;
-  auto vault = OpenVaultOrReport(target.vault, target.keys, code);
+  auto vault = OpenVaultOrReport(StoreLocation{target.vault, target.onedrive}, target.keys, code);
   if (!vault) return code;
   auto meter = MeterIfTerminal("checking", output, [&] {
     auto totals = MeasureVaultTree(*vault, "");

@@ -62,6 +62,26 @@ std::optional<graph::StoredLogin> LoadStoredLoginOrReport(const std::string& tok
   return std::nullopt;
 }
 
+int SignInWithDeviceCode(graph::Authenticator& auth) {
+  Status login = auth.LoginWithDeviceCode(ShowPrompt);
+  return login.ok() ? exit_code::kOk : LoginFailed(login);
+}
+
+graph::LoginSettings LoginSettingsFrom(const std::optional<std::string>& login_url,
+                                       const std::optional<std::string>& tenant,
+                                       const std::optional<std::string>& client_id,
+                                       const std::string& drive, std::string& error) {
+  graph::LoginSettings settings;
+  settings.login_url = login_url.value_or(graph::kDefaultLoginUrl);
+  settings.tenant = tenant.value_or(graph::kDefaultTenant);
+  settings.client_id = client_id.value_or(graph::kPlaceholderClientId);
+  settings.scope = graph::ScopeFor(!drive.empty() && drive != "me");
+  if (Status allowed = graph::CheckUrlAllowed(settings.login_url); !allowed.ok()) {
+    error = "--login-url: " + allowed.message();
+  }
+  return settings;
+}
+
 int RunLogin(const std::vector<std::string>& argv) {
   Args args(WithKeyFlags({"tenant", "client-id", "login-url", "token-file", "drive"}), {});
   if (auto error = args.Parse(argv); !error.empty()) return UsageError(error);
@@ -69,14 +89,11 @@ int RunLogin(const std::vector<std::string>& argv) {
   auto token_file = args.Value("token-file");
   if (!token_file) return UsageError("login needs --token-file FILE");
 
-  graph::LoginSettings settings;
-  settings.login_url = args.Value("login-url").value_or(graph::kDefaultLoginUrl);
-  settings.tenant = args.Value("tenant").value_or(graph::kDefaultTenant);
-  settings.client_id = args.Value("client-id").value_or(graph::kPlaceholderClientId);
-  settings.scope = graph::ScopeFor(args.Value("drive").has_value() && *args.Value("drive") != "me");
-  if (Status allowed = graph::CheckUrlAllowed(settings.login_url); !allowed.ok()) {
-    return UsageError("--login-url: " + allowed.message());
-  }
+  std::string refused;
+  const graph::LoginSettings settings =
+      LoginSettingsFrom(args.Value("login-url"), args.Value("tenant"), args.Value("client-id"),
+                        args.Value("drive").value_or(""), refused);
+  if (!refused.empty()) return UsageError(refused);
 
   auto key = TokenStoreKey(KeyOptionsFrom(args));
   if (!key.ok()) return Fail(key.status(), Stage::kKey);
@@ -90,8 +107,7 @@ int RunLogin(const std::vector<std::string>& argv) {
     saved = store.Save(settings, refresh_token);
     return saved;
   });
-  Status login = auth.LoginWithDeviceCode(ShowPrompt);
-  if (!login.ok()) return LoginFailed(login);
+  if (int code = SignInWithDeviceCode(auth); code != exit_code::kOk) return code;
   if (!saved.ok()) {
     std::cerr << "cadcanfs: signed in, but the token could not be stored: " << saved.message()
               << "\n";

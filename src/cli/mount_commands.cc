@@ -144,6 +144,9 @@ struct MountRequest {
   OneDriveAccess onedrive;  // for a onedrive: location
   // Serve the store's files and names as they are (PlainFormat) instead of a vault.
   bool plain = false;
+  // --ciphertext: a vault's stored objects as they are, read-only and without its key
+  // (plain is set too), for backups that copy the ciphertext.
+  bool ciphertext = false;
   // Where writes to a store that cannot write in place are staged (--cache-dir).
   std::optional<std::string> cache_dir;
   // Bytes of a remote store's content held in memory (--cache-size); unset: default.
@@ -256,7 +259,8 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
                                            const std::shared_ptr<VaultConflictNamer>& conflicts,
                                            AccessKeys& keys, int& code) {
   if (request.plain) {
-    std::unique_ptr<Store> store = OpenStoreOrReport(request.vault_path, code, &request.onedrive);
+    std::unique_ptr<Store> store =
+        OpenStoreOrReport(StoreLocation{request.vault_path, request.onedrive}, code);
     if (!store) return nullptr;
     store = CacheReadsOf(std::move(store), request.cache_size);
     // OneDrive (and remote-like:) replace whole objects: writes are staged in front.
@@ -280,8 +284,9 @@ std::unique_ptr<Format> OpenFormatOrReport(const MountRequest& request,
     staging = staged.get();
     return staged;
   };
-  std::unique_ptr<Vault> vault = OpenVaultOrReport(request.vault_path, request.keys, code, &lock,
-                                                   request.mount.read_only, stage_writes);
+  std::unique_ptr<Vault> vault =
+      OpenVaultOrReport(StoreLocation{request.vault_path, request.onedrive}, request.keys, code,
+                        &lock, request.mount.read_only, stage_writes);
   if (!vault) return nullptr;
   conflicts->Attach(vault.get());
   if (request.audit_path) {
@@ -431,7 +436,7 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   mount.policy_watcher = access_setup.watcher.get();
   mount.audit_log = access_setup.audit.get();
   mount.after_init = [&mount] { RaiseReadahead(mount.mountpoint); };
-  const char* served = request.plain ? "folder" : "vault";
+  const char* served = request.ciphertext ? "ciphertext view" : request.plain ? "folder" : "vault";
   auto on_mounted = [&] {
     if (request.foreground) {
       std::cout << "cadcanfs: " << served
@@ -450,9 +455,11 @@ int Serve(const MountRequest& request, Readiness& readiness) {
   };
   // Started before the mount: resolving the mountpoint once it is mounted would ask
   // this very daemon, which serves nothing until ServeMount runs its loop.
-  std::unique_ptr<ControlServer> control =
-      StartControlSocket(request.mount.mountpoint, request.plain ? "plain" : "vault", staging,
-                         stop_waiting_for_uploads);
+  std::unique_ptr<ControlServer> control = StartControlSocket(request.mount.mountpoint,
+                                                              request.ciphertext ? "ciphertext"
+                                                              : request.plain    ? "plain"
+                                                                                 : "vault",
+                                                              staging, stop_waiting_for_uploads);
   Status s = ServeMount(fs, mount, on_mounted);
   if (staging != nullptr) WaitForUploads(*staging);
   conflicts->Detach();  // what is still pending stays journalled for the next mount
@@ -527,11 +534,11 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(
-      WithKeyFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
-                    "policy", "audit-log", "poll-interval", "token-file", "graph-url", "drive"}),
-      {"f", "foreground", "read-only", "debug", "writeback-cache", "plain", "audit-relaxed",
-       "audit-sync", "shared-store", "audit-syslog"});
+  return Args(WithStoreFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir",
+                              "cache-size", "policy", "audit-log", "poll-interval"}),
+              WithStoreSwitches({"f", "foreground", "read-only", "debug", "writeback-cache",
+                                 "plain", "ciphertext", "audit-relaxed", "audit-sync",
+                                 "shared-store", "audit-syslog"}));
 }
 
 int ConfigError(const Status& status) {
@@ -594,6 +601,10 @@ int MountWith(const Args& args) {
   request.vault_path = args.positional()[0];
   request.onedrive = OneDriveAccessFrom(args);
   request.plain = args.Has("plain");
+  request.ciphertext = args.Has("ciphertext");
+  if (request.plain && request.ciphertext) {
+    return UsageError("--plain and --ciphertext exclude each other");
+  }
   request.cache_dir = args.Value("cache-dir");
   request.keys = KeyOptionsFrom(args);
   request.foreground = args.Has("f") || args.Has("foreground");
@@ -615,6 +626,11 @@ int MountWith(const Args& args) {
         request.mount.fuse_options.push_back(option);
       }
     }
+  }
+  if (request.ciphertext) {
+    // The stored objects, unchanged: nothing may write, so nothing is staged.
+    request.plain = true;
+    request.mount.read_only = true;
   }
   request.fs.read_only = request.mount.read_only;
   request.fs.owner_is_caller = geteuid() == 0;

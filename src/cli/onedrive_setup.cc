@@ -44,10 +44,50 @@ int ReportUrl(const char* flag, const Status& refused) {
   return UsageError(std::string(flag) + ": " + refused.message());
 }
 
-// Signs in from the token file and makes the Graph client; nullptr after a report.
+// Signs in from the token file: the stored refresh token, kept in step with the
+// service's rotations. False after a report.
+bool SignInFromTokenStoreOrReport(const OneDriveAccess& access, OneDriveConnection& connection,
+                                  int& exit_code) {
+  std::optional<graph::StoredLogin> login =
+      LoadStoredLoginOrReport(*access.token_file, access.keys, exit_code);
+  if (!login) return false;
+  auto key = TokenStoreKeyOrReport(access.keys, exit_code);
+  if (!key) return false;
+  connection.tokens = std::make_unique<graph::TokenStore>(*access.token_file, std::move(*key));
+  connection.auth = std::make_unique<graph::Authenticator>(*connection.http, login->settings);
+  connection.auth->SetRefreshToken(std::move(login->refresh_token));
+  graph::TokenStore* tokens = connection.tokens.get();
+  const graph::LoginSettings settings = login->settings;
+  connection.auth->SetRefreshTokenSink(
+      [tokens, settings](const SecretBytes& refresh) { return tokens->Save(settings, refresh); });
+  return true;
+}
+
+// --no-token-store: a device-code sign-in now; its tokens live in this process only.
+bool SignInForThisProcessOrReport(const OneDriveAccess& access, OneDriveConnection& connection,
+                                  int& exit_code) {
+  std::string refused;
+  const graph::LoginSettings settings =
+      LoginSettingsFrom(access.login_url, access.tenant, access.client_id, access.drive, refused);
+  if (!refused.empty()) {
+    exit_code = UsageError(refused);
+    return false;
+  }
+  connection.auth = std::make_unique<graph::Authenticator>(*connection.http, settings);
+  exit_code = SignInWithDeviceCode(*connection.auth);
+  return exit_code == exit_code::kOk;
+}
+
+// Signs in and makes the Graph client; nullptr after a report.
 std::unique_ptr<OneDriveConnection> ConnectOrReport(const OneDriveAccess& access, int& exit_code) {
-  if (!access.token_file) {
-    exit_code = UsageError("a onedrive: location needs --token-file FILE (made by cadcanfs login)");
+  if (!access.token_file && !access.no_token_store) {
+    exit_code = UsageError(
+        "a onedrive: location needs --token-file FILE (made by cadcanfs login) or "
+        "--no-token-store");
+    return nullptr;
+  }
+  if (access.token_file && access.no_token_store) {
+    exit_code = UsageError("--token-file and --no-token-store exclude each other");
     return nullptr;
   }
   const std::string graph_url =
@@ -56,9 +96,6 @@ std::unique_ptr<OneDriveConnection> ConnectOrReport(const OneDriveAccess& access
     exit_code = ReportUrl("--graph-url", allowed);
     return nullptr;
   }
-  std::optional<graph::StoredLogin> login =
-      LoadStoredLoginOrReport(*access.token_file, access.keys, exit_code);
-  if (!login) return nullptr;
   auto connection = std::make_unique<OneDriveConnection>();
   auto http = graph::HttpClient::Create(graph::HttpClientOptions{});
   if (!http.ok()) {
@@ -66,22 +103,36 @@ std::unique_ptr<OneDriveConnection> ConnectOrReport(const OneDriveAccess& access
     return nullptr;
   }
   connection->http = std::move(http).value();
-  auto key = TokenStoreKeyOrReport(access.keys, exit_code);
-  if (!key) return nullptr;
-  connection->tokens = std::make_unique<graph::TokenStore>(*access.token_file, std::move(*key));
-  connection->auth = std::make_unique<graph::Authenticator>(*connection->http, login->settings);
-  connection->auth->SetRefreshToken(std::move(login->refresh_token));
-  // The service may rotate the refresh token: the stored one follows.
-  graph::TokenStore* tokens = connection->tokens.get();
-  const graph::LoginSettings settings = login->settings;
-  connection->auth->SetRefreshTokenSink(
-      [tokens, settings](const SecretBytes& refresh) { return tokens->Save(settings, refresh); });
+  const bool signed_in = access.no_token_store
+                             ? SignInForThisProcessOrReport(access, *connection, exit_code)
+                             : SignInFromTokenStoreOrReport(access, *connection, exit_code);
+  if (!signed_in) return nullptr;
   graph::GraphClientOptions options;
   options.graph_url = graph_url;
   if (!access.drive.empty() && access.drive != "me") options.drive_id = access.drive;
   connection->client = std::make_unique<graph::GraphClient>(*connection->http, connection->pacer,
                                                             *connection->auth, options);
   return connection;
+}
+
+// Creates the folder `path` of the drive and its missing parents, through a store at the
+// drive's root.
+Status MakeFolderPath(graph::GraphClient& client, const std::string& path,
+                      const OneDriveStoreOptions& options) {
+  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<Store> drive, OpenOneDriveStore(client, "/", options));
+  std::string prefix;
+  for (size_t start = 1; start <= path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) {
+      if (!prefix.empty()) prefix.push_back('/');
+      prefix.append(path, start, end - start);
+      Status made = drive->MakeDir(prefix, 0700);
+      if (!made.ok() && made.code() != Code::kAlreadyExists) return made;
+    }
+    start = end + 1;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -93,14 +144,18 @@ bool IsOneDriveLocation(std::string_view location) {
 OneDriveAccess OneDriveAccessFrom(const Args& args) {
   OneDriveAccess access;
   access.token_file = args.Value("token-file");
+  access.no_token_store = args.Has("no-token-store");
   access.graph_url = args.Value("graph-url").value_or("");
   access.drive = args.Value("drive").value_or("");
   access.keys = KeyOptionsFrom(args);
+  access.login_url = args.Value("login-url");
+  access.tenant = args.Value("tenant");
+  access.client_id = args.Value("client-id");
   return access;
 }
 
 std::unique_ptr<Store> OpenOneDriveOrReport(std::string_view location, const OneDriveAccess& access,
-                                            int& exit_code) {
+                                            int& exit_code, bool create_folder) {
   const std::string root(location.substr(kOneDriveScheme.size()));
   if (root.empty() || root[0] != '/') {
     exit_code = UsageError(
@@ -114,6 +169,13 @@ std::unique_ptr<Store> OpenOneDriveOrReport(std::string_view location, const One
   options.uid = getuid();
   options.gid = getgid();
   auto store = OpenOneDriveStore(*connection->client, root, options);
+  if (create_folder && store.status().code() == Code::kNotFound) {
+    if (Status made = MakeFolderPath(*connection->client, root, options); !made.ok()) {
+      exit_code = Fail(made.WithContext("cannot create the OneDrive folder"), Stage::kData);
+      return nullptr;
+    }
+    store = OpenOneDriveStore(*connection->client, root, options);
+  }
   if (!store.ok()) {
     switch (store.status().code()) {
       case Code::kNotFound:

@@ -9,6 +9,7 @@
 #include "cadcanfs/fs/offline.h"
 #include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
+#include "login_commands.h"
 #include "progress.h"
 #include "support.h"
 
@@ -39,10 +40,31 @@ nlohmann::json RekeySummaryJson(const RekeyStats& stats, double seconds) {
           {"seconds", std::round(seconds * 1000) / 1000}};
 }
 
+// The token store is sealed with a key from the KEYOPTS the vault opens with: once the
+// old key no longer opens the vault, the stored sign-in moves to the new one.
+int MoveTokenStoreToNewKeyOrReport(const std::string& token_file, const KeyOptions& old_keys,
+                                   const KeyOptions& new_keys) {
+  int code = exit_code::kOk;
+  std::optional<graph::StoredLogin> login = LoadStoredLoginOrReport(token_file, old_keys, code);
+  if (!login) return code;
+  std::optional<SecretBytes> key = TokenStoreKeyOrReport(new_keys, code);
+  if (!key) {
+    std::cerr << "cadcanfs: the stored sign-in stays under the old key: run cadcanfs login with "
+                 "the new key file\n";
+    return code;
+  }
+  Status saved =
+      graph::TokenStore(token_file, std::move(*key)).Save(login->settings, login->refresh_token);
+  if (!saved.ok())
+    return Fail(saved.WithContext("cannot store the sign-in under the new key"), Stage::kData);
+  return exit_code::kOk;
+}
+
 }  // namespace
 
 int RunRekey(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"new-key-file", "new-passphrase-file"}), kOutputSwitches);
+  Args args(WithStoreFlags({"new-key-file", "new-passphrase-file"}),
+            WithStoreSwitches(kOutputSwitches));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   OutputOptions output;
   if (std::string e = ReadOutputOptions(args, output); !e.empty()) return UsageError(e);
@@ -53,15 +75,25 @@ int RunRekey(const std::vector<std::string>& argv) {
     return UsageError("rekey needs --new-key-file or --new-passphrase-file");
   }
   int code = exit_code::kOk;
-  std::unique_ptr<Store> store = OpenStoreOrReport(args.positional()[0], code);
+  std::shared_ptr<Store> store =
+      OpenStoreOrReport(StoreLocationFrom(args, args.positional()[0]), code);
   if (!store) return code;
-  if (auto config = Vault::ReadConfig(*store); !config.ok()) {
-    return Fail(config.status(), Stage::kVault);
-  }
+  auto config = Vault::ReadConfig(*store);
+  if (!config.ok()) return Fail(config.status(), Stage::kVault);
   // A rekey under a live mount moves every header away from the key the daemon keeps
   // wrapping new files with: only one writer at a time.
   std::optional<VaultLock> lock;
-  if (!LockVaultOrReport(args.positional()[0], lock, code)) return code;
+  if (!LockVaultOrReport(args.positional()[0], store, lock, code)) return code;
+  // A store that cannot rewrite a header in place (OneDrive) gets it staged; each
+  // rewrapped file is committed before the next, so the staging is empty at the end.
+  CommandStaging staging;
+  std::unique_ptr<Store> working = ShareStore(store);
+  if (!store->capabilities().partial_writes) {
+    auto key = LoadKeyForVault(KeyOptionsFrom(args), *config);
+    if (!key.ok()) return Fail(key.status(), Stage::kKey);
+    working = staging.Wrapper(args.positional()[0])(std::move(working), *key, code);
+    if (!working) return code;
+  }
   RekeyHooks hooks;
   // Test hook: simulate a crash after N files have their new key slot on disk.
   if (const char* crash = std::getenv("CADCANFS_TEST_REKEY_CRASH_AFTER")) {
@@ -71,13 +103,14 @@ int RunRekey(const std::vector<std::string>& argv) {
     };
   }
   auto meter = MeterIfTerminal("rekeying", output, [&] {
-    auto totals = CountCipherFiles(*store);
+    auto totals = CountCipherFiles(*working);
     return totals.ok() ? *totals : WorkTotals{};
   });
   hooks.progress = meter.get();
-  auto stats = RotateMasterKey(*store, KeyOptionsFrom(args), new_keys, hooks);
+  auto stats = RotateMasterKey(*working, KeyOptionsFrom(args), new_keys, hooks);
   if (meter && stats.ok()) meter->Finish();
   meter.reset();  // ends the progress line before any error sentence
+  if (int committed = staging.FinishOrReport(); committed != exit_code::kOk) return committed;
   if (!stats.ok()) {
     // An entry the walk could not classify may be a file under the old key, which
     // therefore stayed in the config.
@@ -93,6 +126,11 @@ int RunRekey(const std::vector<std::string>& argv) {
     return Fail(stats.status(), stage);
   }
   PrintSummary(output, RekeySummaryText(*stats), RekeySummaryJson(*stats, stopwatch.Seconds()));
+  const StoreLocation where = StoreLocationFrom(args, args.positional()[0]);
+  if (IsOneDriveLocation(where.location) && where.onedrive.token_file) {
+    return MoveTokenStoreToNewKeyOrReport(*where.onedrive.token_file, KeyOptionsFrom(args),
+                                          new_keys);
+  }
   return exit_code::kOk;
 }
 

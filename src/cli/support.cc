@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cadcanfs/common/log.h"
+#include "cadcanfs/store/forwarding_store.h"
 #include "cadcanfs/store/open_store.h"
 #include "exit_codes.h"
 
@@ -69,12 +70,25 @@ std::set<std::string> WithKeyFlags(std::set<std::string> extra) {
 // enough that a refusal on a mounted vault still comes at once to a person.
 constexpr std::chrono::milliseconds kLockPatience{2000};
 
-std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_code,
-                                         const OneDriveAccess* onedrive) {
-  if (onedrive != nullptr && IsOneDriveLocation(location)) {
-    return OpenOneDriveOrReport(location, *onedrive, exit_code);
+StoreLocation StoreLocationFrom(const Args& args, const std::string& location) {
+  return StoreLocation{location, OneDriveAccessFrom(args)};
+}
+
+std::set<std::string> WithStoreFlags(std::set<std::string> extra) {
+  extra.insert(kOneDriveFlags.begin(), kOneDriveFlags.end());
+  return WithKeyFlags(std::move(extra));
+}
+
+std::set<std::string> WithStoreSwitches(std::set<std::string> extra) {
+  extra.insert(kOneDriveSwitches.begin(), kOneDriveSwitches.end());
+  return extra;
+}
+
+std::unique_ptr<Store> OpenStoreOrReport(const StoreLocation& where, int& exit_code) {
+  if (IsOneDriveLocation(where.location)) {
+    return OpenOneDriveOrReport(where.location, where.onedrive, exit_code, where.create_folder);
   }
-  auto store = OpenStore(location);
+  auto store = OpenStore(where.location);
   if (store.ok()) return std::move(store).value();
   switch (store.status().code()) {
     case Code::kInvalidArgument:  // a location that names no store we know
@@ -95,20 +109,34 @@ std::unique_ptr<Store> OpenStoreOrReport(const std::string& location, int& exit_
 
 namespace {
 
-// A local vault is locked with flock; a store with no local path holds a lease, taken
-// through a store of its own (the vault's store may stage writes, a lease may not wait).
-Result<VaultLock> AcquireVaultLock(const std::string& location) {
+// A view that keeps a shared store alive.
+class SharedStoreView final : public ForwardingStore {
+ public:
+  explicit SharedStoreView(std::shared_ptr<Store> store)
+      : ForwardingStore(*store), store_(std::move(store)) {}
+
+ private:
+  const std::shared_ptr<Store> store_;
+};
+
+// A local vault is locked with flock; a store with no local path holds a lease in the
+// vault's own store, below any staging (a lease may not wait in a queue).
+Result<VaultLock> AcquireVaultLock(const std::string& location,
+                                   const std::shared_ptr<Store>& store) {
   CADCANFS_ASSIGN_OR_RETURN(std::optional<std::string> local, LocalPathOfStore(location));
   if (local) return VaultLock::Acquire(*local, kLockPatience);
-  CADCANFS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(location));
-  return VaultLock::AcquireLease(std::shared_ptr<Store>(std::move(store)), kLockPatience);
+  return VaultLock::AcquireLease(store, kLockPatience);
 }
 
 }  // namespace
 
-bool LockVaultOrReport(const std::string& location, std::optional<VaultLock>& lock, int& exit_code,
-                       bool read_only_use) {
-  auto acquired = AcquireVaultLock(location);
+std::unique_ptr<Store> ShareStore(std::shared_ptr<Store> store) {
+  return std::make_unique<SharedStoreView>(std::move(store));
+}
+
+bool LockVaultOrReport(const std::string& location, const std::shared_ptr<Store>& store,
+                       std::optional<VaultLock>& lock, int& exit_code, bool read_only_use) {
+  auto acquired = AcquireVaultLock(location, store);
   if (acquired.ok()) {
     lock.emplace(std::move(acquired).value());
     return true;
@@ -118,6 +146,47 @@ bool LockVaultOrReport(const std::string& location, std::optional<VaultLock>& lo
   std::cerr << "cadcanfs: " << s.message() << "\n";
   exit_code = s.code() == Code::kBusy ? exit_code::kVaultInUse : exit_code::kIoError;
   return false;
+}
+
+StoreWrapper CommandStaging::Wrapper(const std::string& location) {
+  return [this, location](std::unique_ptr<Store> store, const LoadedKey& key,
+                          int& exit_code) -> std::unique_ptr<Store> {
+    if (store->capabilities().partial_writes) return store;
+    std::unique_ptr<StagingStore> staged = StageVaultWritesOrReport(
+        std::move(store), location, key.master, std::nullopt, namer_, exit_code);
+    staging_ = staged.get();
+    return staged;
+  };
+}
+
+int CommandStaging::FinishOrReport() {
+  if (staging_ == nullptr) return exit_code::kOk;
+  // A store that keeps refusing (a revoked sign-in, a full drive) is given up on after
+  // this long without progress: the journal keeps the writes for the next mount.
+  constexpr std::chrono::minutes kPatience{2};
+  auto last_report = std::chrono::steady_clock::now();
+  auto last_progress = last_report;
+  uint64_t pending = UINT64_MAX;
+  while (uint64_t left = staging_->Drain(std::chrono::seconds(1))) {
+    const auto now = std::chrono::steady_clock::now();
+    const StagingStatus status = staging_->status();
+    if (left < pending) {
+      pending = left;
+      last_progress = now;
+    } else if (now - last_progress > kPatience && !status.last_error.empty()) {
+      namer_->Detach();
+      std::cerr << "cadcanfs: " << left << " writes could not be committed to the store ("
+                << status.last_error << "); they stay journalled and the next mount commits them\n";
+      return exit_code::kIoError;
+    }
+    if (now - last_report < std::chrono::seconds(10)) continue;
+    last_report = now;
+    std::cerr << "cadcanfs: waiting for " << left << " uploads (" << status.pending_bytes
+              << " bytes)"
+              << (status.last_error.empty() ? "" : "; last error: " + status.last_error) << "\n";
+  }
+  namer_->Detach();
+  return exit_code::kOk;
 }
 
 // A writer that died holding the lock may have left resizes half done; they are
@@ -137,18 +206,21 @@ bool SettleAfterCrashOrReport(Vault& vault, VaultLock& lock, int& exit_code) {
   return true;
 }
 
-std::unique_ptr<Vault> OpenVaultOrReport(const std::string& path, const KeyOptions& keys,
+std::unique_ptr<Vault> OpenVaultOrReport(const StoreLocation& where, const KeyOptions& keys,
                                          int& exit_code, std::optional<VaultLock>* lock,
                                          bool read_only_use, const StoreWrapper& wrap_store) {
-  std::unique_ptr<Store> store = OpenStoreOrReport(path, exit_code);
-  if (!store) return nullptr;
+  std::shared_ptr<Store> shared = OpenStoreOrReport(where, exit_code);
+  if (!shared) return nullptr;
+  std::unique_ptr<Store> store = ShareStore(shared);
   auto config = Vault::ReadConfig(*store);
   if (!config.ok()) {
     exit_code = Fail(config.status(), Stage::kVault);
     return nullptr;
   }
   if (lock != nullptr) {
-    if (!LockVaultOrReport(path, *lock, exit_code, read_only_use)) return nullptr;
+    if (!LockVaultOrReport(where.location, shared, *lock, exit_code, read_only_use)) {
+      return nullptr;
+    }
     // The previous holder (a rekey) may have changed the config before it let go.
     config = Vault::ReadConfig(*store);
     if (!config.ok()) {

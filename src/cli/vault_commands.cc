@@ -21,7 +21,7 @@ int RunKeygen(const std::vector<std::string>& argv) {
 }
 
 int RunInit(const std::vector<std::string>& argv) {
-  Args args(WithKeyFlags({"block-size", "layout"}), {});
+  Args args(WithStoreFlags({"block-size", "layout"}), WithStoreSwitches({}));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("init takes exactly one VAULT directory");
   uint32_t block_size = kDefaultBlockSize;
@@ -46,7 +46,9 @@ int RunInit(const std::vector<std::string>& argv) {
     layout = *parsed;
   }
   int code = exit_code::kOk;
-  std::unique_ptr<Store> store = OpenStoreOrReport(location, code);
+  StoreLocation where = StoreLocationFrom(args, location);
+  where.create_folder = true;
+  std::unique_ptr<Store> store = OpenStoreOrReport(where, code);
   if (!store) return code;
   auto key = LoadKeyForNewVault(KeyOptionsFrom(args));
   if (!key.ok()) return Fail(key.status(), Stage::kKey);
@@ -58,11 +60,13 @@ int RunInit(const std::vector<std::string>& argv) {
 }
 
 int RunInfo(const std::vector<std::string>& argv) {
-  Args args({}, {});
+  // Key options only open a onedrive: location's token store: info reads no key.
+  Args args(WithStoreFlags({}), WithStoreSwitches({}));
   if (std::string e = args.Parse(argv); !e.empty()) return UsageError(e);
   if (args.positional().size() != 1) return UsageError("info takes exactly one VAULT");
   int code = exit_code::kOk;
-  std::unique_ptr<Store> store = OpenStoreOrReport(args.positional()[0], code);
+  std::unique_ptr<Store> store =
+      OpenStoreOrReport(StoreLocationFrom(args, args.positional()[0]), code);
   if (!store) return code;
   auto config = Vault::ReadConfig(*store);
   if (!config.ok()) return Fail(config.status(), Stage::kVault);
