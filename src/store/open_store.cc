@@ -96,7 +96,8 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view location) {
   }
   CADCANFS_ASSIGN_OR_RETURN(std::optional<std::string> local, LocalPathOfStore(location));
   if (!local) {
-    return Status::Error(Code::kUnsupported, "OneDrive stores are not available in this build");
+    return Status::Error(Code::kUnsupported,
+                         "a OneDrive folder needs a sign-in: open it with the OneDrive flags");
   }
   auto store = OpenLocalStore(*local);
   if (!store.ok() && store.status().code() == Code::kNotFound) {

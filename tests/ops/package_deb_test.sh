@@ -58,6 +58,8 @@ check "example backup config installed" yes \
 check "man page installed" yes "$([ -s root/usr/share/man/man8/cadcanfs.8 ] && echo yes || echo no)"
 check "example config installed" yes \
   "$([ -f root/usr/share/doc/cadcanfs/examples/office.conf ] && echo yes || echo no)"
+check "OneDrive unit drop-in installed" yes \
+  "$([ -f root/usr/share/doc/cadcanfs/examples/onedrive.conf ] && echo yes || echo no)"
 check "operations guide installed" yes \
   "$([ -f root/usr/share/doc/cadcanfs/operations.md ] && echo yes || echo no)"
 # The example config is valid as shipped (its vault and mountpoint need not exist).

@@ -2,7 +2,8 @@
 //
 //   /srv/vault, ./vault       a local directory (LocalStore)
 //   file:///srv/vault         the same, as a URI
-//   onedrive:/Vaults/Office   a OneDrive folder (not in this build yet: kUnsupported)
+//   onedrive:/Vaults/Office   a OneDrive folder: it needs a sign-in, so the CLI opens it
+//                             (src/cli/onedrive_setup.h); here it is kUnsupported
 //   remote-like:/srv/test[?latency_ms=20]
 //                             a local directory behaving as OneDrive does (RemoteLikeStore:
 //                             whole-object commits, its name rules, no POSIX extras), to
