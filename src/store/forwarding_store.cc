@@ -27,6 +27,10 @@ Status ForwardingStoreFile::SetOwner(uid_t uid, gid_t gid) { return base_->SetOw
 Status ForwardingStoreFile::SetTimes(const struct timespec times[2]) {
   return base_->SetTimes(times);
 }
+std::string ForwardingStoreFile::ResumeState() { return base_->ResumeState(); }
+uint64_t ForwardingStoreFile::ResumeUpload(std::string_view state) {
+  return base_->ResumeUpload(state);
+}
 
 StoreCapabilities ForwardingStore::capabilities() const { return base_.capabilities(); }
 Result<ObjectInfo> ForwardingStore::Stat(std::string_view path) { return base_.Stat(path); }

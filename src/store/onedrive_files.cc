@@ -253,6 +253,35 @@ class OneDriveWriter final : public WholeObjectFile {
 
   Status Checkpoint() override { return Status::Ok(); }
 
+  // The running upload session, for the staging journal (it holds the session's
+  // pre-authenticated URL: the journal is encrypted).
+  std::string ResumeState() override {
+    std::lock_guard lock(mu_);
+    return session_ ? session_->Serialize() : std::string();
+  }
+
+  // Continues the session `state` describes, if it uploads this object at the size
+  // declared: the bytes before its next offset are with the service already. If the
+  // service holds more than the state says (a fragment landed after it was saved),
+  // the first fragment sent gets 416 and the session continues from the service's
+  // offset; a session gone (expired, cancelled) makes this upload fail, and the next
+  // attempt starts over.
+  uint64_t ResumeUpload(std::string_view state) override {
+    std::lock_guard lock(mu_);
+    if (session_ || written_ != 0 || !declared_size_) return 0;
+    Result<graph::UploadSessionState> resumed = graph::UploadSessionState::Deserialize(state);
+    if (!resumed.ok() || resumed->total_size != *declared_size_ ||
+        !SameUploadTarget(resumed->target) ||
+        resumed->expires_at <= std::chrono::system_clock::now()) {
+      return 0;
+    }
+    session_ = std::move(resumed).value();
+    window_start_ = written_ = session_->next_offset;
+    dirty_ = true;
+    mtime_sent_ = session_->options.mtime.has_value();
+    return written_;
+  }
+
   Status Abort() override {
     std::lock_guard lock(mu_);
     ResetUpload();
@@ -303,6 +332,12 @@ class OneDriveWriter final : public WholeObjectFile {
     target_ = graph::UploadTarget{.item_id = item.id};
     base_etag_ = VersionTag(item);
     info_ = context_->Describe(item);
+  }
+
+  bool SameUploadTarget(const graph::UploadTarget& other) const {
+    if (!target_.item_id.empty()) return other.item_id == target_.item_id;
+    return other.item_id.empty() && other.parent_id == target_.parent_id &&
+           other.name == target_.name;
   }
 
   graph::UploadOptions OptionsForUpload() const {

@@ -34,6 +34,8 @@ constexpr size_t kSaltSize = 16;
 constexpr size_t kStageIdSize = 16;
 constexpr char kSpillSuffix[] = ".spill";
 constexpr char kJournalSuffix[] = ".journal";
+// How often (in staged blocks, 1 MiB) a commit asks its writer where its upload stands.
+constexpr uint64_t kBlocksPerUploadCheck = 16;
 constexpr char kTempSuffix[] = ".tmp";
 constexpr std::string_view kJournalMagic = "CCSTAGE1";
 
@@ -155,6 +157,7 @@ struct StageParts {
   uint64_t original_limit = 0;
   uint32_t mode = 0600;              // for a conflict copy
   std::optional<StagedTimes> times;  // set while staged; go with the commit
+  std::string upload;                // where an interrupted upload stands (ResumeState)
 };
 
 class Stage {
@@ -172,6 +175,7 @@ class Stage {
         original_limit_(parts.original_limit),
         mode_(parts.mode),
         times_(parts.times),
+        upload_(std::move(parts.upload)),
         block_(kStageBlock),
         stored_(kStoredStageBlock) {}
 
@@ -288,6 +292,7 @@ class Stage {
     size_ = std::max(size_, offset + data.size());
     dirty_ = true;
     journaled_ = false;
+    upload_.clear();  // an upload begun before carries other bytes
     return Status::Ok();
   }
 
@@ -315,6 +320,7 @@ class Stage {
     size_ = new_size;
     dirty_ = true;
     journaled_ = false;
+    upload_.clear();
     return Status::Ok();
   }
 
@@ -323,18 +329,23 @@ class Stage {
   // meanwhile, commits a conflict copy beside it instead and moves this stage there,
   // so later writes of its writers go there too. Then the stage is clean: what it held
   // is the object now. Returns the committed version.
-  Result<ObjectInfo> Commit(Store& store, const StagingOptions& options) {
+  //
+  // A long upload to a store that can resume one keeps where it stands in the journal
+  // (`journal_key`), so that the commit after a restart continues it.
+  Result<ObjectInfo> Commit(Store& store, const StagingOptions& options,
+                            const GcmKey& journal_key) {
     std::lock_guard lock(mu_);
     if (orphaned_) return ObjectInfo{};  // gone from the store: nothing to commit to
     if (!dirty_) return CommittedLocked(store);
-    auto committed = CommitToLocked(store, path_, /*create_exclusive=*/false, original_etag_);
+    auto committed =
+        CommitToLocked(store, path_, /*create_exclusive=*/false, original_etag_, &journal_key);
     if (!committed.ok() && committed.status().code() == Code::kChangedElsewhere) {
       auto conflict = options.conflict_name ? options.conflict_name(path_)
                                             : Result<std::string>(PlainConflictName(path_));
       CADCANFS_RETURN_IF_ERROR(conflict.status());
       spdlog::warn(
           "staging: the object changed in the store meanwhile; committing a conflict copy");
-      committed = CommitToLocked(store, *conflict, /*create_exclusive=*/true, "");
+      committed = CommitToLocked(store, *conflict, /*create_exclusive=*/true, "", nullptr);
       if (committed.ok()) path_ = *conflict;
     }
     CADCANFS_RETURN_IF_ERROR(committed.status());
@@ -405,6 +416,7 @@ class Stage {
                             {"mode", mode_},
                             {"salt", HexEncode(salt_)}};
     if (times_) entry["times"] = TimesJson(*times_);
+    if (!upload_.empty()) entry["upload"] = upload_;
     CADCANFS_ASSIGN_OR_RETURN(Bytes sealed, SealJournal(journal_key, id_, entry.dump()));
     const std::string temp = id_ + kJournalSuffix + kTempSuffix;
     CADCANFS_RETURN_IF_ERROR(WriteDurably(spill_dir_, temp, sealed));
@@ -420,8 +432,12 @@ class Stage {
   // Writes the staged object to `path` and commits it, if `if_match` is not empty on
   // that condition. A store that writes in place cannot hold the writes back until the
   // commit: there the condition is checked before the first write too.
+  //
+  // With `journal_key` (the stage's own object), an upload the store can resume keeps
+  // where it stands in the journal, and a failed one the writer did not cancel (it still
+  // says where it stands) is resumed by the next attempt, here or after a restart.
   Result<ObjectInfo> CommitToLocked(Store& store, const std::string& path, bool create_exclusive,
-                                    const std::string& if_match) {
+                                    const std::string& if_match, const GcmKey* journal_key) {
     const bool in_place = store.capabilities().partial_writes;
     std::optional<std::string> condition;
     if (!if_match.empty()) condition = if_match;
@@ -444,24 +460,58 @@ class Stage {
       writer = store.Open(path, target);
     }
     CADCANFS_RETURN_IF_ERROR(writer.status());
+    Result<ObjectInfo> committed =
+        WriteAndCommitLocked(**writer, in_place, create_exclusive, condition, journal_key);
+    if (!committed.ok() && !in_place && journal_key != nullptr) {
+      upload_ = (*writer)->ResumeState();
+      if (journaled_) (void)WriteJournalLocked(*journal_key);
+    }
+    return committed;
+  }
+
+  Result<ObjectInfo> WriteAndCommitLocked(StoreFile& writer, bool in_place, bool create_exclusive,
+                                          const std::optional<std::string>& condition,
+                                          const GcmKey* journal_key) {
     // A whole-object store learns the size first: an upload session must be told it
     // before its first fragment, so that it can stream with one fragment in memory.
-    if (!in_place) CADCANFS_RETURN_IF_ERROR((*writer)->Truncate(size_));
-    for (uint64_t index = 0; index * kStageBlock < size_; ++index) {
+    uint64_t from = 0;
+    if (!in_place) {
+      CADCANFS_RETURN_IF_ERROR(writer.Truncate(size_));
+      if (!upload_.empty() && journal_key != nullptr) from = writer.ResumeUpload(upload_);
+    }
+    for (uint64_t at = from; at < size_;) {
+      const uint64_t index = at / kStageBlock;
+      const uint64_t within = at % kStageBlock;
       CADCANFS_RETURN_IF_ERROR(LoadBlockLocked(index, block_.data()));
-      const size_t length = static_cast<size_t>(std::min(kStageBlock, size_ - index * kStageBlock));
+      const uint64_t block_end = std::min(kStageBlock, size_ - index * kStageBlock);
       CADCANFS_RETURN_IF_ERROR(
-          (*writer)->WriteAt(index * kStageBlock, ByteSpan(block_.data(), length)));
+          writer.WriteAt(at, ByteSpan(block_.data() + within, block_end - within)));
+      at = index * kStageBlock + block_end;
+      if (journal_key != nullptr && index % kBlocksPerUploadCheck == 0) {
+        KeepUploadStateLocked(writer, *journal_key);
+      }
     }
     if (in_place) {
-      CADCANFS_RETURN_IF_ERROR((*writer)->Truncate(size_));
+      CADCANFS_RETURN_IF_ERROR(writer.Truncate(size_));
       // The bytes are in the object now, whatever the commit answers: a retry must not
       // take them for a change made elsewhere.
-      auto written = (*writer)->Stat();
+      auto written = writer.Stat();
       if (written.ok() && !create_exclusive) original_etag_ = written->etag;
     }
-    if (times_) CADCANFS_RETURN_IF_ERROR((*writer)->SetTimes(times_->data()));
-    return (*writer)->Commit(condition);
+    if (times_) CADCANFS_RETURN_IF_ERROR(writer.SetTimes(times_->data()));
+    return writer.Commit(condition);
+  }
+
+  // Journals where the writer's upload stands when that changed, so that a restart
+  // resumes it. Only a journalled stage has anything a restart would commit.
+  void KeepUploadStateLocked(StoreFile& writer, const GcmKey& journal_key) {
+    if (!journaled_) return;
+    std::string state = writer.ResumeState();
+    if (state == upload_) return;
+    upload_ = std::move(state);
+    if (Status s = WriteJournalLocked(journal_key); !s.ok()) {
+      spdlog::warn("staging: where an upload stands was not journalled: {}", s.message());
+    }
   }
 
   // The object as committed, when nothing is owed.
@@ -478,6 +528,7 @@ class Stage {
     dirty_ = false;
     journaled_ = false;
     times_.reset();
+    upload_.clear();
   }
 
   // The block's current plaintext: staged, from the original object, or zeros.
@@ -527,6 +578,7 @@ class Stage {
   uint64_t original_limit_;  // the original's bytes count only below this
   const uint32_t mode_;
   std::optional<StagedTimes> times_;  // held for the commit (HoldTimes)
+  std::string upload_;                // the store's ResumeState of this stage's upload, journalled
   // Scratch for one block's plaintext and its sealed form, so that steady-state I/O
   // allocates nothing.
   std::vector<uint8_t> block_;
@@ -867,6 +919,7 @@ class StagingStoreImpl final : public StagingStore {
     parts.original_etag = entry.value("etag", "");
     parts.mode = entry.value("mode", uint32_t{0600});
     parts.times = TimesFromJson(entry);
+    parts.upload = entry.value("upload", "");
     int fd = openat(spill_dir_.get(), (id + kSpillSuffix).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno(errno, "cannot open a staging file");
     parts.spill = UniqueFd(fd);
@@ -983,7 +1036,7 @@ class StagingStoreImpl final : public StagingStore {
       in_flight_bytes_ = in_flight_->stage->size();
       const std::shared_ptr<Stage> stage = in_flight_->stage;
       lock.unlock();
-      Status s = stage->Commit(base(), options_).status();
+      Status s = stage->Commit(base(), options_, journal_key_).status();
       lock.lock();
       Pending pending = std::move(*in_flight_);
       in_flight_.reset();
@@ -1036,7 +1089,7 @@ Result<ObjectInfo> StagedFile::Commit(std::optional<std::string> if_match_etag) 
   if (if_match_etag && stage_->original_etag() != *if_match_etag) {
     return Status::Error(Code::kChangedElsewhere, "the object changed in the store meanwhile");
   }
-  return stage_->Commit(owner_.base(), owner_.options());
+  return stage_->Commit(owner_.base(), owner_.options(), owner_.journal_key());
 }
 
 Status StagedFile::Checkpoint() {

@@ -288,6 +288,9 @@ class ContentHandler(Handler):
         return self._receive(session, start, length, True, dropped=False)
 
     def _receive(self, session, start, length, store, dropped):
+        # A fragment counts, and is hashed, only once all of it arrived: a client that
+        # dies mid-body sends it again later, from `received`.
+        arrived = []
         with open(session.staged, "r+b") as out:
             out.seek(start)
             remaining = length
@@ -298,8 +301,10 @@ class ContentHandler(Handler):
                 self.emu.pacer.transfer(len(chunk))
                 if store:
                     out.write(chunk)
-                    session.hasher.update(chunk)
+                    arrived.append(chunk)
                 remaining -= len(chunk)
+        for chunk in arrived:
+            session.hasher.update(chunk)
         self.body_consumed = not dropped
         if store:
             session.received = start + length

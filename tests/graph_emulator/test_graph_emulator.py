@@ -374,6 +374,30 @@ class UploadSessionTest(EmulatorTest):
         self.assertEqual(counters["faults_fired"], 2)
         self.assertEqual(counters["statuses"]["upload.fragment dropped"], 2)
 
+    def test_a_client_that_dies_mid_fragment_sends_it_again(self):
+        # A killed client leaves part of a fragment behind: it neither counts nor
+        # enters the hash, and the fragment sent again completes the file.
+        data = os.urandom(2 * UNIT)
+        url = self.create()
+        parts = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port)
+        conn.putrequest("PUT", parts.path)
+        conn.putheader("Content-Length", str(UNIT))
+        conn.putheader("Content-Range", f"bytes 0-{UNIT - 1}/{len(data)}")
+        conn.endheaders()
+        conn.send(os.urandom(UNIT // 2))  # other bytes than the ones that will land
+        conn.close()
+        for _ in range(100):
+            _, _, progress = http_request("GET", url)
+            if json.loads(progress)["nextExpectedRanges"] == ["0-"]:
+                break
+            time.sleep(0.02)
+        self.assertEqual(json.loads(progress)["nextExpectedRanges"], ["0-"])
+        self.assertEqual(self.fragment(url, data[:UNIT], 0, len(data))[0], 202)
+        status, item = self.fragment(url, data[UNIT:], UNIT, len(data))
+        self.assertEqual(status, 201)
+        self.assertEqual(item["file"]["hashes"]["quickXorHash"], quickxorhash_b64(data))
+
     def test_if_match_is_checked_again_when_the_session_commits(self):
         _, _, item = self.put_file("/shared.bin", b"v1")
         status, _, session = self.g("POST", f"/me/drive/items/{item['id']}/createUploadSession",

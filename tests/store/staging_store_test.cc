@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "cadcanfs/crypto/random.h"
 #include "cadcanfs/store/memory_store.h"
@@ -542,6 +543,175 @@ TEST_F(StagingStoreTest, HeldTimesSurviveARestart) {
   EXPECT_EQ(stored->mtime.tv_sec, 1577934245);
   EXPECT_EQ(stored->mtime.tv_nsec, 7);
   EXPECT_EQ(Stored("f"), PatternBytes(1000, 42));
+}
+
+// A store whose uploads resume as OneDrive's sessions do: the "service" keeps what each
+// session received, a writer says where its upload stands (ResumeState), and a writer
+// given that state continues it. A writer fails once when it reaches `fail_at`, keeping
+// its session, as a dropped connection leaves one.
+class ResumableUploadStore final : public testing::ForwardingStore {
+ public:
+  explicit ResumableUploadStore(Store& base) : ForwardingStore(base) {}
+
+  StoreCapabilities capabilities() const override {
+    StoreCapabilities caps = base().capabilities();
+    caps.partial_writes = false;
+    return caps;
+  }
+  Result<std::unique_ptr<StoreFile>> Open(std::string_view path,
+                                          const OpenOptions& options) override {
+    if (!options.write) return ForwardingStore::Open(path, options);
+    if (open_failures > 0) {
+      --open_failures;
+      return Status::Error(Code::kRetryLater, "the service is away");
+    }
+    return std::unique_ptr<StoreFile>(std::make_unique<Writer>(*this, std::string(path)));
+  }
+
+  std::mutex mu;
+  std::map<std::string, Bytes> sessions;  // GUARDED_BY(mu): what each session received
+  uint64_t fail_at = UINT64_MAX;          // GUARDED_BY(mu)
+  std::vector<uint64_t> resumed_from;     // GUARDED_BY(mu): where writers resumed
+  int next_session = 0;                   // GUARDED_BY(mu)
+  bool away_after_drop = false;           // GUARDED_BY(mu): the drop also makes Open fail
+  std::atomic<int> open_failures{0};
+
+ private:
+  class Writer final : public WholeObjectFile {
+   public:
+    Writer(ResumableUploadStore& store, std::string path) : store_(store), path_(std::move(path)) {}
+    Result<size_t> ReadAt(uint64_t, MutableByteSpan) override {
+      return Status::Error(Code::kUnsupported, "an upload cannot be read back");
+    }
+    Status Truncate(uint64_t size) override {
+      size_ = size;
+      return Status::Ok();
+    }
+    Status WriteAt(uint64_t offset, ByteSpan data) override {
+      std::lock_guard lock(store_.mu);
+      if (session_.empty()) session_ = "s" + std::to_string(store_.next_session++);
+      Bytes& received = store_.sessions[session_];
+      if (offset != received.size()) return Status::Error(Code::kUnsupported, "out of order");
+      if (offset + data.size() > store_.fail_at) {
+        store_.fail_at = UINT64_MAX;
+        if (store_.away_after_drop) store_.open_failures = 1000000;
+        return Status::Error(Code::kIoError, "the connection dropped");
+      }
+      received.insert(received.end(), data.begin(), data.end());
+      return Status::Ok();
+    }
+    std::string ResumeState() override {
+      std::lock_guard lock(store_.mu);
+      return session_.empty() ? "" : session_ + ":" + std::to_string(size_);
+    }
+    uint64_t ResumeUpload(std::string_view state) override {
+      std::lock_guard lock(store_.mu);
+      const size_t colon = state.find(':');
+      const std::string id(state.substr(0, colon));
+      auto it = store_.sessions.find(id);
+      if (it == store_.sessions.end() || state.substr(colon + 1) != std::to_string(size_)) {
+        return 0;
+      }
+      session_ = id;
+      store_.resumed_from.push_back(it->second.size());
+      return it->second.size();
+    }
+    Result<ObjectInfo> Commit(std::optional<std::string>) override {
+      Bytes received;
+      {
+        std::lock_guard lock(store_.mu);
+        received = std::move(store_.sessions[session_]);
+        store_.sessions.erase(session_);
+      }
+      if (received.size() != size_) return Status::Error(Code::kIoError, "the upload is short");
+      CADCANFS_RETURN_IF_ERROR(store_.base().WriteAtomic(path_, received));
+      return store_.base().Stat(path_);
+    }
+    Status Checkpoint() override { return Status::Ok(); }
+    Status Abort() override { return Status::Ok(); }
+    Result<uint64_t> Size() override { return size_; }
+    Result<ObjectInfo> Stat() override { return store_.base().Stat(path_); }
+    Status SetTimes(const struct timespec[2]) override { return Status::Ok(); }
+
+   private:
+    ResumableUploadStore& store_;
+    const std::string path_;
+    uint64_t size_ = 0;
+    std::string session_;
+  };
+};
+
+class ResumedUploadTest : public ::testing::Test {
+ protected:
+  ResumedUploadTest() : memory_(NewMemoryStore()), uploads_(*memory_), key_(kStagingKeySize) {
+    EXPECT_TRUE(FillRandom(key_).ok());
+    Restart();
+  }
+  void Restart() {
+    staging_.reset();
+    auto opened =
+        OpenStagingStore(std::make_unique<testing::ForwardingStore>(static_cast<Store&>(uploads_)),
+                         StagingOptions{.spill_dir = dir_.path() + "/spill",
+                                        .key = SecretBytes::CopyOf(key_),
+                                        .first_retry = std::chrono::milliseconds(5),
+                                        .longest_retry = std::chrono::milliseconds(20)});
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    staging_ = std::move(opened).value();
+  }
+  void WriteAndClose(const std::string& path, const Bytes& content) {
+    auto file = staging_->Open(path, OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->WriteAt(0, content).ok());
+  }
+  std::vector<uint64_t> ResumedFrom() {
+    std::lock_guard lock(uploads_.mu);
+    return uploads_.resumed_from;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> memory_;
+  ResumableUploadStore uploads_;
+  Bytes key_;
+  std::unique_ptr<StagingStore> staging_;
+};
+
+TEST_F(ResumedUploadTest, ADroppedUploadContinuesWhereItStopped) {
+  const Bytes content = PatternBytes(3 << 20, 50);
+  {
+    std::lock_guard lock(uploads_.mu);
+    uploads_.fail_at = 1500000;
+  }
+  WriteAndClose("scan.stl", content);
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(*memory_->ReadSmall("scan.stl", 4 << 20), content);
+  const std::vector<uint64_t> resumed = ResumedFrom();
+  ASSERT_EQ(resumed.size(), 1u) << "the retry resumed the upload";
+  EXPECT_GT(resumed[0], 1000000u);
+  EXPECT_LE(resumed[0], 1500000u);
+}
+
+TEST_F(ResumedUploadTest, AJournalledUploadResumesAfterARestart) {
+  const Bytes content = PatternBytes(3 << 20, 51);
+  {
+    // The first attempt stops at 2 MB; every later one finds the service away, until
+    // the process is gone.
+    std::lock_guard lock(uploads_.mu);
+    uploads_.fail_at = 2000000;
+    uploads_.away_after_drop = true;
+  }
+  WriteAndClose("scan.stl", content);  // the last close journals and queues the commit
+  for (int i = 0; i < 5000 && uploads_.open_failures == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GT(uploads_.open_failures, 0) << "the first attempt dropped";
+  EXPECT_EQ(staging_->Drain(std::chrono::milliseconds(50)), 1u);
+  Restart();  // the journal says where the upload stood
+  uploads_.open_failures = 0;
+  EXPECT_EQ(staging_->Drain(std::chrono::seconds(10)), 0u);
+  EXPECT_EQ(*memory_->ReadSmall("scan.stl", 4 << 20), content);
+  const std::vector<uint64_t> resumed = ResumedFrom();
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_GT(resumed.back(), 1000000u) << "the restart resumed the upload";
 }
 
 TEST_F(StagingStoreTest, TruncateOnOpenStagesAnEmptyObject) {

@@ -29,6 +29,8 @@ class ForwardingStoreFile : public StoreFile {
   Status SetMode(uint32_t mode) override;
   Status SetOwner(uid_t uid, gid_t gid) override;
   Status SetTimes(const struct timespec times[2]) override;
+  std::string ResumeState() override;
+  uint64_t ResumeUpload(std::string_view state) override;
 
  protected:
   StoreFile& base() const { return *base_; }

@@ -206,6 +206,20 @@ class StoreFile {
   virtual Status SetMode(uint32_t mode) = 0;
   virtual Status SetOwner(uid_t uid, gid_t gid) = 0;
   virtual Status SetTimes(const struct timespec times[2]) = 0;
+
+  // Resumable uploads (OneDrive's upload sessions), so that a restart continues a long
+  // upload instead of starting it over. ResumeState() is where this writer's upload
+  // stands: opaque text, empty when there is nothing to resume; it holds a
+  // pre-authenticated URL, so whoever keeps it keeps it encrypted. ResumeUpload(state),
+  // on a new writer of the same object told the same size (Truncate) and not yet
+  // written to, continues that upload: it returns the offset the writer needs the bytes
+  // from (it takes them sequentially from there), or 0 to start over when the state is
+  // not for this object and size. Stores without such uploads keep these defaults.
+  virtual std::string ResumeState() { return {}; }
+  virtual uint64_t ResumeUpload(std::string_view state) {
+    (void)state;
+    return 0;
+  }
 };
 
 class Store {

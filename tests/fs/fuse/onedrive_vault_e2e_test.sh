@@ -72,6 +72,29 @@ diff -r src mnt; check "diff -r after a remount" 0 $?
 check "unmount" 0 "$(run unmount mnt)"
 for _ in $(seq 100); do [ -e drive/Vaults/Office/cadcanfs.lock ] || break; sleep 0.05; done
 
+# ---- a daemon killed mid-upload resumes the upload session after a remount ----
+head -c 41943040 /dev/urandom >big.bin  # four 10 MiB fragments
+control POST /settings '{"bandwidth_bps": 8000000}' >/dev/null
+check "mount for the killed upload" 0 "$(mount_vault)"
+pid=$(daemon_pid)
+control POST /counters/reset >/dev/null
+cp big.bin mnt/big.bin  # close(2) journals the staged file; the upload runs after it
+for _ in $(seq 300); do
+  [ "$(counter statuses 'upload.fragment 202')" -ge 2 ] && break
+  sleep 0.05
+done
+kill -9 "$pid"; wait_gone "$pid"
+check "two fragments landed before the kill" yes "$([ "$(counter statuses 'upload.fragment 202')" -ge 2 ] && echo yes)"
+control POST /settings '{"bandwidth_bps": 0}' >/dev/null
+check "unmount the dead mount" 0 "$(run unmount mnt)"
+check "remount after the kill" 0 "$(mount_vault)"
+check "unmount waits for the resumed upload" 0 "$(run unmount mnt)"
+check "the upload resumed its session (no second one)" 1 "$(counter requests graph.session)"
+check "mount to read it back" 0 "$(mount_vault)"
+cmp big.bin mnt/big.bin; check "the resumed upload is byte-identical" 0 $?
+rm mnt/big.bin
+check "unmount" 0 "$(run unmount mnt)"
+
 # ---- the offline commands on a OneDrive vault ----
 check "fsck" 0 "$(run fsck "$VAULT" "${OD[@]}" --key-file key)"
 check "map a deep path" 0 "$(run map "$VAULT" "${deep#src/}/leaf.txt" "${OD[@]}" --key-file key --to-cipher)"
