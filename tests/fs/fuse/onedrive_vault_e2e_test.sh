@@ -36,6 +36,11 @@ check "info" 0 "$(run info "$VAULT" "${OD[@]}" --key-file key)"
 grep -q "layout:         flat" out; check "info reads the OneDrive config" 0 $?
 check "no token file: a usage error" 2 "$(run info "$VAULT" --graph-url "$graph_url" --key-file key)"
 check "no token file: one line" yes "$(one_line)"
+check "a token file and --no-token-store" 2 "$(run info "$VAULT" "${OD[@]}" --no-token-store --key-file key)"
+check "the token file under another key" 51 "$(run info "$VAULT" "${OD[@]}" --key-file new.key)"
+check "another key: one line" yes "$(one_line)"
+check "--plain with --ciphertext" 2 "$(run mount "$VAULT" mnt "${OD[@]}" --key-file key --plain --ciphertext)"
+check "a missing OneDrive folder" 3 "$(run info onedrive:/Nowhere "${OD[@]}" --key-file key)"
 
 # ---- a real mount: a file matrix, a deep tree, fio ----
 mkdir -p src/"Doe, Jane"/scans src/"Müller Åsa"/photos src/empty-dir
