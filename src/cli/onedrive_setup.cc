@@ -60,6 +60,13 @@ bool SignInFromTokenStoreOrReport(const OneDriveAccess& access, OneDriveConnecti
   const graph::LoginSettings settings = login->settings;
   connection.auth->SetRefreshTokenSink(
       [tokens, settings](const SecretBytes& refresh) { return tokens->Save(settings, refresh); });
+  // A command run beside the daemon shares the token file, and each redeems the
+  // refresh token the other may just have rotated.
+  connection.auth->SetRefreshTokenSource([tokens]() -> std::optional<SecretBytes> {
+    auto stored = tokens->Load();
+    if (!stored.ok()) return std::nullopt;
+    return std::move(stored->refresh_token);
+  });
   return true;
 }
 

@@ -192,7 +192,23 @@ void Authenticator::SetRefreshTokenSink(RefreshTokenSink sink) {
   sink_ = std::move(sink);
 }
 
+void Authenticator::SetRefreshTokenSource(RefreshTokenSource source) {
+  std::lock_guard lock(mu_);
+  source_ = std::move(source);
+}
+
 Status Authenticator::RenewLocked() {
+  Status renewed = RedeemRefreshTokenLocked();
+  if (renewed.code() != Code::kPermissionDenied || !source_) return renewed;
+  std::optional<SecretBytes> stored = source_();
+  if (!stored || stored->empty() || ConstantTimeEqual(stored->span(), refresh_token_.span())) {
+    return renewed;
+  }
+  refresh_token_ = std::move(*stored);
+  return RedeemRefreshTokenLocked();
+}
+
+Status Authenticator::RedeemRefreshTokenLocked() {
   if (refresh_token_.empty()) {
     return Status::Error(Code::kPermissionDenied, "not signed in: run cadcanfs login first");
   }

@@ -159,6 +159,39 @@ TEST_F(AuthTest, AccessTokenRenewedBeforeItExpires) {
   EXPECT_EQ(emu_.Counter("auth.token"), 2);
 }
 
+// Two processes share a token file (a daemon and a command run beside it): when one
+// rotates the refresh token, the other, refused, takes the successor from the file.
+TEST_F(AuthTest, ARefusedRefreshTokenIsRetriedOnceWithTheStoredOne) {
+  const std::string issued = emu_.IssueTokens()["refresh_token"];
+  std::string stored = issued;  // the shared token file
+  auto share = [&stored](Authenticator& auth) {
+    auth.SetRefreshToken(SecretBytes::CopyOf(AsBytes(stored)));
+    auth.SetRefreshTokenSink([&stored](const SecretBytes& token) {
+      stored = Text(token);
+      return Status::Ok();
+    });
+    auth.SetRefreshTokenSource(
+        [&stored]() -> std::optional<SecretBytes> { return SecretBytes::CopyOf(AsBytes(stored)); });
+  };
+  Authenticator daemon(*http_, settings_, timing_);
+  Authenticator command(*http_, settings_, timing_);
+  share(daemon);
+  share(command);  // both hold the issued token
+  ASSERT_TRUE(daemon.AccessToken().ok());
+  EXPECT_NE(stored, issued) << "the daemon rotated it";
+  auto token = command.AccessToken();
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(TokenStatusCount(400), 1) << "the issued token was refused once";
+
+  Authenticator alone(*http_, settings_, timing_);
+  alone.SetRefreshToken(SecretBytes::CopyOf(AsBytes(issued)));
+  alone.SetRefreshTokenSource(
+      [&issued]() -> std::optional<SecretBytes> { return SecretBytes::CopyOf(AsBytes(issued)); });
+  auto refused = alone.AccessToken();
+  ASSERT_FALSE(refused.ok()) << "the same token is not tried twice";
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+}
+
 TEST_F(AuthTest, RevokedRefreshTokenAsksForLoginAgain) {
   auto auth = NewAuthenticator();
   auth->SetRefreshToken(

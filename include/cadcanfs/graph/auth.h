@@ -65,6 +65,8 @@ struct AuthTiming {
 class Authenticator : public TokenSource {
  public:
   using RefreshTokenSink = std::function<Status(const SecretBytes& refresh_token)>;
+  // The refresh token as stored now, or nullopt.
+  using RefreshTokenSource = std::function<std::optional<SecretBytes>()>;
 
   Authenticator(HttpClient& http, LoginSettings settings, AuthTiming timing = {});
 
@@ -77,6 +79,10 @@ class Authenticator : public TokenSource {
   void SetRefreshToken(SecretBytes refresh_token);
   // Called with every new refresh token (after login and after each rotation).
   void SetRefreshTokenSink(RefreshTokenSink sink);
+  // Where the refresh token is stored, when other processes share it (a daemon and the
+  // commands run beside it use one token file): if the service refuses ours, another
+  // process may have redeemed it and stored its successor, which is tried once.
+  void SetRefreshTokenSource(RefreshTokenSource source);
 
   Result<SecretBytes> AccessToken() override;
   Status RenewAfterRejection(const SecretBytes& rejected) override;
@@ -87,6 +93,7 @@ class Authenticator : public TokenSource {
   Result<HttpResponse> PostForm(const std::string& endpoint, std::string& form);
   Status AcceptTokens(const HttpResponse& reply);  // REQUIRES: mu_ held
   Status RenewLocked();                            // REQUIRES: mu_ held
+  Status RedeemRefreshTokenLocked();               // REQUIRES: mu_ held
   std::string Endpoint(const std::string& name) const;
 
   HttpClient& http_;
@@ -98,6 +105,7 @@ class Authenticator : public TokenSource {
   SecretBytes refresh_token_;
   Clock::time_point renew_at_;
   RefreshTokenSink sink_;
+  RefreshTokenSource source_;
 };
 
 }  // namespace cadcanfs::graph

@@ -19,9 +19,12 @@ start_graph_emulator
 
 "$BIN" keygen key >/dev/null
 check "login" 0 "$(sign_in tokens --key-file key)"
-mount_cases() {
-  run mount onedrive:/Cases mnt --plain --token-file tokens --key-file key \
-    --graph-url "$graph_url" --cache-dir cache --poll-interval 1
+mount_cases() {  # prints the exit code; a failure's message goes to stderr
+  local code
+  code=$(run mount onedrive:/Cases mnt --plain --token-file tokens --key-file key \
+    --graph-url "$graph_url" --cache-dir cache --poll-interval 1)
+  [ "$code" = 0 ] || cat "$WORK/err" >&2
+  echo "$code"
 }
 fault() { control POST /faults "$1" >/dev/null; }
 # The emulator's QuickXorHash of a drive file, and ours of a local one.
