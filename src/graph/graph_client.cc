@@ -253,6 +253,22 @@ Result<DriveItem> GraphClient::ItemByPath(const std::string& path) {
   return AuthorizedItem(Call{"GET", url + "?" + kItemSelect});
 }
 
+Result<std::optional<DriveQuota>> GraphClient::Quota() {
+  CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply,
+                            Authorized(Call{"GET", drive_base_ + "?$select=id,quota"}));
+  if (reply.status >= 400) return MapGraphError(reply);
+  const json drive = ParseJson(reply);
+  auto quota = drive.find("quota");
+  if (quota == drive.end() || !quota->is_object()) return std::optional<DriveQuota>();
+  auto bytes = [&quota](const char* field) -> uint64_t {
+    auto it = quota->find(field);
+    return it != quota->end() && it->is_number() ? it->get<uint64_t>() : 0;
+  };
+  DriveQuota out{.total = bytes("total"), .used = bytes("used"), .remaining = bytes("remaining")};
+  if (out.total == 0) return std::optional<DriveQuota>();  // a drive without a limit
+  return std::optional<DriveQuota>(out);
+}
+
 Result<DriveItem> GraphClient::Item(const std::string& id) {
   return AuthorizedItem(Call{"GET", ItemUrl(id) + "?" + kItemSelect});
 }

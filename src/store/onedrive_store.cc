@@ -26,6 +26,7 @@ using onedrive::Unsupported;
 constexpr uint64_t kSpaceBlockSize = 4096;
 constexpr uint64_t kSpaceTotalBlocks = (uint64_t{1} << 40) / kSpaceBlockSize;  // 1 TiB
 constexpr uint64_t kSpaceTotalFiles = uint64_t{1} << 32;
+constexpr std::chrono::seconds kSpaceFreshness{60};
 // How much more ReadSmall asks for when an object is longer than last seen.
 constexpr uint64_t kReadSmallStep = 1 << 20;
 
@@ -217,12 +218,25 @@ class OneDriveStore final : public Store {
     return Status::Ok();
   }
 
+  // The drive's quota, asked at most once a minute (df in a loop costs no requests); a
+  // drive that shows none reports 1 TiB free.
   Result<StoreSpace> Space() override {
-    StoreSpace space;
-    space.block_size = kSpaceBlockSize;
-    space.total_blocks = space.free_blocks = space.available_blocks = kSpaceTotalBlocks;
-    space.total_files = space.free_files = kSpaceTotalFiles;
-    return space;
+    std::lock_guard lock(space_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!space_ || now - space_at_ >= kSpaceFreshness) {
+      CADCANFS_ASSIGN_OR_RETURN(std::optional<graph::DriveQuota> quota, context_->client.Quota());
+      StoreSpace space;
+      space.block_size = kSpaceBlockSize;
+      space.total_blocks = space.free_blocks = space.available_blocks = kSpaceTotalBlocks;
+      space.total_files = space.free_files = kSpaceTotalFiles;
+      if (quota) {
+        space.total_blocks = quota->total / kSpaceBlockSize;
+        space.free_blocks = space.available_blocks = quota->remaining / kSpaceBlockSize;
+      }
+      space_ = space;
+      space_at_ = now;
+    }
+    return *space_;
   }
 
   Result<Bytes> GetXattr(std::string_view, std::string_view) override {
@@ -398,6 +412,9 @@ class OneDriveStore final : public Store {
   bool tracking_ = false;  // GUARDED_BY(changes_mu_)
   std::string delta_link_;
   OneDriveTree tree_;
+  std::mutex space_mu_;
+  std::optional<StoreSpace> space_;                 // GUARDED_BY(space_mu_)
+  std::chrono::steady_clock::time_point space_at_;  // GUARDED_BY(space_mu_)
 };
 
 }  // namespace

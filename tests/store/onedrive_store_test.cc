@@ -382,6 +382,20 @@ TEST_F(OneDriveStoreTest, ThrottledListingCompletes) {
   EXPECT_EQ(emu_.Counter("graph.children"), 3);
 }
 
+TEST_F(OneDriveStoreTest, SpaceIsTheDrivesQuotaAskedOnceAMinute) {
+  emu_.Control("POST", "/settings", {{"quota_bytes", 1 << 30}});
+  ASSERT_TRUE(store_->WriteAtomic("x", Bytes(40960, 7)).ok());
+  auto space = store_->Space();
+  ASSERT_TRUE(space.ok()) << space.status().ToString();
+  EXPECT_EQ(space->total_blocks * space->block_size, uint64_t{1} << 30);
+  const uint64_t free_bytes = space->available_blocks * space->block_size;
+  // The drive also holds what earlier tests of this process wrote.
+  EXPECT_LE(free_bytes, (uint64_t{1} << 30) - 40960);
+  EXPECT_GT(free_bytes, 0u);
+  ASSERT_TRUE(store_->Space().ok());
+  EXPECT_EQ(emu_.Counter("graph.drive"), 1) << "the second df asked nothing";
+}
+
 TEST_F(OneDriveStoreTest, PollChangesReportsOtherWritersChanges) {
   ASSERT_TRUE(store_->MakeDir("d", 0755).ok());
   ASSERT_TRUE(store_->WriteAtomic("d/renamed-remotely", AsBytes("1")).ok());

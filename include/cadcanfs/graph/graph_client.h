@@ -77,6 +77,13 @@ struct ItemUpdate {
   std::optional<ConflictBehavior> conflict;
 };
 
+// What the drive's quota facet says, in bytes.
+struct DriveQuota {
+  uint64_t total = 0;
+  uint64_t used = 0;
+  uint64_t remaining = 0;
+};
+
 // An upload session the caller may persist (in its encrypted journal) to resume
 // after a restart. Holds a pre-authenticated URL: a secret.
 struct UploadSessionState {
@@ -116,6 +123,10 @@ class GraphClient {
  public:
   // REQUIRES: `http`, `pacer` and `tokens` outlive the client.
   GraphClient(HttpClient& http, Pacer& pacer, TokenSource& tokens, GraphClientOptions options);
+
+  // The drive's quota (GET the drive, $select=quota); nullopt for a drive that shows
+  // none.
+  Result<std::optional<DriveQuota>> Quota();
 
   // The item at a root-relative path ("" or "/" is the root).
   Result<DriveItem> ItemByPath(const std::string& path);
