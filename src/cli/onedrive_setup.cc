@@ -116,6 +116,7 @@ std::unique_ptr<OneDriveConnection> ConnectOrReport(const OneDriveAccess& access
   if (!signed_in) return nullptr;
   graph::GraphClientOptions options;
   options.graph_url = graph_url;
+  options.delta_page_size = 1000;  // the first poll enumerates the drive: fewer pages
   if (!access.drive.empty() && access.drive != "me") options.drive_id = access.drive;
   connection->client = std::make_unique<graph::GraphClient>(*connection->http, connection->pacer,
                                                             *connection->auth, options);

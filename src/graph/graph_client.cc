@@ -278,6 +278,19 @@ Result<DriveItem> GraphClient::ChildByName(const std::string& parent_id, const s
       Call{"GET", ItemUrl(parent_id) + ":/" + EncodePathSegment(name) + ":?" + kItemSelect});
 }
 
+Result<DriveItem> GraphClient::DescendantByPath(const std::string& ancestor_id,
+                                                const std::string& relative_path) {
+  std::string encoded;
+  for (size_t start = 0; start <= relative_path.size();) {
+    size_t slash = relative_path.find('/', start);
+    if (slash == std::string::npos) slash = relative_path.size();
+    if (!encoded.empty()) encoded.push_back('/');
+    encoded += EncodePathSegment(relative_path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return AuthorizedItem(Call{"GET", ItemUrl(ancestor_id) + ":/" + encoded + ":?" + kItemSelect});
+}
+
 Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& folder_id) {
   std::vector<DriveItem> children;
   std::string url = ItemUrl(folder_id) + "/children?$top=1000&" + kItemSelect;

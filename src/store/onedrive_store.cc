@@ -292,6 +292,21 @@ class OneDriveStore final : public Store {
   Result<DriveItem> Resolve(std::string_view path) {
     CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
     auto [known_path, known] = context_->table.DeepestKnown(path);
+    // Several unknown components (a vault's cadcanfs.dirs/xx/<id> at first use) cost
+    // one GET for all of them; only a miss is walked component by component, to tell
+    // a missing name from one below a file.
+    if (known.item.is_folder && known_path.size() < path.size()) {
+      const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
+      if (path.find('/', rest) != std::string_view::npos) {
+        Result<DriveItem> found =
+            context_->client.DescendantByPath(known.item.id, std::string(path.substr(rest)));
+        if (found.ok()) {
+          context_->table.Remember(path, *found);
+          return found;
+        }
+        if (found.status().code() != Code::kNotFound) return found.status();
+      }
+    }
     DriveItem item = std::move(known.item);
     std::string resolved = known_path;  // folded, as far as known
     while (resolved.size() < path.size()) {

@@ -303,8 +303,9 @@ class ContentHandler(Handler):
                     out.write(chunk)
                     arrived.append(chunk)
                 remaining -= len(chunk)
-        for chunk in arrived:
-            session.hasher.update(chunk)
+        if self.emu.settings["hash_uploads"]:
+            for chunk in arrived:
+                session.hasher.update(chunk)
         self.body_consumed = not dropped
         if store:
             session.received = start + length
@@ -331,7 +332,8 @@ class ContentHandler(Handler):
             item, created = drive.commit_file(staged_copy, parent, session.name,
                                               session.behavior, session.if_match,
                                               session.fs_info, target,
-                                              session.hasher.b64digest())
+                                              session.hasher.b64digest()
+                                              if self.emu.settings["hash_uploads"] else "")
         finally:
             if os.path.exists(staged_copy):
                 os.unlink(staged_copy)

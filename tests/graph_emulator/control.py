@@ -14,6 +14,7 @@ SETTING_TYPES = {
     "access_token_ttl": float, "download_url_ttl": float, "upload_session_ttl": float,
     "device_code_ttl": float, "device_code_interval": float, "slow_down_increment": float,
     "refresh_token_reuse": bool, "max_path_length": int, "simple_upload_max": int,
+    "hash_uploads": bool,
 }
 
 

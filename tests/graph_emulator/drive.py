@@ -355,7 +355,7 @@ class Drive:
         is computed here, before the lock is taken.
         Returns (item, created).
         """
-        if quick_xor is None:
+        if quick_xor is None:  # "" leaves the item without a hash
             quick_xor = quickxorhash_file_b64(staged)
         size = os.path.getsize(staged)
         with self.lock:

@@ -374,6 +374,13 @@ class UploadSessionTest(EmulatorTest):
         self.assertEqual(counters["faults_fired"], 2)
         self.assertEqual(counters["statuses"]["upload.fragment dropped"], 2)
 
+    def test_uploads_can_go_unhashed_for_benchmarks(self):
+        self.ctl("POST", "/settings", {"hash_uploads": False})
+        url = self.create()
+        status, item = self.fragment(url, b"abc", 0, 3)
+        self.assertEqual(status, 201)
+        self.assertNotIn("hashes", item["file"])
+
     def test_a_client_that_dies_mid_fragment_sends_it_again(self):
         # A killed client leaves part of a fragment behind: it neither counts nor
         # enters the hash, and the fragment sent again completes the file.

@@ -133,6 +133,9 @@ class GraphClient {
   Result<DriveItem> Item(const std::string& id);
   // The child named `name` (in any case) of the folder `parent_id`: one GET, no listing.
   Result<DriveItem> ChildByName(const std::string& parent_id, const std::string& name);
+  // The item at `relative_path` ("a/b/c") below the folder `ancestor_id`: one GET.
+  Result<DriveItem> DescendantByPath(const std::string& ancestor_id,
+                                     const std::string& relative_path);
   // Every child, following @odata.nextLink ($top=1000).
   Result<std::vector<DriveItem>> ListChildren(const std::string& folder_id);
   // kAlreadyExists when the name is taken (case-insensitively).
