@@ -11,8 +11,12 @@
 #           off (scripts/bench_remote.sh; run as root).
 #   access: the same vault with and without --audit-log and --policy (issue 9 limits:
 #           read-all <= 1.10, ls -lR <= 1.15; run as root: it adds a user).
+#   onedrive: plain and vault mounts of OneDrive over the Graph emulator with 20 ms per
+#           request: Graph requests for `ls -l` and a first byte, link use of a
+#           sequential read and an upload, peak RSS writing 2 GiB
+#           (scripts/bench_onedrive.sh; run as root).
 #
-# usage: scripts/bench.sh [crypto|mount|remote|access|all]   (default: all)
+# usage: scripts/bench.sh [crypto|mount|remote|access|onedrive|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -27,6 +31,7 @@ if [ "$what" = remote ] || [ "$what" = all ]; then
   ./scripts/bench_remote.sh
 fi
 if [ "$what" = access ] || [ "$what" = all ]; then ./scripts/bench_access.sh; fi
+if [ "$what" = onedrive ] || [ "$what" = all ]; then ./scripts/bench_onedrive.sh; fi
 [ "$what" = crypto ] || [ "$what" = all ] || exit 0
 
 sizes=(4096 16384 32768 65536 1048576)

@@ -11,15 +11,26 @@ constexpr uint64_t kShift = 11;
 }  // namespace
 
 void QuickXorHash::AddAt(uint64_t offset, ByteSpan data) {
-  // Bit position of the first byte; each next byte moves 11 bits along the ring.
-  uint64_t bit = (kShift * (offset % kWidthInBits)) % kWidthInBits;
-  for (uint8_t value : data) {
+  // Byte p of the input lands at bit 11 * (p mod 160) of the ring, so bytes 160 apart
+  // land at the same place: they are XORed together first (a loop the compiler
+  // vectorizes), and the 160 folded bytes are placed once. Byte by byte, hashing took
+  // a tenth of an upload fragment's time.
+  std::array<uint8_t, kWidthInBits> folded{};
+  size_t at = static_cast<size_t>(offset % kWidthInBits);
+  size_t i = 0;
+  for (; i < data.size() && at != 0; ++i, at = (at + 1) % kWidthInBits) folded[at] ^= data[i];
+  for (; i + kWidthInBits <= data.size(); i += kWidthInBits) {
+    for (size_t k = 0; k < kWidthInBits; ++k) folded[k] ^= data[i + k];
+  }
+  for (; i < data.size(); ++i, ++at) folded[at] ^= data[i];
+  for (size_t position = 0; position < kWidthInBits; ++position) {
+    const uint8_t value = folded[position];
+    if (value == 0) continue;
+    const uint64_t bit = (kShift * position) % kWidthInBits;
     const size_t byte_index = bit / 8;
-    const unsigned within = bit % 8;
-    const unsigned spread = static_cast<unsigned>(value) << within;
+    const unsigned spread = static_cast<unsigned>(value) << (bit % 8);
     ring_[byte_index] ^= static_cast<uint8_t>(spread);
     ring_[(byte_index + 1) % kSize] ^= static_cast<uint8_t>(spread >> 8);
-    bit = (bit + kShift) % kWidthInBits;
   }
 }
 
