@@ -717,6 +717,13 @@ int RunUnmount(const std::vector<std::string>& argv) {
   if (control.ok() && args.Has("force")) {
     (void)AskControlSocket(*control, {{"op", "stop-waiting"}});
   }
+  // A lazy unmount's daemon lives until the last file closes: nothing to wait for.
+  const std::optional<pid_t> daemon =
+      control.ok() && !lazy ? DaemonPidOf(*control) : std::nullopt;
+  auto follow_daemon = [&] {
+    if (control.ok()) FollowUploads(*control);
+    if (daemon) WaitForDaemonExit(*daemon);
+  };
   if (geteuid() == 0) {
     if (umount2(mountpoint.c_str(), lazy ? MNT_DETACH : 0) != 0) {
       if (errno == EBUSY) {
@@ -725,7 +732,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
       }
       return MountError(exit_code::kMountFailed, "unmounting failed");
     }
-    if (control.ok()) FollowUploads(*control);
+    follow_daemon();
     return exit_code::kOk;
   }
   pid_t pid = fork();
@@ -744,7 +751,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
     return MountError(exit_code::kMountFailed,
                       "unmounting failed: close the files open in it, or use --lazy");
   }
-  if (control.ok()) FollowUploads(*control);
+  follow_daemon();
   return exit_code::kOk;
 }
 

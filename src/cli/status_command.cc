@@ -1,8 +1,12 @@
 #include "status_command.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -17,6 +21,8 @@ namespace {
 
 // How often an unmount waiting for uploads says what is left.
 constexpr auto kProgressInterval = std::chrono::seconds(2);
+// How long unmount waits for a daemon that has nothing left to upload to exit.
+constexpr auto kDaemonExitWait = std::chrono::seconds(30);
 
 int NoMount() {
   std::cerr << "cadcanfs: no cadcanfs mount answers at that mountpoint\n";
@@ -67,7 +73,8 @@ void PrintHuman(const nlohmann::json& reply) {
 }  // namespace
 
 nlohmann::json StatusReply(const char* format, const StagingStore* staging) {
-  nlohmann::json reply = {{"v", 1}, {"format", format}, {"staging", staging != nullptr}};
+  nlohmann::json reply = {
+      {"v", 1}, {"format", format}, {"pid", getpid()}, {"staging", staging != nullptr}};
   if (staging == nullptr) {
     reply["pending_commits"] = 0;
     reply["pending_bytes"] = 0;
@@ -138,6 +145,39 @@ void FollowUploads(const std::string& socket_path) {
       last_report = now;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+std::optional<pid_t> DaemonPidOf(const std::string& socket_path) {
+  auto reply = AskControlSocket(socket_path, {{"op", "status"}});
+  if (!reply.ok() || !reply->contains("pid") || !(*reply)["pid"].is_number_integer()) {
+    return std::nullopt;
+  }
+  return (*reply)["pid"].get<pid_t>();
+}
+
+namespace {
+
+// A zombie has exited: where no init reaps orphans (a container), it lingers.
+bool ProcessIsRunning(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t name_end = line.rfind(')');
+  return name_end == std::string::npos || name_end + 2 >= line.size() || line[name_end + 2] != 'Z';
+}
+
+}  // namespace
+
+void WaitForDaemonExit(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + kDaemonExitWait;
+  while (ProcessIsRunning(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::cerr << "cadcanfs: unmounted; the daemon (pid " << pid << ") is still shutting down\n";
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 

@@ -3,9 +3,12 @@
 #ifndef CADCANFS_CLI_STATUS_COMMAND_H_
 #define CADCANFS_CLI_STATUS_COMMAND_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,14 @@ nlohmann::json StatusReply(const char* format, const StagingStore* staging);
 // After `cadcanfs unmount`: while the daemon behind `socket_path` still uploads, says
 // how much is left on stderr every few seconds; returns once it is done or gone.
 void FollowUploads(const std::string& socket_path);
+
+// The pid of the daemon behind `socket_path`, if it answers.
+std::optional<pid_t> DaemonPidOf(const std::string& socket_path);
+
+// After `cadcanfs unmount`: returns once process `pid` has exited (or after 30 s, with a
+// line on stderr), so that a command run next finds the daemon's locks and sign-in
+// free: a daemon still tearing down may yet redeem a refresh token, say.
+void WaitForDaemonExit(pid_t pid);
 
 }  // namespace cadcanfs::cli
 

@@ -147,16 +147,8 @@ Status Authenticator::LoginWithDeviceCode(
                           StringField(code_json, "user_code"), StringField(code_json, "message")});
   Duration interval = Seconds(NumberField(code_json, "interval", 5));
   const auto deadline = timing_.clock.now() + Seconds(NumberField(code_json, "expires_in", 900));
-  auto sleep = [&](Duration wait) {
-    if (timing_.clock.sleep) {
-      timing_.clock.sleep(wait);
-    } else {
-      std::this_thread::sleep_for(wait);
-    }
-  };
-
   while (true) {
-    sleep(interval);
+    Sleep(interval);
     if (timing_.clock.now() > deadline) return LoginError("expired_token");
     std::string poll;
     AppendFormField(poll, "grant_type", kDeviceCodeGrant);
@@ -197,15 +189,35 @@ void Authenticator::SetRefreshTokenSource(RefreshTokenSource source) {
   source_ = std::move(source);
 }
 
+void Authenticator::Sleep(Duration wait) {
+  if (timing_.clock.sleep) {
+    timing_.clock.sleep(wait);
+  } else {
+    std::this_thread::sleep_for(wait);
+  }
+}
+
 Status Authenticator::RenewLocked() {
   Status renewed = RedeemRefreshTokenLocked();
   if (renewed.code() != Code::kPermissionDenied || !source_) return renewed;
-  std::optional<SecretBytes> stored = source_();
-  if (!stored || stored->empty() || ConstantTimeEqual(stored->span(), refresh_token_.span())) {
-    return renewed;
-  }
-  refresh_token_ = std::move(*stored);
+  std::optional<SecretBytes> successor = SuccessorFromSourceLocked();
+  if (!successor) return renewed;
+  refresh_token_ = std::move(*successor);
   return RedeemRefreshTokenLocked();
+}
+
+// Another process that redeemed our refresh token saves its successor a moment after
+// the service answered it, so a file still holding ours is looked at again for a while.
+std::optional<SecretBytes> Authenticator::SuccessorFromSourceLocked() {
+  const auto deadline = timing_.clock.now() + timing_.rotation_wait;
+  while (true) {
+    std::optional<SecretBytes> stored = source_();
+    if (stored && !stored->empty() && !ConstantTimeEqual(stored->span(), refresh_token_.span())) {
+      return stored;
+    }
+    if (timing_.clock.now() >= deadline) return std::nullopt;
+    Sleep(timing_.rotation_poll);
+  }
 }
 
 Status Authenticator::RedeemRefreshTokenLocked() {

@@ -183,13 +183,49 @@ TEST_F(AuthTest, ARefusedRefreshTokenIsRetriedOnceWithTheStoredOne) {
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   EXPECT_EQ(TokenStatusCount(400), 1) << "the issued token was refused once";
 
-  Authenticator alone(*http_, settings_, timing_);
+  AuthTiming brief = timing_;
+  brief.rotation_wait = milliseconds(200);
+  brief.rotation_poll = milliseconds(10);
+  Authenticator alone(*http_, settings_, brief);
   alone.SetRefreshToken(SecretBytes::CopyOf(AsBytes(issued)));
-  alone.SetRefreshTokenSource(
-      [&issued]() -> std::optional<SecretBytes> { return SecretBytes::CopyOf(AsBytes(issued)); });
+  int looks = 0;
+  alone.SetRefreshTokenSource([&issued, &looks]() -> std::optional<SecretBytes> {
+    ++looks;
+    return SecretBytes::CopyOf(AsBytes(issued));
+  });
   auto refused = alone.AccessToken();
   ASSERT_FALSE(refused.ok()) << "the same token is not tried twice";
   EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_GT(looks, 1) << "the file was looked at again while a successor could arrive";
+  EXPECT_EQ(TokenStatusCount(400), 2);
+}
+
+// The process that redeemed the shared token saves its successor a moment after the
+// service answered it: the refused one waits for the file to change, not giving up on
+// the first look (a remount right after an unmount met this).
+TEST_F(AuthTest, ARefusedRefreshTokenAwaitsTheSuccessorBeingSaved) {
+  const std::string issued = emu_.IssueTokens()["refresh_token"];
+  std::string successor;
+  Authenticator daemon(*http_, settings_, timing_);
+  daemon.SetRefreshToken(SecretBytes::CopyOf(AsBytes(issued)));
+  daemon.SetRefreshTokenSink([&successor](const SecretBytes& token) {
+    successor = Text(token);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(daemon.AccessToken().ok());
+
+  AuthTiming brief = timing_;
+  brief.rotation_poll = milliseconds(10);
+  Authenticator command(*http_, settings_, brief);
+  command.SetRefreshToken(SecretBytes::CopyOf(AsBytes(issued)));
+  int looks = 0;
+  command.SetRefreshTokenSource([&]() -> std::optional<SecretBytes> {
+    return SecretBytes::CopyOf(AsBytes(++looks < 4 ? issued : successor));
+  });
+  auto token = command.AccessToken();
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(looks, 4) << "the successor is taken as soon as the file holds it";
+  EXPECT_EQ(TokenStatusCount(400), 1);
 }
 
 TEST_F(AuthTest, RevokedRefreshTokenAsksForLoginAgain) {

@@ -60,6 +60,10 @@ struct AuthTiming {
   PacerClock clock;
   Duration slow_down_increment{5000};  // RFC 8628 section 3.5
   double renew_at_fraction = 0.8;      // of an access token's lifetime
+  // How long a refused refresh token waits for another process's successor to reach
+  // the token file (it redeems, then saves), and how often it looks.
+  Duration rotation_wait{3000};
+  Duration rotation_poll{100};
 };
 
 class Authenticator : public TokenSource {
@@ -81,7 +85,8 @@ class Authenticator : public TokenSource {
   void SetRefreshTokenSink(RefreshTokenSink sink);
   // Where the refresh token is stored, when other processes share it (a daemon and the
   // commands run beside it use one token file): if the service refuses ours, another
-  // process may have redeemed it and stored its successor, which is tried once.
+  // process may have redeemed it and be storing its successor, which is awaited for
+  // AuthTiming::rotation_wait and tried once.
   void SetRefreshTokenSource(RefreshTokenSource source);
 
   Result<SecretBytes> AccessToken() override;
@@ -94,6 +99,8 @@ class Authenticator : public TokenSource {
   Status AcceptTokens(const HttpResponse& reply);  // REQUIRES: mu_ held
   Status RenewLocked();                            // REQUIRES: mu_ held
   Status RedeemRefreshTokenLocked();               // REQUIRES: mu_ held
+  std::optional<SecretBytes> SuccessorFromSourceLocked();  // REQUIRES: mu_ held
+  void Sleep(Duration wait);
   std::string Endpoint(const std::string& name) const;
 
   HttpClient& http_;

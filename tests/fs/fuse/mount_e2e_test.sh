@@ -80,6 +80,9 @@ check "remount" 0 "$(run mount vault mnt "${STORE_OPTS[@]}")"
 check "data survives remount" hello "$(cat mnt/hello.txt)"
 pid=$(daemon_pid)
 check "cadcanfs unmount" 0 "$(run unmount mnt)"
+# unmount returns once the daemon has exited, so what runs next finds its locks free
+check "the daemon has exited when unmount returns" gone \
+  "$(if kill -0 "$pid" 2>/dev/null && ! grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then echo running; else echo gone; fi)"
 wait_gone "$pid"; check "daemon exits after unmount" 0 $?
 check "mount for fusermount3" 0 "$(run mount vault mnt "${STORE_OPTS[@]}")"
 pid=$(daemon_pid)
