@@ -718,8 +718,7 @@ int RunUnmount(const std::vector<std::string>& argv) {
     (void)AskControlSocket(*control, {{"op", "stop-waiting"}});
   }
   // A lazy unmount's daemon lives until the last file closes: nothing to wait for.
-  const std::optional<pid_t> daemon =
-      control.ok() && !lazy ? DaemonPidOf(*control) : std::nullopt;
+  const std::optional<pid_t> daemon = control.ok() && !lazy ? DaemonPidOf(*control) : std::nullopt;
   auto follow_daemon = [&] {
     if (control.ok()) FollowUploads(*control);
     if (daemon) WaitForDaemonExit(*daemon);

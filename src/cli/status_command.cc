@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <chrono>
 #include <fstream>
 #include <iostream>

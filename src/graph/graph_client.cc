@@ -278,8 +278,8 @@ Result<DriveItem> GraphClient::ChildByName(const std::string& parent_id, const s
       Call{"GET", ItemUrl(parent_id) + ":/" + EncodePathSegment(name) + ":?" + kItemSelect});
 }
 
-Result<DriveItem> GraphClient::DescendantByPath(const std::string& ancestor_id,
-                                                const std::string& relative_path) {
+std::string GraphClient::DescendantUrl(const std::string& ancestor_id,
+                                       const std::string& relative_path) const {
   std::string encoded;
   for (size_t start = 0; start <= relative_path.size();) {
     size_t slash = relative_path.find('/', start);
@@ -288,12 +288,16 @@ Result<DriveItem> GraphClient::DescendantByPath(const std::string& ancestor_id,
     encoded += EncodePathSegment(relative_path.substr(start, slash - start));
     start = slash + 1;
   }
-  return AuthorizedItem(Call{"GET", ItemUrl(ancestor_id) + ":/" + encoded + ":?" + kItemSelect});
+  return ItemUrl(ancestor_id) + ":/" + encoded + ":";
 }
 
-Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& folder_id) {
+Result<DriveItem> GraphClient::DescendantByPath(const std::string& ancestor_id,
+                                                const std::string& relative_path) {
+  return AuthorizedItem(Call{"GET", DescendantUrl(ancestor_id, relative_path) + "?" + kItemSelect});
+}
+
+Result<std::vector<DriveItem>> GraphClient::ListPages(std::string url) {
   std::vector<DriveItem> children;
-  std::string url = ItemUrl(folder_id) + "/children?$top=1000&" + kItemSelect;
   while (!url.empty()) {
     CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply, Authorized(Call{"GET", url}));
     if (reply.status >= 400) return MapGraphError(reply);
@@ -305,6 +309,25 @@ Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& fold
     url = StringAt(page, "@odata.nextLink");
   }
   return children;
+}
+
+Result<std::vector<DriveItem>> GraphClient::ListChildren(const std::string& folder_id) {
+  return ListPages(ItemUrl(folder_id) + "/children?$top=1000&" + kItemSelect);
+}
+
+Result<FolderListing> GraphClient::ListChildrenAt(const std::string& ancestor_id,
+                                                  const std::string& relative_path) {
+  FolderListing listing;
+  CADCANFS_ASSIGN_OR_RETURN(listing.children, ListPages(DescendantUrl(ancestor_id, relative_path) +
+                                                        "/children?$top=1000&" + kItemSelect));
+  for (const DriveItem& child : listing.children) {
+    if (child.parent_id.empty()) continue;
+    if (!listing.folder_id.empty() && listing.folder_id != child.parent_id) {
+      return Status::Error(Code::kCorrupt, "OneDrive listed children of several folders");
+    }
+    listing.folder_id = child.parent_id;
+  }
+  return listing;
 }
 
 Result<DriveItem> GraphClient::CreateFolder(const std::string& parent_id, const std::string& name) {
@@ -336,29 +359,44 @@ Status GraphClient::Delete(const std::string& id, const std::string& if_match) {
   return Status::Ok();
 }
 
-Result<std::string> GraphClient::FreshDownloadUrl(const std::string& id) {
-  CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply, Authorized(Call{"GET", ItemUrl(id) + "/content"}));
+Result<std::string> GraphClient::FreshDownloadUrl(const std::string& content_url,
+                                                  const std::string& cache_key) {
+  CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply, Authorized(Call{"GET", content_url}));
   if (reply.status >= 400) return MapGraphError(reply);
   auto location = reply.Header("location");
   if (reply.status != 302 || !location || location->empty()) {
     return Status::Error(Code::kIoError, "OneDrive gave no download location");
   }
-  std::lock_guard lock(urls_mu_);
-  download_urls_[id] = *location;
+  if (!cache_key.empty()) {
+    std::lock_guard lock(urls_mu_);
+    download_urls_[cache_key] = *location;
+  }
   return *location;
 }
 
 Result<size_t> GraphClient::Download(const std::string& id, uint64_t offset, MutableByteSpan out) {
+  return DownloadVia(ItemUrl(id) + "/content", id, offset, out);
+}
+
+Result<size_t> GraphClient::DownloadAt(const std::string& ancestor_id,
+                                       const std::string& relative_path, uint64_t offset,
+                                       MutableByteSpan out) {
+  return DownloadVia(DescendantUrl(ancestor_id, relative_path) + "/content", "", offset, out);
+}
+
+Result<size_t> GraphClient::DownloadVia(const std::string& content_url,
+                                        const std::string& cache_key, uint64_t offset,
+                                        MutableByteSpan out) {
   if (out.empty()) return size_t{0};
   for (int round = 0; round < 2; ++round) {
     std::string url;
-    {
+    if (!cache_key.empty()) {
       std::lock_guard lock(urls_mu_);
-      auto cached = download_urls_.find(id);
+      auto cached = download_urls_.find(cache_key);
       if (cached != download_urls_.end()) url = cached->second;
     }
     if (url.empty()) {
-      CADCANFS_ASSIGN_OR_RETURN(url, FreshDownloadUrl(id));
+      CADCANFS_ASSIGN_OR_RETURN(url, FreshDownloadUrl(content_url, cache_key));
     }
     size_t copied = 0;
     uint64_t seen = 0;  // body bytes received, counted from the body's first byte
@@ -398,17 +436,26 @@ Result<size_t> GraphClient::Download(const std::string& id, uint64_t offset, Mut
     if (reply.status == 206 || reply.status == 200) {
       if (reply.status == 206) {
         auto range = reply.Header("content-range");
-        uint64_t start = 0;
-        if (!range || std::sscanf(range->c_str(), "bytes %lu-", &start) != 1 || start != offset) {
+        uint64_t start = 0, last = 0, total = 0;
+        const int fields =
+            range ? std::sscanf(range->c_str(), "bytes %lu-%lu/%lu", &start, &last, &total) : 0;
+        if (fields < 1 || start != offset) {
           return Status::Error(Code::kIoError, "OneDrive answered a different byte range");
+        }
+        // A range cut short before the object's end: the rest is asked for, so that a
+        // short count always means the end.
+        if (fields == 3 && copied > 0 && copied < out.size() && offset + copied < total) {
+          CADCANFS_ASSIGN_OR_RETURN(size_t rest, DownloadVia(content_url, cache_key,
+                                                             offset + copied, out.subspan(copied)));
+          return copied + rest;
         }
       }
       return copied;
     }
     if (reply.status == 416) return size_t{0};
-    {
+    if (!cache_key.empty()) {
       std::lock_guard lock(urls_mu_);
-      download_urls_.erase(id);
+      download_urls_.erase(cache_key);
     }
     if (reply.status == 401 || reply.status == 403 || reply.status == 410) {
       spdlog::debug("graph: download URL refused (HTTP {}), asking for a fresh one", reply.status);

@@ -44,9 +44,6 @@ std::optional<TimePoint> RequestedMtime(const struct timespec times[2]);
 // RemoteLikeStore; If-Match accepts it as it accepts the eTag. Folders have no cTag on
 // Business, and some replies omit it: then the eTag.
 std::string VersionTag(const DriveItem& item);
-// Reads `out.size()` bytes at `offset` unless the object ends first.
-Result<size_t> DownloadFully(GraphClient& client, const std::string& id, uint64_t offset,
-                             MutableByteSpan out);
 
 // What a store call, a writer and a reader share; outlives the store for open files.
 struct Context {

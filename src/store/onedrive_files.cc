@@ -45,17 +45,6 @@ std::string VersionTag(const DriveItem& item) {
   return !item.is_folder && !item.ctag.empty() ? item.ctag : item.etag;
 }
 
-Result<size_t> DownloadFully(GraphClient& client, const std::string& id, uint64_t offset,
-                             MutableByteSpan out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    CADCANFS_ASSIGN_OR_RETURN(size_t got, client.Download(id, offset + done, out.subspan(done)));
-    if (got == 0) break;
-    done += got;
-  }
-  return done;
-}
-
 namespace {
 
 // An open object for reading: ranged downloads of the item opened.
@@ -68,7 +57,7 @@ class OneDriveReader final : public WholeObjectFile {
         info_(context_->Describe(item)) {}
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
-    return DownloadFully(context_->client, id_, offset, out);
+    return context_->client.Download(id_, offset, out);
   }
   Status WriteAt(uint64_t, ByteSpan) override { return NotForWriting(); }
   Status Truncate(uint64_t) override { return NotForWriting(); }
@@ -142,7 +131,7 @@ class OneDriveWriter final : public WholeObjectFile {
       if (target_.item_id.empty()) return size_t{0};
       const std::string id = target_.item_id;
       lock.unlock();
-      return DownloadFully(context_->client, id, offset, out);
+      return context_->client.Download(id, offset, out);
     }
     // What is still held in memory can be read back; what was sent cannot.
     const uint64_t end = std::max(written_, declared_size_.value_or(0));

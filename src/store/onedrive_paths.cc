@@ -41,6 +41,16 @@ void OneDrivePathTable::Remember(std::string_view path, const graph::DriveItem& 
   entries_[FoldStorePath(path)] = Entry{item, Clock::now()};
 }
 
+void OneDrivePathTable::RememberFolderId(std::string_view path, const std::string& id) {
+  graph::DriveItem item;
+  item.id = id;
+  item.name = std::string(StoreBaseName(path));
+  item.is_folder = true;
+  std::lock_guard lock(mu_);
+  auto [it, added] = entries_.try_emplace(FoldStorePath(path), Entry{item, Clock::time_point()});
+  if (!added && it->second.item.id != id) it->second = Entry{item, Clock::time_point()};
+}
+
 bool OneDrivePathTable::Refresh(const graph::DriveItem& item) {
   std::lock_guard lock(mu_);
   bool found = false;

@@ -35,6 +35,9 @@ class OneDrivePathTable {
 
   std::optional<Entry> Find(std::string_view path) const;
   void Remember(std::string_view path, const graph::DriveItem& item);
+  // Learns only the id of the folder at `path` (from its children's parent id): enough
+  // to address it, while Stat, finding the entry stale, asks for the rest.
+  void RememberFolderId(std::string_view path, const std::string& id);
   // Refreshes every entry of the item's id wherever it is; false if there was none.
   bool Refresh(const graph::DriveItem& item);
   // Forgets what is known below the folder `dir` under names not in `names` (folded):

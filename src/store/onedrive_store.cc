@@ -59,9 +59,7 @@ class OneDriveStore final : public Store {
   }
 
   Result<std::vector<DirEntry>> List(std::string_view dir) override {
-    CADCANFS_ASSIGN_OR_RETURN(DriveItem folder, ResolveFolder(dir));
-    CADCANFS_ASSIGN_OR_RETURN(std::vector<DriveItem> children,
-                              context_->client.ListChildren(folder.id));
+    CADCANFS_ASSIGN_OR_RETURN(std::vector<DriveItem> children, ListFolder(dir));
     std::vector<DirEntry> entries;
     entries.reserve(children.size());
     std::unordered_set<std::string> names;
@@ -83,27 +81,35 @@ class OneDriveStore final : public Store {
     return std::unique_ptr<StoreFile>(onedrive::NewReader(context_, std::string(path), item));
   }
 
-  // Sized by the size last seen, and read on while the object turns out longer.
+  // Sized by the size last seen, and read on while the object turns out longer. An
+  // object the table does not know is read by its path, with no lookup first.
   Result<Bytes> ReadSmall(std::string_view path, size_t max_size) override {
-    CADCANFS_ASSIGN_OR_RETURN(DriveItem item, ResolveFile(path));
+    CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
     const uint64_t limit = static_cast<uint64_t>(max_size) + 1;  // one more byte tells "too big"
     Bytes content;
+    if (!context_->table.Find(path) && !path.empty()) {
+      Result<Bytes> unlooked = ReadSmallByPath(path, limit);
+      if (unlooked.ok() || unlooked.status().code() == Code::kNotFound) {
+        CADCANFS_ASSIGN_OR_RETURN(content, std::move(unlooked));
+        return content.size() > max_size ? TooBig() : Result<Bytes>(std::move(content));
+      }
+      // A folder there (or a refusal): the lookup below says which.
+    }
+    CADCANFS_ASSIGN_OR_RETURN(DriveItem item, ResolveFile(path));
     uint64_t want =
         std::min<uint64_t>(limit, static_cast<uint64_t>(std::max<int64_t>(item.size, 0)) + 1);
     while (want > 0) {
       const size_t start = content.size();
       content.resize(start + static_cast<size_t>(want));
       CADCANFS_ASSIGN_OR_RETURN(
-          size_t got, onedrive::DownloadFully(
-                          context_->client, item.id, start,
-                          MutableByteSpan(content.data() + start, static_cast<size_t>(want))));
+          size_t got,
+          context_->client.Download(
+              item.id, start, MutableByteSpan(content.data() + start, static_cast<size_t>(want))));
       content.resize(start + got);
       if (got < want) break;
       want = std::min<uint64_t>(limit - content.size(), kReadSmallStep);
     }
-    if (content.size() > max_size) {
-      return Status::Error(Code::kCorrupt, "object is larger than expected");
-    }
+    if (content.size() > max_size) return TooBig();
     return content;
   }
 
@@ -287,6 +293,46 @@ class OneDriveStore final : public Store {
     DriveItem parent;
     std::optional<DriveItem> existing;
   };
+
+  static Status TooBig() { return Status::Error(Code::kCorrupt, "object is larger than expected"); }
+
+  // The first `limit` bytes of the file at `path`, addressed by its path below the
+  // deepest known folder: no lookup of the item first (a vault reads a directory's id
+  // file this way the first time it lists the directory).
+  Result<Bytes> ReadSmallByPath(std::string_view path, uint64_t limit) {
+    auto [known_path, known] = context_->table.DeepestKnown(path);
+    if (!known.item.is_folder) return Status::Error(Code::kNotADirectory, "not a folder");
+    const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
+    Bytes content(static_cast<size_t>(limit));
+    CADCANFS_ASSIGN_OR_RETURN(
+        size_t got, context_->client.DownloadAt(known.item.id, std::string(path.substr(rest)), 0,
+                                                MutableByteSpan(content.data(), content.size())));
+    content.resize(got);
+    return content;
+  }
+
+  // The children of the folder at `dir`. A folder the table does not know is listed by
+  // its path, with no lookup first, and learnt from its children's parent id (a vault
+  // lists a directory's entries folder this way the first time); an empty listing there
+  // may be a file's, so the folder is then looked up.
+  Result<std::vector<DriveItem>> ListFolder(std::string_view dir) {
+    CADCANFS_RETURN_IF_ERROR(ValidateStorePath(dir));
+    if (!dir.empty() && !context_->table.Find(dir)) {
+      auto [known_path, known] = context_->table.DeepestKnown(dir);
+      if (known.item.is_folder) {
+        const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
+        CADCANFS_ASSIGN_OR_RETURN(
+            graph::FolderListing listing,
+            context_->client.ListChildrenAt(known.item.id, std::string(dir.substr(rest))));
+        if (!listing.folder_id.empty()) {
+          context_->table.RememberFolderId(dir, listing.folder_id);
+          return std::move(listing.children);
+        }
+      }
+    }
+    CADCANFS_ASSIGN_OR_RETURN(DriveItem folder, ResolveFolder(dir));
+    return context_->client.ListChildren(folder.id);
+  }
 
   // The item at `path`, from the table or looked up from the deepest known ancestor.
   Result<DriveItem> Resolve(std::string_view path) {

@@ -483,6 +483,50 @@ TEST_F(OneDriveStoreTest, ListingForgetsWhatIsGone) {
   EXPECT_TRUE(store_->Stat("d/y").ok());
 }
 
+// A vault's first listing of a directory reads its id file and lists its entries
+// folder, neither of which the store has seen: each is addressed by its path, with no
+// lookup first (issue 8's "ls -l at most 3 requests" counts these).
+TEST_F(OneDriveStoreTest, UnknownFolderAndSmallFileAreReadByPathWithoutLookups) {
+  for (const char* dir : {"dirs", "dirs/ab", "dirs/ab/entries", "dirs/ab/empty"}) {
+    emu_.Control("POST", "/remote/mkdir", {{"path", "/" + folder_ + "/" + dir}});
+  }
+  RemoteWrite("dirs/ab/entries/id", "0123456789abcdef");
+  RemoteWrite("dirs/ab/entries/other", "x");
+  auto fresh = OpenStore();
+  emu_.Control("POST", "/counters/reset");
+  auto id = fresh->ReadSmall("dirs/ab/entries/id", 16);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(std::string(id->begin(), id->end()), "0123456789abcdef");
+  EXPECT_EQ(GraphRequests(), 1) << "one /content by path, then its download";
+  EXPECT_EQ(emu_.Counter("graph.item"), 0);
+
+  auto fresh2 = OpenStore();
+  emu_.Control("POST", "/counters/reset");
+  auto entries = fresh2->List("dirs/ab/entries");
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  EXPECT_EQ(entries->size(), 2u);
+  EXPECT_EQ(GraphRequests(), 1) << "one listing by path";
+  // What the listing taught: the folder's id, and its children's items.
+  auto child = fresh2->ReadSmall("dirs/ab/entries/other", 1);
+  ASSERT_TRUE(child.ok());
+  auto folder = fresh2->Stat("dirs/ab/entries");
+  ASSERT_TRUE(folder.ok()) << folder.status().ToString();
+  EXPECT_EQ(folder->type, ObjectType::kDirectory);
+  EXPECT_NE(folder->mtime.tv_sec, 0) << "the folder's attributes were asked for, not made up";
+
+  // What a path alone cannot tell is looked up: an empty folder, a file listed, a
+  // folder read, a name that is not there.
+  auto empty = fresh2->List("dirs/ab/empty");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->empty());
+  EXPECT_EQ(fresh2->List("dirs/ab/entries/id").status().code(), Code::kNotADirectory);
+  EXPECT_EQ(fresh2->ReadSmall("dirs/ab", 100).status().code(), Code::kIsADirectory);
+  EXPECT_EQ(fresh2->ReadSmall("dirs/ab/missing", 100).status().code(), Code::kNotFound);
+  EXPECT_EQ(fresh2->List("dirs/missing").status().code(), Code::kNotFound);
+  EXPECT_EQ(fresh2->ReadSmall("dirs/ab/entries/id", 15).status().code(), Code::kCorrupt)
+      << "longer than the caller allows";
+}
+
 TEST_F(OneDriveStoreTest, AbortDropsTheUpload) {
   ASSERT_TRUE(store_->WriteAtomic("kept", AsBytes("old")).ok());
   auto writer = store_->Open("kept", OpenOptions{.write = true, .truncate = true});

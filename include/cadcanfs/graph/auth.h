@@ -96,9 +96,9 @@ class Authenticator : public TokenSource {
 
  private:
   Result<HttpResponse> PostForm(const std::string& endpoint, std::string& form);
-  Status AcceptTokens(const HttpResponse& reply);  // REQUIRES: mu_ held
-  Status RenewLocked();                            // REQUIRES: mu_ held
-  Status RedeemRefreshTokenLocked();               // REQUIRES: mu_ held
+  Status AcceptTokens(const HttpResponse& reply);          // REQUIRES: mu_ held
+  Status RenewLocked();                                    // REQUIRES: mu_ held
+  Status RedeemRefreshTokenLocked();                       // REQUIRES: mu_ held
   std::optional<SecretBytes> SuccessorFromSourceLocked();  // REQUIRES: mu_ held
   void Sleep(Duration wait);
   std::string Endpoint(const std::string& name) const;

@@ -103,6 +103,13 @@ struct UploadSessionState {
 // Reads `out.size()` bytes of the content being uploaded, at `offset`.
 using ContentReader = std::function<Status(uint64_t offset, MutableByteSpan out)>;
 
+// A folder's children, listed by path: the folder's id comes from the children's
+// parentReference (empty when there are none).
+struct FolderListing {
+  std::string folder_id;
+  std::vector<DriveItem> children;
+};
+
 struct DeltaResult {
   std::vector<DriveItem> changes;  // one entry per item id, its last state
   std::string delta_link;          // for the next call
@@ -138,14 +145,23 @@ class GraphClient {
                                      const std::string& relative_path);
   // Every child, following @odata.nextLink ($top=1000).
   Result<std::vector<DriveItem>> ListChildren(const std::string& folder_id);
+  // Every child of the folder at `relative_path` below `ancestor_id`, with no GET of the
+  // folder first. (A file there lists no children.)
+  Result<FolderListing> ListChildrenAt(const std::string& ancestor_id,
+                                       const std::string& relative_path);
   // kAlreadyExists when the name is taken (case-insensitively).
   Result<DriveItem> CreateFolder(const std::string& parent_id, const std::string& name);
   Result<DriveItem> Update(const std::string& id, const ItemUpdate& update);
   Status Delete(const std::string& id, const std::string& if_match = {});
 
-  // Reads up to out.size() bytes at `offset` into `out`; returns the count (0 at or
-  // past the end). Reuses the item's download URL while it works.
+  // Reads up to out.size() bytes at `offset` into `out`; returns the count, which is
+  // short only where the object ends (0 at or past the end). Reuses the item's
+  // download URL while it works.
   Result<size_t> Download(const std::string& id, uint64_t offset, MutableByteSpan out);
+  // As Download, for the file at `relative_path` below `ancestor_id`, with no GET of
+  // the item first (its download URL is not kept).
+  Result<size_t> DownloadAt(const std::string& ancestor_id, const std::string& relative_path,
+                            uint64_t offset, MutableByteSpan out);
 
   // Uploads `size` bytes from `reader`: a simple PUT below 4 MiB, else a session.
   Result<DriveItem> Upload(const UploadTarget& target, uint64_t size, const ContentReader& reader,
@@ -178,8 +194,15 @@ class GraphClient {
   };
   Result<HttpResponse> Authorized(const Call& call);
   Result<DriveItem> AuthorizedItem(const Call& call);
-  Result<std::string> FreshDownloadUrl(const std::string& id);
+  // `cache_key` names the download URL kept for the item ("" keeps none).
+  Result<std::string> FreshDownloadUrl(const std::string& content_url,
+                                       const std::string& cache_key);
+  Result<size_t> DownloadVia(const std::string& content_url, const std::string& cache_key,
+                             uint64_t offset, MutableByteSpan out);
+  Result<std::vector<DriveItem>> ListPages(std::string url);
   std::string ItemUrl(const std::string& id) const;
+  // The item at `relative_path` ("a/b") below `ancestor_id`, each segment encoded.
+  std::string DescendantUrl(const std::string& ancestor_id, const std::string& relative_path) const;
   std::string TargetUrl(const UploadTarget& target, const std::string& action) const;
   Result<HttpResponse> SendFragment(const UploadSessionState& state, uint64_t offset,
                                     const Bytes& data);
