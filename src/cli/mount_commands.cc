@@ -534,11 +534,12 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Args MountArgs() {
-  return Args(WithStoreFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir",
-                              "cache-size", "policy", "audit-log", "poll-interval"}),
-              WithStoreSwitches({"f", "foreground", "read-only", "debug", "writeback-cache",
-                                 "plain", "ciphertext", "audit-relaxed", "audit-sync",
-                                 "shared-store", "audit-syslog"}));
+  return Args(
+      WithStoreFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
+                      "policy", "audit-log", "poll-interval", "pseudonymized-view"}),
+      WithStoreSwitches({"f", "foreground", "read-only", "debug", "writeback-cache", "plain",
+                         "ciphertext", "audit-relaxed", "audit-sync", "shared-store",
+                         "audit-syslog"}));
 }
 
 int ConfigError(const Status& status) {
@@ -586,6 +587,19 @@ int AccessFlagsInto(const Args& args, MountRequest& request) {
   if ((request.audit_relaxed || request.audit_sync || request.audit_syslog) &&
       !request.audit_path) {
     return UsageError("--audit-relaxed, --audit-sync and --audit-syslog need --audit-log FILE");
+  }
+  if (auto view = args.Value("pseudonymized-view")) {
+    if (!request.policy_path) {
+      return UsageError("--pseudonymized-view needs --policy FILE: the policy says who sees what");
+    }
+    if (request.plain) {
+      return UsageError(
+          "--pseudonymized-view needs a vault: case codes derive from the vault's name key");
+    }
+    if (int code = CheckMountpoint(*view); code != exit_code::kOk) return code;
+    char resolved[PATH_MAX];
+    request.mount.pseudonymized_mountpoint =
+        realpath(view->c_str(), resolved) != nullptr ? std::string(resolved) : *view;
   }
   if (request.plain && request.audit_path && !request.keys.key_file) {
     return UsageError(

@@ -119,9 +119,9 @@ access::Decision FileSystem::DecideFor(const std::vector<std::string>& component
   access::Caller caller{who.uid, who.gid, {groups.begin(), groups.end()}};
   access::Decision decision =
       options_.access.policy->Current()->Decide(caller, components, KindOf(type));
-  // The pseudonymized view is not served yet: such a caller sees nothing of the case
-  // rather than its patient names (docs/access-policy.md section 9).
-  if (decision.pseudonymized) return access::Decision{};
+  // A pseudonymized caller sees its cases only through the pseudonymized view; in the
+  // real one, nothing of them rather than the patients' names (docs/access-policy.md 5).
+  if (decision.pseudonymized && !who.pseudonymized_view) return access::Decision{};
   return decision;
 }
 

@@ -43,8 +43,13 @@ Result<std::shared_ptr<const DirSnapshot>> FileSystem::ReadDir(HandleId dh, uint
                     listing.damaged.size());
       AuditTamper(*handle->inode, Status::Error(Code::kAuthenticationFailed, "name"), {});
     }
+    std::shared_ptr<const ViewNames> view;
+    if (InPseudonymizedView()) {
+      CADCANFS_ASSIGN_OR_RETURN(view, ViewNamesFromListing(*handle->inode, listing.entries));
+    }
     CADCANFS_ASSIGN_OR_RETURN(DirSnapshot shown,
                               FilterListing(*handle->inode, std::move(listing.entries)));
+    if (view) shown = ShowInView(*view, std::move(shown));
     handle->snapshot = std::make_shared<const DirSnapshot>(std::move(shown));
   }
   return handle->snapshot;

@@ -4,6 +4,9 @@
 # only its cases, a read-only designer sees its assigned case and cannot write,
 # reloads (file change and SIGHUP) apply without a remount, two users alternating on
 # the same paths never see each other's view (default and writeback cache modes),
+# a pseudonymized designer sees case codes and no patient name through the
+# pseudonymized view's mountpoint (and nothing of its case in the real one), stable
+# across remounts, while writes there land in the real case;
 # every audited operation writes exactly one line with the right fields, `audit
 # verify` passes and catches an edited line, --audit-syslog mirrors every audit line
 # unchanged to a syslog socket read here, and a planted patient name appears in no
@@ -52,7 +55,8 @@ lines() { wc -l <"$WORK/audit.log"; }
 new_lines() { tail -n +"$(($1 + 1))" "$WORK/audit.log"; }
 
 write_policy() {  # write_policy BOB_CASE_PATTERN...
-  local assignments="" sep=""
+  local assignments="" sep="" bob_extra=""
+  [ -n "${BOB_PSEUDONYMIZED:-}" ] && bob_extra=', "pseudonymize": true'
   for pattern in "$@"; do
     assignments+="$sep{\"principal\": \"bob\", \"office\": \"SmithDental\", \"case\": \"$pattern\", \"access\": \"read\"}"
     sep=","
@@ -63,7 +67,7 @@ write_policy() {  # write_policy BOB_CASE_PATTERN...
   "principals": {
     "smith-staff": {"groups": ["$SMITH_GROUP"], "role": "office", "office": "SmithDental"},
     "jones-staff": {"users": ["$DAVE"], "role": "office", "office": "JonesOrtho"},
-    "bob": {"users": ["$BOB"], "role": "designer"}
+    "bob": {"users": ["$BOB"], "role": "designer"$bob_extra}
   },
   "assignments": [$assignments]
 }
@@ -237,6 +241,39 @@ start_daemon --writeback-cache
 alternate "writeback cache"
 stop_daemon
 
+# ---- the pseudonymized view: a second mountpoint of the same daemon ----
+BOB_PSEUDONYMIZED=yes write_policy "Qwz*"
+mkdir view
+start_daemon --pseudonymized-view "$WORK/view"
+wait_mounted "$WORK/view"; check "the view is mounted" yes "$(mounted "$WORK/view")"
+check "pseudonymized designer: the case shows as its code" "$code" "$(listing "$BOB" view/SmithDental)"
+check "pseudonymized designer: nothing of it in the real view" "" "$(listing "$BOB" mnt/SmithDental)"
+check "pseudonymized designer: names inside show the code" "${code}_lower.stl ${code}_upper.stl" \
+  "$(listing "$BOB" "view/SmithDental/$code")"
+check "pseudonymized designer reads the scan" "$(as "$ALICE" cat "mnt/SmithDental/$CASE/${PLANTED}_upper.stl")" \
+  "$(as "$BOB" cat "view/SmithDental/$code/${code}_upper.stl")"
+as "$BOB" stat "view/SmithDental/$CASE" >/dev/null 2>&1; check "a patient name cannot be probed in the view" 1 $?
+check "no patient name in the designer's whole view" 0 "$(as "$BOB" ls -laR view 2>&1 | grep -c "$PLANTED")"
+check "another office sees nothing in the view either" "JonesOrtho" "$(listing "$DAVE" view)"
+as "$ALICE" sh -c "echo note >'view/SmithDental/$code/${code}_note.txt'"
+check "a write through the view lands in the real case" "note" \
+  "$(as "$ALICE" cat "mnt/SmithDental/$CASE/${code}_note.txt")"
+as "$ALICE" sh -c "echo changed >'mnt/SmithDental/$CASE/${code}_note.txt'"
+check "a change in the real view reaches the view" "changed" \
+  "$(as "$ALICE" cat "view/SmithDental/$code/${code}_note.txt")"
+before=$(lines)
+as "$BOB" cat "view/SmithDental/$code/${code}_upper.stl" >/dev/null
+check "an open through the view is audited with the case code" 1 \
+  "$(new_lines "$before" | grep -c "\"event\":\"open-read\",.*\"case\":\"$code\"")"
+stop_daemon
+check "unmounting the vault ends the view" no "$(mounted "$WORK/view")"
+start_daemon --pseudonymized-view "$WORK/view"; wait_mounted "$WORK/view"
+check "case codes are stable across remounts" "$code" "$(listing "$BOB" view/SmithDental)"
+stop_daemon
+check "--pseudonymized-view needs --policy" 2 \
+  "$(run mount vault mnt --key-file key --pseudonymized-view view)"
+write_policy "Qwz*"
+
 # ---- --audit-syslog: every line reached syslog, unchanged ----
 kill "$SYSLOG_PID"; wait "$SYSLOG_PID" 2>/dev/null; SYSLOG_PID=""
 check "syslog lines are tagged cadcanfs-audit at authpriv.notice" 0 \
@@ -249,7 +286,7 @@ check "syslog holds every audit line, unchanged" "$(wc -l <audit.all) same" \
 # ---- the log verifies, and an edited line is caught ----
 check "audit verify passes across the rotation" 0 \
   "$(run audit verify audit.log.* audit.log --key-file key)"
-check "mount and unmount lines" "2 2" \
+check "mount and unmount lines" "4 4" \
   "$(cat audit.log.* audit.log | grep -c '"event":"mount"') $(grep -c '"event":"unmount"' audit.log)"
 sed "5s/\"uid\":[0-9]*/\"uid\":4242/" audit.log >edited.log
 check "audit verify catches an edited line" 40 "$(run audit verify edited.log --key-file key)"

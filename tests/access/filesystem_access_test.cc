@@ -73,7 +73,7 @@ class FileSystemAccessTest : public ::testing::Test {
     auto snapshot = fs_->ReadDir(*handle, 0);
     std::vector<std::string> names;
     if (snapshot.ok()) {
-      for (const PlainDirEntry& e : **snapshot) names.push_back(e.name);
+      for (const PlainDirEntry& e : **snapshot) names.push_back(e.shown.empty() ? e.name : e.shown);
     }
     fs_->ReleaseDir(*handle);
     std::sort(names.begin(), names.end());
@@ -138,12 +138,84 @@ TEST_F(FileSystemAccessTest, ReadOnlyDesignerSeesItsCaseAndCannotChangeIt) {
   EXPECT_EQ(fs_->SetXattr(file_, "user.x", value, 0).code(), Code::kPermissionDenied);
 }
 
-TEST_F(FileSystemAccessTest, PseudonymizedDesignerSeesNoRealNamesWhileTheViewIsMissing) {
+TEST_F(FileSystemAccessTest, PseudonymizedDesignerSeesNothingOfItsCasesInTheRealView) {
   RequestScope bob(As(1002));  // pseudonymize: true; assigned in both offices
   EXPECT_EQ(Listing(kRootInode), (std::vector<std::string>{"JonesOrtho", "SmithDental"}));
   EXPECT_TRUE(Listing(smith_).empty());
   EXPECT_EQ(fs_->Lookup(smith_, kCase).status().code(), Code::kNotFound);
   EXPECT_EQ(fs_->Open(file_, O_RDONLY).status().code(), Code::kNotFound);
+}
+
+RequestCredentials InView(RequestCredentials credentials) {
+  credentials.pseudonymized_view = true;
+  return credentials;
+}
+
+TEST_F(FileSystemAccessTest, PseudonymizedViewShowsCodesAndWritesLandInTheRealCase) {
+  const access::CaseCoder coder(TestKey(3));
+  const std::string code = coder.CodeOf(kCase);
+  {
+    RequestScope bob(InView(As(1002)));
+    EXPECT_EQ(Listing(kRootInode), (std::vector<std::string>{"JonesOrtho", "SmithDental"}))
+        << "office folders carry no patient names";
+    EXPECT_EQ(Listing(smith_), std::vector<std::string>{code});
+    auto found = fs_->Lookup(smith_, code);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    EXPECT_EQ(found->ino, case_);
+    fs_->Forget(case_, 1);
+    std::string lower = code;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(fs_->Lookup(smith_, lower).ok()) << "codes match in any case";
+    fs_->Forget(case_, 1);
+    // A patient name cannot be probed for through the view.
+    EXPECT_EQ(fs_->Lookup(smith_, kCase).status().code(), Code::kNotFound);
+    EXPECT_EQ(fs_->Lookup(case_, "Doe_Jane_upper.stl").status().code(), Code::kNotFound);
+
+    const std::string shown_file = code + "_upper.stl";
+    EXPECT_EQ(Listing(case_), std::vector<std::string>{shown_file});
+    auto file = fs_->Lookup(case_, shown_file);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    EXPECT_EQ(file->ino, file_);
+    auto opened = fs_->Open(file_, O_RDWR);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    fs_->Release(*opened);
+
+    // Writes land in the real case: a new name as typed, a rename, a removal.
+    auto created = fs_->Create(case_, "crown.stl", 0666, O_WRONLY, Caller{1002, 100});
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    fs_->Release(created->second);
+    EXPECT_TRUE(
+        fs_->Rename(case_, "crown.stl", case_, code + "_crown.stl", RenameMode::kReplace).ok());
+    // A real name the view shows otherwise is taken, without saying by what.
+    EXPECT_EQ(
+        fs_->Create(case_, "Doe_Jane_upper.stl", 0666, O_WRONLY, Caller{1002, 100}).status().code(),
+        Code::kAlreadyExists);
+    EXPECT_EQ(fs_->MakeDir(smith_, "Poe_Edgar", 0777, Caller{1002, 100}).status().code(),
+              Code::kPermissionDenied)
+        << "cases are made in the real view";
+  }
+  {
+    RequestScope alice(As(kAlice, {kSmithGroup}));  // the real view
+    EXPECT_EQ(Listing(case_), (std::vector<std::string>{code + "_crown.stl", "Doe_Jane_upper.stl"}))
+        << "a name typed in the view is stored as typed";
+  }
+  {
+    RequestScope bob(InView(As(1002)));
+    EXPECT_TRUE(fs_->Unlink(case_, code + "_crown.stl").ok());
+  }
+  {
+    // Office staff in the view see codes too; the other office still sees nothing.
+    RequestScope alice(InView(As(kAlice, {kSmithGroup})));
+    std::vector<std::string> codes = {code, coder.CodeOf("Roe_Rick")};
+    std::sort(codes.begin(), codes.end());
+    EXPECT_EQ(Listing(smith_), codes);
+    RequestScope dave(InView(As(kDave)));
+    EXPECT_EQ(Listing(kRootInode), std::vector<std::string>{"JonesOrtho"});
+  }
+  const std::vector<std::string> lines = AuditLines();
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.find("Doe"), std::string::npos) << line;
+  }
 }
 
 TEST_F(FileSystemAccessTest, AReloadAppliesToTheNextRequestAndLinksNeedWriteOnTheFile) {

@@ -76,6 +76,10 @@ struct RequestCredentials {
   gid_t gid = 0;
   pid_t pid = 0;
   std::vector<gid_t> groups;  // supplementary
+  // The request came through the pseudonymized view's mountpoint: case folders show
+  // as case codes, patient names inside them as the code (docs/access-policy.md 5),
+  // and pseudonymized principals see their cases.
+  bool pseudonymized_view = false;
   // When set, fetches `groups` on first use (it reads /proc): only requests that a
   // policy decides need them.
   std::function<std::vector<gid_t>()> fetch_groups;
@@ -308,6 +312,28 @@ class FileSystem {
   // The policy caches (CachedLookup): whether `inode` is a directory whose answers are
   // cached, a change that invalidates them, and the lookups and attributes themselves.
   bool CachesPolicyAnswers(Inode& inode);
+
+  // filesystem_view.cc: the pseudonymized view (docs/access-policy.md, section 5).
+  // How each directory's entries are shown there: computed from all its entries, so
+  // that every caller sees the same names.
+  struct ViewNames;
+  enum class NameUse { kExisting, kNew };
+  bool InPseudonymizedView() const;
+  // REQUIRES: namespace_mu_ held. The real name behind `name` in `parent` as the
+  // request's view shows it: `name` itself outside the pseudonymized view and above
+  // the case folders. kNotFound for a name the view does not show; a new name
+  // (kNew) is stored as typed, unless it is a real name the view shows otherwise.
+  Result<std::string> RealNameInView(InodeNumber parent, std::string_view name, NameUse use);
+  // The view of `dir` with entries `entries` (all of them); null where names show as
+  // they are.
+  Result<std::shared_ptr<const ViewNames>> ViewNamesFromListing(
+      Inode& dir, const std::vector<PlainDirEntry>& entries);
+  // REQUIRES: namespace_mu_ held. As ViewNamesFromListing, listing `dir` (or reusing
+  // a listing of it from moments ago).
+  Result<std::shared_ptr<const ViewNames>> ViewNamesOf(Inode& dir);
+  // `entries` with the view's names: `shown` set where it differs, and what the view
+  // does not show left out.
+  DirSnapshot ShowInView(const ViewNames& view, DirSnapshot entries) const;
   void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
   // The lookup cache (CachedLookup): under a policy, the case directories; on a remote
   // store, every entry a lookup or listing found.
@@ -387,6 +413,9 @@ class FileSystem {
   std::atomic<uint64_t> namespace_generation_{0};
   std::mutex lookup_cache_mu_;
   std::unordered_map<std::string, CachedLookup> lookup_cache_;  // guarded by lookup_cache_mu_
+  std::mutex view_cache_mu_;
+  // by directory inode; guarded by view_cache_mu_
+  std::unordered_map<InodeNumber, std::shared_ptr<const ViewNames>> view_cache_;
   std::unique_ptr<HandleTable<FileHandle>> files_;
   std::unique_ptr<HandleTable<DirHandle>> dirs_;
 };

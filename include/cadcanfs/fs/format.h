@@ -70,6 +70,9 @@ struct PlainDirEntry {
   std::string stored_name;  // the entry in the store's directory
   ObjectType type = ObjectType::kOther;
   std::optional<ObjectInfo> info;  // from the store listing, if it carries attributes
+  // The name the caller's view shows instead of `name` (the pseudonymized view), or
+  // empty: `name` is shown.
+  std::string shown;
 };
 
 // What a listing could not decode, for fsck and for the tamper log.

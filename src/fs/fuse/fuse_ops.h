@@ -50,6 +50,10 @@ struct Context {
   bool writeback = false;  // the kernel granted writeback caching
   std::once_flag after_init_once;
   GroupsCache groups;  // callers' supplementary groups, for the access policy
+  // This session serves the pseudonymized view; the other session's kernel caches
+  // learn of the files written through it (`peer`: drops an inode's cached pages).
+  bool pseudonymized_view = false;
+  std::function<void(fuse_ino_t)> invalidate_in_peer;
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }

@@ -41,19 +41,20 @@ void ServeReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_f
       need = AddDot(req, at, room, index, plus);
     } else {
       const PlainDirEntry& entry = entries[index - kDotEntries];
+      const std::string& name = entry.shown.empty() ? entry.name : entry.shown;
       const off_t next = static_cast<off_t>(index + 1);
       if (plus) {
         auto found = Fs(req).LookupListed(ino, entry);
         if (!found.ok()) continue;  // removed since the listing was taken
         fuse_entry_param e = EntryParam(req, *found);
-        need = fuse_add_direntry_plus(req, at, room, entry.name.c_str(), &e, next);
+        need = fuse_add_direntry_plus(req, at, room, name.c_str(), &e, next);
         // An entry that did not fit was not returned, so its lookup does not count.
         if (need > room) Fs(req).Forget(found->ino, 1);
       } else {
         struct stat st {};
         st.st_ino = entry.info ? entry.info->inode_hint : index + 1;
         st.st_mode = FileTypeBits(entry.type);
-        need = fuse_add_direntry(req, at, room, entry.name.c_str(), &st, next);
+        need = fuse_add_direntry(req, at, room, name.c_str(), &st, next);
       }
     }
     if (need > room) break;

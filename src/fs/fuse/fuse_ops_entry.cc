@@ -16,6 +16,7 @@ Caller CallerOf(fuse_req_t req) {
 RequestCredentials CredentialsOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   RequestCredentials credentials{ctx->uid, ctx->gid, ctx->pid, {}, {}};
+  credentials.pseudonymized_view = Ctx(req).pseudonymized_view;
   if (!Fs(req).policy_enabled()) return credentials;
   // Called only while the core serves the request, before its reply frees `req`.
   credentials.fetch_groups = [req] { return Ctx(req).groups.Get(req); };

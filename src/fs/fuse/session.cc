@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "fuse_ops.h"
@@ -208,6 +209,13 @@ class Session {
   bool Mount(const std::string& mountpoint) {
     return mounted_ = fuse_session_mount(session_, mountpoint.c_str()) == 0;
   }
+  // Ends a loop serving this session from another thread: the kernel drops the
+  // connection, and the loop's read returns.
+  void ExitAndUnmount() {
+    fuse_session_exit(session_);
+    if (mounted_) fuse_session_unmount(session_);
+    mounted_ = false;
+  }
   int Loop() {
     fuse_loop_config* config = fuse_loop_cfg_create();
     // At least two threads per core; idle threads are never reaped (no churn).
@@ -222,6 +230,53 @@ class Session {
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   bool signals_ = false;
+};
+
+// The pseudonymized view: a second session at its own mountpoint, with its own kernel
+// caches (so a name never has two meanings in one dentry cache), over the same
+// filesystem, served by its own loop thread until the main session ends.
+class ViewSession {
+ public:
+  ViewSession(FileSystem& fs, const MountOptions& main_options) : options_(main_options) {
+    options_.mountpoint = main_options.pseudonymized_mountpoint;
+    options_.after_init = nullptr;
+    ctx_.fs = &fs;
+    ctx_.options = &options_;
+    ctx_.pseudonymized_view = true;
+    if (options_.shared_store) ctx_.entry_timeout = ctx_.attr_timeout = 0;
+    session_ = std::make_unique<Session>(options_, ctx_);
+  }
+  ~ViewSession() {
+    if (!loop_.joinable()) return;
+    session_->ExitAndUnmount();
+    loop_.join();
+  }
+  ViewSession(const ViewSession&) = delete;
+  ViewSession& operator=(const ViewSession&) = delete;
+
+  Status Start(std::function<void(fuse_ino_t)> invalidate_in_main) {
+    if (!session_->valid()) {
+      return Status::Error(Code::kInvalidArgument, "the FUSE options were not accepted");
+    }
+    if (!session_->Mount(options_.mountpoint)) {
+      return Status::Error(Code::kBusy, "the kernel refused the pseudonymized view's mount");
+    }
+    notifier_ = std::make_unique<KernelNotifier>(session_->raw());
+    ctx_.invalidate_in_peer = std::move(invalidate_in_main);
+    loop_ = std::thread([this] {
+      if (session_->Loop() < 0)
+        spdlog::error("the pseudonymized view's session ended with an error");
+    });
+    return Status::Ok();
+  }
+  KernelNotifier& notifier() { return *notifier_; }
+
+ private:
+  MountOptions options_;
+  Context ctx_;
+  std::unique_ptr<Session> session_;
+  std::unique_ptr<KernelNotifier> notifier_;
+  std::thread loop_;
 };
 
 }  // namespace
@@ -250,9 +305,23 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
   }
   // Changes other writers make reach the kernel through here (a store's change feed).
   KernelNotifier notifier(session.raw());
-  fs.SetKernelInvalidator({[&notifier](InodeNumber ino) { notifier.InvalidateInode(ino); },
-                           [&notifier](InodeNumber parent, const std::string& name) {
+  std::optional<ViewSession> view;
+  if (!options.pseudonymized_mountpoint.empty()) {
+    view.emplace(fs, options);
+    Status started = view->Start([&notifier](fuse_ino_t ino) { notifier.InvalidateInode(ino); });
+    if (!started.ok()) return started;
+  }
+  KernelNotifier* view_notifier = view ? &view->notifier() : nullptr;
+  fs.SetKernelInvalidator({[&notifier, view_notifier](InodeNumber ino) {
+                             notifier.InvalidateInode(ino);
+                             if (view_notifier != nullptr) view_notifier->InvalidateInode(ino);
+                           },
+                           [&notifier, view_notifier](InodeNumber parent, const std::string& name) {
                              notifier.InvalidateEntry(parent, name);
+                             // The view shows the entry under another name: its directory is
+                             // dropped instead (its dentries at and above case depth are asked for
+                             // every walk).
+                             if (view_notifier != nullptr) view_notifier->InvalidateInode(parent);
                            }});
   struct DropInvalidator {
     FileSystem& fs;

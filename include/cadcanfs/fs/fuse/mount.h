@@ -35,6 +35,9 @@ struct MountOptions {
   // SIGUSR1 rotates it. Both must outlive ServeMount.
   access::PolicyWatcher* policy_watcher = nullptr;
   access::AuditLog* audit_log = nullptr;
+  // Also serves the pseudonymized view (docs/access-policy.md 5) at this mountpoint,
+  // from the same filesystem, for as long as the main mount lives. Empty: none.
+  std::string pseudonymized_mountpoint;
 };
 
 // Mounts, calls `on_mounted` once the mount is live, and serves requests until the
