@@ -33,6 +33,7 @@ constexpr char kUsage[] = R"(usage: cadcanfs COMMAND [ARGS]
                                        serve the vault as a directory (detaches once live)
         [--policy FILE] [--audit-log FILE [--audit-relaxed] [--audit-sync] [--audit-syslog]]
                                        per-user access (SIGHUP reloads) and audit (SIGUSR1 rotates)
+        [--pseudonymized-view DIR]     with --policy: case codes for patient names at DIR
   mount --plain DIR MOUNTPOINT [options]
                                        serve a directory as it is, unencrypted (tests)
   unmount MOUNTPOINT [--lazy] [--force]
