@@ -123,7 +123,13 @@ class OneDriveWriter final : public WholeObjectFile {
     }
   }
 
-  ~OneDriveWriter() override { CancelSession(); }
+  // A session someone may still continue (its state was handed out for the journal)
+  // is left to expire; any other is cancelled.
+  ~OneDriveWriter() override {
+    if (session_handed_out_) return;
+    CancelSession();
+    CancelLeftSession();
+  }
 
   Result<size_t> ReadAt(uint64_t offset, MutableByteSpan out) override {
     std::unique_lock lock(mu_);
@@ -222,6 +228,7 @@ class OneDriveWriter final : public WholeObjectFile {
       return uploaded.status();
     }
     DriveItem item = std::move(uploaded).value();
+    session_.reset();  // finished: nothing left to cancel
     if (pending_mtime_ && !mtime_sent_) {
       // The upload is committed whatever this answers: a failure costs only the time.
       Result<DriveItem> timed =
@@ -244,9 +251,14 @@ class OneDriveWriter final : public WholeObjectFile {
 
   // The running upload session, for the staging journal (it holds the session's
   // pre-authenticated URL: the journal is encrypted).
+  // After a failed upload it is the session the writer had to leave: a new writer
+  // continues it from where the service stands.
   std::string ResumeState() override {
     std::lock_guard lock(mu_);
-    return session_ ? session_->Serialize() : std::string();
+    const std::optional<graph::UploadSessionState>& session = session_ ? session_ : left_session_;
+    if (!session) return std::string();
+    session_handed_out_ = true;
+    return session->Serialize();
   }
 
   // Continues the session `state` describes, if it uploads this object at the size
@@ -409,24 +421,40 @@ class OneDriveWriter final : public WholeObjectFile {
 
   void CancelSession() {
     if (!session_) return;
-    Status cancelled = context_->client.CancelUploadSession(*session_);
-    if (!cancelled.ok())
-      spdlog::debug("onedrive: upload session not cancelled: {}", cancelled.message());
+    Cancel(*session_);
     session_.reset();
   }
 
-  // A failed upload: a later Commit may retry it while every byte is still held;
-  // once some were let go, only writing the object again can.
+  void CancelLeftSession() {
+    if (!left_session_) return;
+    Cancel(*left_session_);
+    left_session_.reset();
+  }
+
+  void Cancel(const graph::UploadSessionState& session) {
+    Status cancelled = context_->client.CancelUploadSession(session);
+    if (!cancelled.ok())
+      spdlog::debug("onedrive: upload session not cancelled: {}", cancelled.message());
+  }
+
+  // A failed upload keeps its session: the service holds what it confirmed, and the
+  // failure may pass (a dropped link, throttling). While every byte is still held, a
+  // later Commit continues it; once some were let go, this writer can only start
+  // again from nothing, but a new writer fed from where the service stands can
+  // continue the session through ResumeState.
   void AfterFailedUpload() {
-    CancelSession();
     if (window_start_ == 0) return;
+    std::optional<graph::UploadSessionState> left = std::move(session_);
+    session_.reset();
     ResetUpload();
+    left_session_ = std::move(left);
     broken_ = true;
   }
 
   // Drops what was written and any session; the writer starts again from its base.
   void ResetUpload() {
     CancelSession();
+    CancelLeftSession();
     window_.clear();
     window_.shrink_to_fit();
     window_start_ = 0;
@@ -451,8 +479,12 @@ class OneDriveWriter final : public WholeObjectFile {
   Bytes window_;  // bytes [window_start_, written_) not yet confirmed sent
   uint64_t window_start_ = 0;
   std::optional<graph::UploadSessionState> session_;
-  bool paused_ = false;  // the session stopped for want of bytes, not for an error
-  bool broken_ = false;  // an upload failed with bytes already let go
+  // A session a failed upload left with bytes this writer no longer holds, for
+  // ResumeState; cancelled once this writer starts again or goes unless handed out.
+  std::optional<graph::UploadSessionState> left_session_;
+  bool session_handed_out_ = false;  // ResumeState gave a session away
+  bool paused_ = false;              // the session stopped for want of bytes, not for an error
+  bool broken_ = false;              // an upload failed with bytes already let go
   std::optional<TimePoint> pending_mtime_;
   bool mtime_sent_ = false;  // the upload carries pending_mtime_
 };

@@ -527,6 +527,38 @@ TEST_F(OneDriveStoreTest, UnknownFolderAndSmallFileAreReadByPathWithoutLookups) 
       << "longer than the caller allows";
 }
 
+// An upload that fails after part of it was sent keeps its session for the next writer
+// (the staging store journals ResumeState and retries with a new one): fed from where
+// the service stands, it finishes the same session instead of sending everything again.
+TEST_F(OneDriveStoreTest, AFailedStreamedUploadIsContinuedByANewWriter) {
+  const Bytes content = Pattern(12 << 20, 6);
+  std::string state;
+  {
+    auto writer = store_->Open("resumed.bin", OpenOptions{.write = true, .create = true});
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Truncate(content.size()).ok());
+    // The second fragment fails more often than the client retries.
+    emu_.Control("POST", "/faults",
+                 {{"fault", "500"}, {"on", "upload.fragment"}, {"skip", 1}, {"times", 9}});
+    EXPECT_EQ((*writer)->WriteAt(0, content).code(), Code::kIoError);
+    state = (*writer)->ResumeState();
+    ASSERT_FALSE(state.empty()) << "the failed upload's session is handed on";
+  }
+  EXPECT_EQ(emu_.Counter("upload.cancel"), 0) << "a session handed on is not cancelled";
+  auto writer = store_->Open("resumed.bin", OpenOptions{.write = true, .create = true});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Truncate(content.size()).ok());
+  const uint64_t from = (*writer)->ResumeUpload(state);
+  EXPECT_EQ(from, kTestFragment) << "the first fragment is with the service";
+  ASSERT_TRUE(
+      (*writer)->WriteAt(from, ByteSpan(content.data() + from, content.size() - from)).ok());
+  auto committed = (*writer)->Commit(std::nullopt);
+  ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+  EXPECT_EQ(RemoteContent("resumed.bin"), content);
+  EXPECT_EQ(emu_.Counter("graph.session"), 1) << "one session from start to end";
+  EXPECT_EQ(emu_.Counter("upload.cancel"), 0) << "a finished session is not cancelled";
+}
+
 TEST_F(OneDriveStoreTest, AbortDropsTheUpload) {
   ASSERT_TRUE(store_->WriteAtomic("kept", AsBytes("old")).ok());
   auto writer = store_->Open("kept", OpenOptions{.write = true, .truncate = true});
