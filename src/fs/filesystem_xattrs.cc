@@ -16,9 +16,14 @@ namespace cadcanfs {
 using namespace fs_internal;  // NOLINT: the core's own helpers
 
 Result<Bytes> FileSystem::GetXattr(InodeNumber ino, std::string_view name) {
-  // The kernel asks for this on every write; answer from memory. Only user.* is stored.
-  if (name == kCapabilityXattr || name.substr(0, kUserPrefix.size()) != kUserPrefix) {
-    return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
+  // The kernel asks for this on every write; answer from memory.
+  if (name == kCapabilityXattr) return Status::Error(Code::kNotFound, "no such attribute", ENODATA);
+  // Only user.* is kept. Other namespaces (security.selinux, system.posix_acl_access)
+  // are unsupported, as SetXattr says: tools such as `ls -l` then stop asking for them
+  // on this filesystem, each ask being a path walk (under a policy, a LOOKUP per
+  // structure and case folder). Not ENOSYS: the kernel would stop forwarding user.* too.
+  if (name.substr(0, kUserPrefix.size()) != kUserPrefix) {
+    return Status::Error(Code::kUnsupported, "only user.* extended attributes are kept");
   }
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, format_->EncodeXattrName(name));
   std::shared_lock ns(namespace_mu_);
