@@ -536,7 +536,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 Args MountArgs() {
   return Args(
       WithStoreFlags({"o", "uid", "gid", "max-file-size", "config", "cache-dir", "cache-size",
-                      "policy", "audit-log", "poll-interval", "pseudonymized-view"}),
+                      "policy", "audit-log", "poll-interval", "pseudonymized-view", "user-view"}),
       WithStoreSwitches({"f", "foreground", "read-only", "debug", "writeback-cache", "plain",
                          "ciphertext", "audit-relaxed", "audit-sync", "shared-store",
                          "audit-syslog"}));
@@ -600,6 +600,21 @@ int AccessFlagsInto(const Args& args, MountRequest& request) {
     char resolved[PATH_MAX];
     request.mount.pseudonymized_mountpoint =
         realpath(view->c_str(), resolved) != nullptr ? std::string(resolved) : *view;
+  }
+  for (const std::string& view : args.Values("user-view")) {
+    if (!request.policy_path || !request.mount.allow_other) {
+      return UsageError(
+          "--user-view needs --policy FILE and -o allow_other: the view is its owner's, under "
+          "the policy");
+    }
+    if (int code = CheckMountpoint(view); code != exit_code::kOk) return code;
+    struct stat st;
+    char resolved[PATH_MAX];
+    if (realpath(view.c_str(), resolved) == nullptr || stat(resolved, &st) != 0) {
+      return MountError(exit_code::kMountFailed, "a --user-view directory cannot be read");
+    }
+    // The directory's owner is the one user the view answers.
+    request.mount.user_views.push_back(MountOptions::UserView{resolved, st.st_uid});
   }
   if (request.plain && request.audit_path && !request.keys.key_file) {
     return UsageError(

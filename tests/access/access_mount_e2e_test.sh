@@ -6,7 +6,8 @@
 # the same paths never see each other's view (default and writeback cache modes),
 # a pseudonymized designer sees case codes and no patient name through the
 # pseudonymized view's mountpoint (and nothing of its case in the real one), stable
-# across remounts, while writes there land in the real case;
+# across remounts, while writes there land in the real case; a user's own view
+# (--user-view) answers its owner only;
 # every audited operation writes exactly one line with the right fields, `audit
 # verify` passes and catches an edited line, --audit-syslog mirrors every audit line
 # unchanged to a syslog socket read here, and a planted patient name appears in no
@@ -270,6 +271,26 @@ check "unmounting the vault ends the view" no "$(mounted "$WORK/view")"
 start_daemon --pseudonymized-view "$WORK/view"; wait_mounted "$WORK/view"
 check "case codes are stable across remounts" "$code" "$(listing "$BOB" view/SmithDental)"
 stop_daemon
+# ---- a user's own view: only its owner is answered, and the kernel keeps its dentries ----
+mkdir uview && chown "$ALICE" uview && chmod 700 uview
+start_daemon --user-view "$WORK/uview"
+wait_mounted "$WORK/uview"; check "a user view is mounted" yes "$(mounted "$WORK/uview")"
+check "the owner's view follows the policy" "SmithDental" "$(listing "$ALICE" uview)"
+check "the owner reads her case there" "other" "$(as "$ALICE" cat "uview/SmithDental/$OTHER/x.stl")"
+check "another user is refused in it" 1 \
+  "$(as "$DAVE" ls uview 2>&1 | grep -c 'Permission denied')"
+ls uview >/dev/null 2>&1; check "root is refused in it too" 2 $?
+as "$ALICE" sh -c "echo mine >'uview/SmithDental/$OTHER/mine.txt'"
+check "a write through the user view is in the vault" "mine" \
+  "$(as "$ALICE" cat "mnt/SmithDental/$OTHER/mine.txt")"
+as "$ALICE" sh -c "echo again >'mnt/SmithDental/$OTHER/mine.txt'"
+check "a change through the shared mount reaches the user view" "again" \
+  "$(as "$ALICE" cat "uview/SmithDental/$OTHER/mine.txt")"
+as "$ALICE" rm "uview/SmithDental/$OTHER/mine.txt"
+stop_daemon
+check "unmounting the vault ends the user view" no "$(mounted "$WORK/uview")"
+check "--user-view needs -o allow_other" 2 \
+  "$(run mount vault mnt --key-file key --policy policy.json --user-view uview)"
 check "--pseudonymized-view needs --policy" 2 \
   "$(run mount vault mnt --key-file key --pseudonymized-view view)"
 write_policy "Qwz*"
@@ -286,7 +307,7 @@ check "syslog holds every audit line, unchanged" "$(wc -l <audit.all) same" \
 # ---- the log verifies, and an edited line is caught ----
 check "audit verify passes across the rotation" 0 \
   "$(run audit verify audit.log.* audit.log --key-file key)"
-check "mount and unmount lines" "4 4" \
+check "mount and unmount lines" "5 5" \
   "$(cat audit.log.* audit.log | grep -c '"event":"mount"') $(grep -c '"event":"unmount"' audit.log)"
 sed "5s/\"uid\":[0-9]*/\"uid\":4242/" audit.log >edited.log
 check "audit verify catches an edited line" 40 "$(run audit verify edited.log --key-file key)"

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -50,10 +51,15 @@ struct Context {
   bool writeback = false;  // the kernel granted writeback caching
   std::once_flag after_init_once;
   GroupsCache groups;  // callers' supplementary groups, for the access policy
-  // This session serves the pseudonymized view; the other session's kernel caches
-  // learn of the files written through it (`peer`: drops an inode's cached pages).
-  bool pseudonymized_view = false;
+  // A further session beside the main one (a view): it keeps no pages across opens,
+  // since another session may have written the file since, and the main session's
+  // cached pages of a file written here are dropped (`invalidate_in_peer`).
+  bool further_session = false;
   std::function<void(fuse_ino_t)> invalidate_in_peer;
+  bool pseudonymized_view = false;  // case codes for patient names
+  // A user's own view (mount --user-view): only this user's requests are served, so
+  // its kernel caches hold one caller's answers and keep them as without a policy.
+  std::optional<uid_t> only_uid;
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
@@ -87,9 +93,10 @@ double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 
 // Runs an operation body; no exception may cross into libfuse. Long work in the core
-// stops when the caller gives up on the request (FUSE_INTERRUPT).
+// stops when the caller gives up on the request (FUSE_INTERRUPT). For the operations
+// the kernel sends without a caller's credentials (RELEASE, RELEASEDIR).
 template <typename Body>
-void Guarded(fuse_req_t req, Body&& body) {
+void GuardedAnyCaller(fuse_req_t req, Body&& body) {
   try {
     CancelScope scope([req] { return fuse_req_interrupted(req) != 0; });
     RequestScope caller(CredentialsOf(req));
@@ -100,6 +107,17 @@ void Guarded(fuse_req_t req, Body&& body) {
     spdlog::error("unexpected exception in a filesystem operation");
     fuse_reply_err(req, EIO);
   }
+}
+
+// GuardedAnyCaller, for a request with a caller. In a user's own view another user's
+// request is refused: it would fill the view's caches with what that user may see.
+template <typename Body>
+void Guarded(fuse_req_t req, Body&& body) {
+  if (Ctx(req).only_uid && fuse_req_ctx(req)->uid != *Ctx(req).only_uid) {
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  GuardedAnyCaller(req, std::forward<Body>(body));
 }
 
 Caller CallerOf(fuse_req_t req);

@@ -98,7 +98,7 @@ void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Guarded(req, [&] {
+  GuardedAnyCaller(req, [&] {
     Fs(req).ReleaseDir(fi->fh);
     fuse_reply_err(req, 0);
   });

@@ -48,6 +48,8 @@ std::vector<gid_t> GroupsCache::Get(fuse_req_t req) {
 }
 
 double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino) {
+  // A user's own view has one caller: its dentries are that user's answers only.
+  if (Ctx(req).only_uid) return Ctx(req).entry_timeout;
   return Fs(req).AnswersVaryByCaller(ino) ? 0.0 : Ctx(req).entry_timeout;
 }
 

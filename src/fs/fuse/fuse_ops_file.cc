@@ -10,9 +10,9 @@ namespace {
 void SetOpenFlags(fuse_req_t req, fuse_file_info* fi) {
   // Only this daemon changes the vault, so cached pages stay valid across opens; with
   // other writers (--shared-store) every open reads what the store holds now.
-  // The pseudonymized view's session keeps no pages across opens either: the other
-  // session may have written the file since (it is told when this one writes).
-  fi->keep_cache = Ctx(req).options->shared_store || Ctx(req).pseudonymized_view ? 0 : 1;
+  // A view's session keeps no pages across opens either: another session may have
+  // written the file since (the main one is told when a view writes).
+  fi->keep_cache = Ctx(req).options->shared_store || Ctx(req).further_session ? 0 : 1;
   // Writes reach the store as they arrive, so close(2) owes us nothing: skip the
   // synchronous FLUSH round trip (the kernel still flushes when writeback caching).
   // A store that defers its commits (staging) needs the FLUSH: it journals the file
@@ -115,9 +115,9 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("release ino={}", ino);
-  Guarded(req, [&] {
+  GuardedAnyCaller(req, [&] {
     Fs(req).Release(fi->fh);
-    // Written through the pseudonymized view: the real view's cached pages are stale.
+    // Written through a view: the main session's cached pages are stale.
     if ((fi->flags & O_ACCMODE) != O_RDONLY && Ctx(req).invalidate_in_peer) {
       Ctx(req).invalidate_in_peer(ino);
     }

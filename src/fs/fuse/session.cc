@@ -12,6 +12,7 @@
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "fuse_ops.h"
 #include "kernel_notifier.h"
@@ -232,17 +233,28 @@ class Session {
   bool signals_ = false;
 };
 
-// The pseudonymized view: a second session at its own mountpoint, with its own kernel
-// caches (so a name never has two meanings in one dentry cache), over the same
-// filesystem, served by its own loop thread until the main session ends.
+// Which view a further session serves.
+struct ViewKind {
+  std::string mountpoint;
+  bool pseudonymized = false;      // case codes for patient names
+  std::optional<uid_t> only_uid;  // one user's own view
+};
+
+// A further session at its own mountpoint (the pseudonymized view, a user's own view),
+// with its own kernel caches (so a name never has two meanings, nor one user's answer
+// another's, in one dentry cache), over the same filesystem, served by its own loop
+// thread until the main session ends.
 class ViewSession {
  public:
-  ViewSession(FileSystem& fs, const MountOptions& main_options) : options_(main_options) {
-    options_.mountpoint = main_options.pseudonymized_mountpoint;
+  ViewSession(FileSystem& fs, const MountOptions& main_options, ViewKind kind)
+      : options_(main_options) {
+    options_.mountpoint = kind.mountpoint;
     options_.after_init = nullptr;
     ctx_.fs = &fs;
     ctx_.options = &options_;
-    ctx_.pseudonymized_view = true;
+    ctx_.further_session = true;
+    ctx_.pseudonymized_view = kind.pseudonymized;
+    ctx_.only_uid = kind.only_uid;
     if (options_.shared_store) ctx_.entry_timeout = ctx_.attr_timeout = 0;
     session_ = std::make_unique<Session>(options_, ctx_);
   }
@@ -259,7 +271,7 @@ class ViewSession {
       return Status::Error(Code::kInvalidArgument, "the FUSE options were not accepted");
     }
     if (!session_->Mount(options_.mountpoint)) {
-      return Status::Error(Code::kBusy, "the kernel refused the pseudonymized view's mount");
+      return Status::Error(Code::kBusy, "the kernel refused a view's mount");
     }
     notifier_ = std::make_unique<KernelNotifier>(session_->raw());
     ctx_.invalidate_in_peer = std::move(invalidate_in_main);
@@ -305,24 +317,33 @@ Status ServeMount(FileSystem& fs, const MountOptions& options,
   }
   // Changes other writers make reach the kernel through here (a store's change feed).
   KernelNotifier notifier(session.raw());
-  std::optional<ViewSession> view;
+  std::vector<std::unique_ptr<ViewSession>> views;
+  std::vector<ViewKind> kinds;
   if (!options.pseudonymized_mountpoint.empty()) {
-    view.emplace(fs, options);
-    Status started = view->Start([&notifier](fuse_ino_t ino) { notifier.InvalidateInode(ino); });
+    kinds.push_back(ViewKind{options.pseudonymized_mountpoint, true, std::nullopt});
+  }
+  for (const MountOptions::UserView& user : options.user_views) {
+    kinds.push_back(ViewKind{user.mountpoint, false, user.uid});
+  }
+  for (ViewKind& kind : kinds) {
+    views.push_back(std::make_unique<ViewSession>(fs, options, std::move(kind)));
+    Status started =
+        views.back()->Start([&notifier](fuse_ino_t ino) { notifier.InvalidateInode(ino); });
     if (!started.ok()) return started;
   }
-  KernelNotifier* view_notifier = view ? &view->notifier() : nullptr;
-  fs.SetKernelInvalidator({[&notifier, view_notifier](InodeNumber ino) {
-                             notifier.InvalidateInode(ino);
-                             if (view_notifier != nullptr) view_notifier->InvalidateInode(ino);
-                           },
-                           [&notifier, view_notifier](InodeNumber parent, const std::string& name) {
-                             notifier.InvalidateEntry(parent, name);
-                             // The view shows the entry under another name: its directory is
-                             // dropped instead (its dentries at and above case depth are asked for
-                             // every walk).
-                             if (view_notifier != nullptr) view_notifier->InvalidateInode(parent);
-                           }});
+  std::vector<KernelNotifier*> view_notifiers;
+  for (auto& view : views) view_notifiers.push_back(&view->notifier());
+  fs.SetKernelInvalidator(
+      {[&notifier, view_notifiers](InodeNumber ino) {
+         notifier.InvalidateInode(ino);
+         for (KernelNotifier* view : view_notifiers) view->InvalidateInode(ino);
+       },
+       [&notifier, view_notifiers](InodeNumber parent, const std::string& name) {
+         notifier.InvalidateEntry(parent, name);
+         // A view may show the entry under another name: its directory is dropped
+         // instead (its dentries at and above case depth are asked for every walk).
+         for (KernelNotifier* view : view_notifiers) view->InvalidateInode(parent);
+       }});
   struct DropInvalidator {
     FileSystem& fs;
     ~DropInvalidator() { fs.SetKernelInvalidator({}); }

@@ -38,6 +38,14 @@ struct MountOptions {
   // Also serves the pseudonymized view (docs/access-policy.md 5) at this mountpoint,
   // from the same filesystem, for as long as the main mount lives. Empty: none.
   std::string pseudonymized_mountpoint;
+  // Also serves, for each of these users, a view of their own at their mountpoint
+  // (docs/access-policy.md 7): only that user's requests are answered there, so its
+  // kernel caches keep their answers as on a mount without a policy.
+  struct UserView {
+    std::string mountpoint;
+    uid_t uid = 0;
+  };
+  std::vector<UserView> user_views;
 };
 
 // Mounts, calls `on_mounted` once the mount is live, and serves requests until the
