@@ -572,15 +572,8 @@ namespace {
 // --policy, --audit-log, --audit-relaxed, --audit-sync. Paths are made absolute: the
 // daemon leaves its working directory, and the watcher reloads by path.
 int AccessFlagsInto(const Args& args, MountRequest& request) {
-  auto absolute = [](const std::string& path) {
-    char resolved[PATH_MAX];
-    if (!path.empty() && path[0] != '/' && getcwd(resolved, sizeof(resolved)) != nullptr) {
-      return std::string(resolved) + "/" + path;
-    }
-    return path;
-  };
-  if (auto policy = args.Value("policy")) request.policy_path = absolute(*policy);
-  if (auto audit = args.Value("audit-log")) request.audit_path = absolute(*audit);
+  if (auto policy = args.Value("policy")) request.policy_path = AbsolutePath(*policy);
+  if (auto audit = args.Value("audit-log")) request.audit_path = AbsolutePath(*audit);
   request.audit_relaxed = args.Has("audit-relaxed");
   request.audit_sync = args.Has("audit-sync");
   request.audit_syslog = args.Has("audit-syslog");

@@ -151,7 +151,9 @@ bool IsOneDriveLocation(std::string_view location) {
 
 OneDriveAccess OneDriveAccessFrom(const Args& args) {
   OneDriveAccess access;
-  access.token_file = args.Value("token-file");
+  // A daemon rewrites the file when the service rotates the token, after leaving its
+  // working directory.
+  if (auto token_file = args.Value("token-file")) access.token_file = AbsolutePath(*token_file);
   access.no_token_store = args.Has("no-token-store");
   access.graph_url = args.Value("graph-url").value_or("");
   access.drive = args.Value("drive").value_or("");

@@ -1,5 +1,8 @@
 #include "support.h"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <iostream>
@@ -48,6 +51,12 @@ int ExitCodeFor(const Status& status, Stage stage) {
 int Fail(const Status& status, Stage stage) {
   std::cerr << "cadcanfs: " << status.message() << "\n";
   return ExitCodeFor(status, stage);
+}
+
+std::string AbsolutePath(const std::string& path) {
+  char cwd[PATH_MAX];
+  if (path.empty() || path[0] == '/' || getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return std::string(cwd) + "/" + path;
 }
 
 int UsageError(const std::string& message) {

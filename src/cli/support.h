@@ -27,6 +27,9 @@ enum class Stage { kVault, kKey, kConfig, kData };
 // Prints "cadcanfs: <sentence>" to stderr and returns the exit code for `status`.
 int Fail(const Status& status, Stage stage);
 int UsageError(const std::string& message);
+// `path` made absolute against the working directory: a daemon leaves it (chdir "/"),
+// and files it writes later (a rotated token, the audit log) must land where meant.
+std::string AbsolutePath(const std::string& path);
 
 KeyOptions KeyOptionsFrom(const Args& args, const std::string& key_flag = "key-file",
                           const std::string& passphrase_flag = "passphrase-file");

@@ -79,12 +79,22 @@ for _ in $(seq 200); do
   [ "$(counter statuses 'upload.fragment 202')" -ge 1 ] && break
   sleep 0.05
 done
+tokens_before=$(sha256sum <tokens)
+renewals_before=$(counter statuses 'auth.token 200')
 control POST /tokens/expire >/dev/null
 wait "$cp_pid"; check "cp while the token expires" 0 $?
+# The fragments went to the session's pre-authenticated URL; a lookup needs the token.
+control POST /remote/mkdir '{"path": "/Cases/after-expiry"}' >/dev/null
+ls -d mnt/after-expiry >/dev/null; check "a lookup after the expiry" 0 $?
 check "unmount after the expiry" 0 "$(run unmount mnt)"
 control POST /settings '{"bandwidth_bps": 0}' >/dev/null
 cmp expiring.bin drive/Cases/expiring.bin; check "the upload outlived its token" 0 $?
-check "the token was renewed" yes "$([ "$(counter statuses 'auth.token 200')" -ge 2 ] && echo yes)"
+check "the token was renewed" yes \
+  "$([ "$(counter statuses 'auth.token 200')" -gt "$renewals_before" ] && echo yes)"
+# The daemon left its working directory when it mounted: the rotated refresh token
+# still goes to the token file named (relative) on the command line.
+check "the rotated token was saved to the token file" changed \
+  "$([ "$(sha256sum <tokens)" != "$tokens_before" ] && echo changed)"
 
 # ---- download URLs that expire in the middle of a read ----
 check "mount to read" 0 "$(mount_cases)"
