@@ -20,8 +20,8 @@ namespace {
 
 // Keys that stand for a `mount` flag taking a value.
 const std::set<std::string> kValueKeys = {
-    "key-file",  "passphrase-file",   "uid",        "gid",           "max-file-size", "policy",
-    "audit-log", "cache-dir",         "cache-size", "poll-interval", "token-file",    "graph-url",
+    "key-file",  "passphrase-file",    "uid",        "gid",           "max-file-size", "policy",
+    "audit-log", "cache-dir",          "cache-size", "poll-interval", "token-file",    "graph-url",
     "drive",     "pseudonymized-view", "user-view"};
 // Keys that stand for a `mount` switch: "yes" sets it, "no" leaves it off.
 const std::set<std::string> kSwitchKeys = {"read-only",     "writeback-cache", "debug",

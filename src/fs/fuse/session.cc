@@ -236,7 +236,7 @@ class Session {
 // Which view a further session serves.
 struct ViewKind {
   std::string mountpoint;
-  bool pseudonymized = false;      // case codes for patient names
+  bool pseudonymized = false;     // case codes for patient names
   std::optional<uid_t> only_uid;  // one user's own view
 };
 
