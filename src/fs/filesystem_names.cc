@@ -317,7 +317,8 @@ Result<std::string> FileSystem::ReadLink(InodeNumber ino) {
   CADCANFS_ASSIGN_OR_RETURN(DirId dir, names_.DirStateOf(*parent));
   CADCANFS_ASSIGN_OR_RETURN(std::string path, names_.PathOf(*inode));
   CADCANFS_ASSIGN_OR_RETURN(std::string stored, store_.ReadLink(path));
-  return format_->DecodeSymlinkTarget(dir, stored);
+  CADCANFS_ASSIGN_OR_RETURN(std::string target, format_->DecodeSymlinkTarget(dir, stored));
+  return TargetInView(*inode, std::move(target));
 }
 
 }  // namespace cadcanfs

@@ -140,6 +140,16 @@ Result<std::string> FileSystem::RealNameInView(InodeNumber parent, std::string_v
   return std::string(name);
 }
 
+Result<std::string> FileSystem::TargetInView(Inode& link, std::string target) {
+  if (!InPseudonymizedView()) return target;
+  CADCANFS_ASSIGN_OR_RETURN(std::vector<std::string> components, PlainPathOf(link));
+  const size_t case_depth = static_cast<size_t>(CaseDepth());
+  if (components.size() <= case_depth) return target;
+  const std::string& case_folder = components[case_depth - 1];
+  return access::PseudonymizeName(target, access::PatientNameTokensOf(case_folder),
+                                  options_.access.case_coder->CodeOf(case_folder));
+}
+
 DirSnapshot FileSystem::ShowInView(const ViewNames& view, DirSnapshot entries) const {
   DirSnapshot shown;
   shown.reserve(entries.size());

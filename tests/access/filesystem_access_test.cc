@@ -195,6 +195,19 @@ TEST_F(FileSystemAccessTest, PseudonymizedViewShowsCodesAndWritesLandInTheRealCa
         << "cases are made in the real view";
   }
   {
+    RequestScope root(As(0));  // the real view: a link whose target names the patient
+    auto link = fs_->Symlink(case_, "latest.stl", "Doe_Jane_upper.stl", Caller{0, 0});
+    ASSERT_TRUE(link.ok()) << link.status().ToString();
+    EXPECT_EQ(*fs_->ReadLink(link->ino), "Doe_Jane_upper.stl");
+    {
+      RequestScope bob(InView(As(1002)));
+      auto shown = fs_->ReadLink(link->ino);
+      ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+      EXPECT_EQ(*shown, code + "_upper.stl") << "a link's target shows the code too";
+    }
+    EXPECT_TRUE(fs_->Unlink(case_, "latest.stl").ok());
+  }
+  {
     RequestScope alice(As(kAlice, {kSmithGroup}));  // the real view
     EXPECT_EQ(Listing(case_), (std::vector<std::string>{code + "_crown.stl", "Doe_Jane_upper.stl"}))
         << "a name typed in the view is stored as typed";

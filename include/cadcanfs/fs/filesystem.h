@@ -334,6 +334,9 @@ class FileSystem {
   // `entries` with the view's names: `shown` set where it differs, and what the view
   // does not show left out.
   DirSnapshot ShowInView(const ViewNames& view, DirSnapshot entries) const;
+  // A symlink's target as the request's view shows it: inside a case in the
+  // pseudonymized view, with the patient's name replaced by the case code.
+  Result<std::string> TargetInView(Inode& link, std::string target);
   void NoteNamespaceChange() { namespace_generation_.fetch_add(1); }
   // The lookup cache (CachedLookup): under a policy, the case directories; on a remote
   // store, every entry a lookup or listing found.

@@ -93,8 +93,10 @@ double EntryTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 double AttrTimeoutFor(fuse_req_t req, fuse_ino_t ino);
 
 // Runs an operation body; no exception may cross into libfuse. Long work in the core
-// stops when the caller gives up on the request (FUSE_INTERRUPT). For the operations
-// the kernel sends without a caller's credentials (RELEASE, RELEASEDIR).
+// stops when the caller gives up on the request (FUSE_INTERRUPT). Used directly by the
+// operations on an open handle (READ, WRITE, FLUSH, FSYNC, FALLOCATE, RELEASE and their
+// directory counterparts): the kernel sends some without the opener's credentials
+// (RELEASE, writeback WRITEs), and a handle exists only where its open was allowed.
 template <typename Body>
 void GuardedAnyCaller(fuse_req_t req, Body&& body) {
   try {
@@ -109,8 +111,9 @@ void GuardedAnyCaller(fuse_req_t req, Body&& body) {
   }
 }
 
-// GuardedAnyCaller, for a request with a caller. In a user's own view another user's
-// request is refused: it would fill the view's caches with what that user may see.
+// GuardedAnyCaller, for a request that names or opens something. In a user's own view
+// another user's such request is refused: it would fill the view's caches with what
+// that user may see (or show them the owner's).
 template <typename Body>
 void Guarded(fuse_req_t req, Body&& body) {
   if (Ctx(req).only_uid && fuse_req_ctx(req)->uid != *Ctx(req).only_uid) {
@@ -118,6 +121,14 @@ void Guarded(fuse_req_t req, Body&& body) {
     return;
   }
   GuardedAnyCaller(req, std::forward<Body>(body));
+}
+
+// Guarded, or GuardedAnyCaller where the request comes through an open handle `fi`
+// (fstat, ftruncate, and the time updates the kernel's writeback sends as root).
+template <typename Body>
+void GuardedUnlessHandle(fuse_req_t req, const fuse_file_info* fi, Body&& body) {
+  if (fi != nullptr) return GuardedAnyCaller(req, std::forward<Body>(body));
+  Guarded(req, std::forward<Body>(body));
 }
 
 Caller CallerOf(fuse_req_t req);

@@ -90,11 +90,11 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  Guarded(req, [&] { ServeReadDir(req, ino, size, off, fi, false); });
+  GuardedAnyCaller(req, [&] { ServeReadDir(req, ino, size, off, fi, false); });
 }
 
 void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  Guarded(req, [&] { ServeReadDir(req, ino, size, off, fi, true); });
+  GuardedAnyCaller(req, [&] { ServeReadDir(req, ino, size, off, fi, true); });
 }
 
 void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -105,7 +105,7 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void FsyncDir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  Guarded(req, [&] { ReplyStatus(req, Fs(req).FsyncDir(ino)); });
+  GuardedAnyCaller(req, [&] { ReplyStatus(req, Fs(req).FsyncDir(ino)); });
 }
 
 }  // namespace cadcanfs::fuse_ops

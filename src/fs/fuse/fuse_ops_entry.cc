@@ -124,7 +124,7 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   spdlog::debug("getattr ino={}", ino);
   RunAfterInitOnce(req);
-  Guarded(req, [&] {
+  GuardedUnlessHandle(req, fi, [&] {
     // The kernel passes the handle for fstat(2) on a file it has open (not directories).
     std::optional<HandleId> fh;
     if (fi != nullptr) fh = fi->fh;
@@ -144,7 +144,7 @@ struct timespec TimeOf(const struct timespec& given, bool now) {
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   spdlog::debug("setattr ino={} fields={:#x}", ino, to_set);
-  Guarded(req, [&] {
+  GuardedUnlessHandle(req, fi, [&] {
     AttrChanges changes;
     if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode;
     if (to_set & FUSE_SET_ATTR_UID) changes.uid = attr->st_uid;

@@ -86,7 +86,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   spdlog::debug("read ino={} off={} size={}", ino, off, size);
-  Guarded(req, [&] {
+  GuardedAnyCaller(req, [&] {
     std::vector<uint8_t>& buffer = ReadBuffer(size);
     auto n = Fs(req).Read(fi->fh, static_cast<uint64_t>(off), std::span(buffer.data(), size));
     if (!n.ok()) return ReplyStatus(req, n.status());
@@ -97,7 +97,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
            fuse_file_info* fi) {
   spdlog::debug("write ino={} off={} size={}", ino, off, size);
-  Guarded(req, [&] {
+  GuardedAnyCaller(req, [&] {
     ByteSpan data(reinterpret_cast<const uint8_t*>(buf), size);
     auto n = Fs(req).Write(fi->fh, static_cast<uint64_t>(off), data);
     if (!n.ok()) return ReplyStatus(req, n.status());
@@ -110,7 +110,7 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // --writeback-cache after the kernel wrote its dirty pages back. A store writing in
   // place has nothing to do then (as on ext4); a staging store journals the file.
   spdlog::debug("flush ino={}", ino);
-  Guarded(req, [&] { ReplyStatus(req, Fs(req).Flush(fi->fh)); });
+  GuardedAnyCaller(req, [&] { ReplyStatus(req, Fs(req).Flush(fi->fh)); });
 }
 
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -127,13 +127,13 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
   spdlog::debug("fsync ino={}", ino);
-  Guarded(req, [&] { ReplyStatus(req, Fs(req).Fsync(fi->fh)); });
+  GuardedAnyCaller(req, [&] { ReplyStatus(req, Fs(req).Fsync(fi->fh)); });
 }
 
 void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                fuse_file_info* fi) {
   spdlog::debug("fallocate ino={} mode={} off={} len={}", ino, mode, offset, length);
-  Guarded(req, [&] {
+  GuardedAnyCaller(req, [&] {
     if (offset < 0 || length <= 0) {
       fuse_reply_err(req, EINVAL);
       return;
