@@ -191,20 +191,29 @@ Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view tar
   return MakeEntry(child, [&] { return store_.Symlink(stored_target, child.path); });
 }
 
+Result<FileSystem::ExistingEntry> FileSystem::FindExisting(InodeNumber parent,
+                                                           std::string_view name) {
+  CADCANFS_ASSIGN_OR_RETURN(const std::string real,
+                            RealNameInView(parent, name, NameUse::kExisting));
+  ExistingEntry found;
+  CADCANFS_ASSIGN_OR_RETURN(found.child, names_.ResolveChild(parent, real));
+  CADCANFS_ASSIGN_OR_RETURN(found.info, store_.Stat(found.child.path));
+  return found;
+}
+
 Status FileSystem::Unlink(InodeNumber parent, std::string_view name) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::shared_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real,
-                            RealNameInView(parent, name, NameUse::kExisting));
-  name = real;
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  CADCANFS_ASSIGN_OR_RETURN(ExistingEntry found, FindExisting(parent, name));
+  const ChildPath& child = found.child;
+  const ObjectInfo& info = found.info;
   if (info.type == ObjectType::kDirectory) {
     return Status::Error(Code::kIsADirectory, "is a directory");
   }
   std::vector<std::string> path;
-  CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*child.parent, name, info.type, "unlink", &path));
+  CADCANFS_RETURN_IF_ERROR(
+      CheckEntryChange(*child.parent, child.plain, info.type, "unlink", &path));
   CADCANFS_RETURN_IF_ERROR(store_.Remove(child.path));
   (void)format_->CleanupEntry(child.entries_dir, child.name);
   DropLink(info, child.parent, child.name.stored, info.nlink <= 1);
@@ -215,17 +224,15 @@ Status FileSystem::RemoveDir(InodeNumber parent, std::string_view name) {
   ScopedChange change(namespace_generation_);
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   std::unique_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real,
-                            RealNameInView(parent, name, NameUse::kExisting));
-  name = real;
-  CADCANFS_ASSIGN_OR_RETURN(ChildPath child, names_.ResolveChild(parent, name));
-  CADCANFS_ASSIGN_OR_RETURN(ObjectInfo info, store_.Stat(child.path));
+  CADCANFS_ASSIGN_OR_RETURN(ExistingEntry found, FindExisting(parent, name));
+  const ChildPath& child = found.child;
+  const ObjectInfo& info = found.info;
   if (info.type != ObjectType::kDirectory) {
     return Status::Error(Code::kNotADirectory, "not a directory");
   }
   std::vector<std::string> path;
   CADCANFS_RETURN_IF_ERROR(
-      CheckEntryChange(*child.parent, name, ObjectType::kDirectory, "rmdir", &path));
+      CheckEntryChange(*child.parent, child.plain, ObjectType::kDirectory, "rmdir", &path));
   CADCANFS_ASSIGN_OR_RETURN(DirId id, format_->ReadDirState(child.path));
   CADCANFS_RETURN_IF_ERROR(format_->RemoveDirectory(child.path, id));
   (void)format_->CleanupEntry(child.entries_dir, child.name);

@@ -261,6 +261,14 @@ class FileSystem {
   };
   Result<NewName> PrepareNewName(InodeNumber parent, std::string_view name, ObjectType type,
                                  std::string_view attempt);
+  // REQUIRES: namespace_mu_ held. The existing entry the request's view calls `name`
+  // in `parent`: where it is stored, and what the store says of it (child.plain is its
+  // real name), for the operations that remove a name.
+  struct ExistingEntry {
+    ChildPath child;
+    ObjectInfo info;
+  };
+  Result<ExistingEntry> FindExisting(InodeNumber parent, std::string_view name);
   // REQUIRES: namespace_mu_ held. Creates a symlink entry `child` pointing at `target`.
   Status MakeSymlinkEntry(const ChildPath& child, std::string_view target);
   struct stat AttrOf(const ObjectInfo& info) const;
