@@ -68,11 +68,7 @@ struct MountEntry {
 // The mount on top at exactly `path` (empty fields if none). Reads mountinfo only, so
 // it never touches the filesystem at `path` (which may be dead or not yet serving).
 MountEntry MountAt(const std::string& path) {
-  std::string target = path;
-  if (!target.empty() && target[0] != '/') {
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof(cwd)) != nullptr) target = std::string(cwd) + "/" + target;
-  }
+  std::string target = AbsolutePath(path);
   while (target.size() > 1 && target.back() == '/') target.pop_back();
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -126,6 +122,15 @@ int CheckMountpoint(const std::string& mountpoint) {
   if (!DirectoryIsEmpty(mountpoint)) {
     return MountError(exit_code::kNotEmpty, "the mountpoint is not empty");
   }
+  return exit_code::kOk;
+}
+
+// CheckMountpoint, then `mountpoint` made absolute with its symlinks resolved: the
+// daemon leaves its working directory, and libfuse unmounts by this path at exit.
+int UsableMountpointOrReport(std::string& mountpoint) {
+  if (int code = CheckMountpoint(mountpoint); code != exit_code::kOk) return code;
+  char resolved[PATH_MAX];
+  if (realpath(mountpoint.c_str(), resolved) != nullptr) mountpoint = resolved;
   return exit_code::kOk;
 }
 
@@ -589,10 +594,11 @@ int AccessFlagsInto(const Args& args, MountRequest& request) {
       return UsageError(
           "--pseudonymized-view needs a vault: case codes derive from the vault's name key");
     }
-    if (int code = CheckMountpoint(*view); code != exit_code::kOk) return code;
-    char resolved[PATH_MAX];
-    request.mount.pseudonymized_mountpoint =
-        realpath(view->c_str(), resolved) != nullptr ? std::string(resolved) : *view;
+    request.mount.pseudonymized_mountpoint = *view;
+    if (int code = UsableMountpointOrReport(request.mount.pseudonymized_mountpoint);
+        code != exit_code::kOk) {
+      return code;
+    }
   }
   for (const std::string& view : args.Values("user-view")) {
     if (!request.policy_path || !request.mount.allow_other) {
@@ -600,14 +606,14 @@ int AccessFlagsInto(const Args& args, MountRequest& request) {
           "--user-view needs --policy FILE and -o allow_other: the view is its owner's, under "
           "the policy");
     }
-    if (int code = CheckMountpoint(view); code != exit_code::kOk) return code;
+    std::string mountpoint = view;
+    if (int code = UsableMountpointOrReport(mountpoint); code != exit_code::kOk) return code;
     struct stat st;
-    char resolved[PATH_MAX];
-    if (realpath(view.c_str(), resolved) == nullptr || stat(resolved, &st) != 0) {
+    if (stat(mountpoint.c_str(), &st) != 0) {
       return MountError(exit_code::kMountFailed, "a --user-view directory cannot be read");
     }
     // The directory's owner is the one user the view answers.
-    request.mount.user_views.push_back(MountOptions::UserView{resolved, st.st_uid});
+    request.mount.user_views.push_back(MountOptions::UserView{mountpoint, st.st_uid});
   }
   if (request.plain && request.audit_path && !request.keys.key_file) {
     return UsageError(
@@ -690,11 +696,8 @@ int MountWith(const Args& args) {
     request.mount.poll_interval = std::chrono::seconds(*seconds);
   }
   if (int code = AccessFlagsInto(args, request); code != exit_code::kOk) return code;
-  if (int code = CheckMountpoint(request.mount.mountpoint); code != exit_code::kOk) return code;
-  // The daemon leaves its working directory; libfuse unmounts by this path at exit.
-  char resolved[PATH_MAX];
-  if (realpath(request.mount.mountpoint.c_str(), resolved) != nullptr) {
-    request.mount.mountpoint = resolved;
+  if (int code = UsableMountpointOrReport(request.mount.mountpoint); code != exit_code::kOk) {
+    return code;
   }
   if (int code = CheckFuseDevice(); code != exit_code::kOk) return code;
   InitLogging(LogOptions{LogTarget::kStderr,

@@ -22,9 +22,9 @@ Result<Entry> FileSystem::Lookup(InodeNumber parent, std::string_view name) {
   if (name == "..") return LookupParentOf(parent);
   std::shared_lock ns(namespace_mu_);
   const uint64_t generation = namespace_generation_.load();
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real,
+  CADCANFS_ASSIGN_OR_RETURN(const std::optional<std::string> real,
                             RealNameInView(parent, name, NameUse::kExisting));
-  name = real;
+  if (real) name = *real;
   {
     CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> dir, InodeOf(parent));
     if (std::optional<Entry> known = KnownChild(*dir, name)) {
@@ -179,8 +179,9 @@ Result<FileSystem::NewName> FileSystem::PrepareNewName(InodeNumber parent, std::
                                                        ObjectType type, std::string_view attempt) {
   CADCANFS_RETURN_IF_ERROR(CheckWritable());
   NewName added{std::shared_lock(namespace_mu_), {}, {}};
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real, RealNameInView(parent, name, NameUse::kNew));
-  name = real;
+  CADCANFS_ASSIGN_OR_RETURN(const std::optional<std::string> real,
+                            RealNameInView(parent, name, NameUse::kNew));
+  if (real) name = *real;
   CADCANFS_ASSIGN_OR_RETURN(added.child, names_.ResolveChild(parent, name));
   CADCANFS_RETURN_IF_ERROR(CheckEntryChange(*added.child.parent, name, type, attempt, &added.path));
   return added;
@@ -193,10 +194,10 @@ Status FileSystem::MakeSymlinkEntry(const ChildPath& child, std::string_view tar
 
 Result<FileSystem::ExistingEntry> FileSystem::FindExisting(InodeNumber parent,
                                                            std::string_view name) {
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real,
+  CADCANFS_ASSIGN_OR_RETURN(const std::optional<std::string> real,
                             RealNameInView(parent, name, NameUse::kExisting));
   ExistingEntry found;
-  CADCANFS_ASSIGN_OR_RETURN(found.child, names_.ResolveChild(parent, real));
+  CADCANFS_ASSIGN_OR_RETURN(found.child, names_.ResolveChild(parent, real ? *real : name));
   CADCANFS_ASSIGN_OR_RETURN(found.info, store_.Stat(found.child.path));
   return found;
 }
@@ -250,12 +251,12 @@ Status FileSystem::Rename(InodeNumber parent, std::string_view name, InodeNumber
     return Status::Error(Code::kUnsupported, "this store cannot exchange two names atomically");
   }
   std::unique_lock ns(namespace_mu_);
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real_from,
+  CADCANFS_ASSIGN_OR_RETURN(const std::optional<std::string> real_from,
                             RealNameInView(parent, name, NameUse::kExisting));
-  CADCANFS_ASSIGN_OR_RETURN(const std::string real_to,
+  CADCANFS_ASSIGN_OR_RETURN(const std::optional<std::string> real_to,
                             RealNameInView(new_parent, new_name, NameUse::kNew));
-  name = real_from;
-  new_name = real_to;
+  if (real_from) name = *real_from;
+  if (real_to) new_name = *real_to;
   CADCANFS_ASSIGN_OR_RETURN(ChildPath from, names_.ResolveChild(parent, name));
   CADCANFS_ASSIGN_OR_RETURN(ChildPath to, names_.ResolveChild(new_parent, new_name));
   CADCANFS_ASSIGN_OR_RETURN(ObjectInfo from_info, store_.Stat(from.path));

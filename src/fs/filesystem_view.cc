@@ -111,33 +111,32 @@ Result<std::shared_ptr<const FileSystem::ViewNames>> FileSystem::ViewNamesOf(Ino
   return view;
 }
 
-Result<std::string> FileSystem::RealNameInView(InodeNumber parent, std::string_view name,
-                                               NameUse use) {
-  if (!InPseudonymizedView()) return std::string(name);
+Result<std::optional<std::string>> FileSystem::RealNameInView(InodeNumber parent,
+                                                              std::string_view name, NameUse use) {
+  if (!InPseudonymizedView()) return std::optional<std::string>();
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<Inode> dir, InodeOf(parent));
   CADCANFS_ASSIGN_OR_RETURN(std::shared_ptr<const ViewNames> view, ViewNamesOf(*dir));
-  if (!view) return std::string(name);
+  if (!view) return std::optional<std::string>();
   if (view->case_folders_level) {
     if (auto real = view->real_of.find(UpperAscii(name)); real != view->real_of.end()) {
-      return real->second;
+      return std::optional(real->second);
     }
     // The 6-character code of a folder shown with a lengthened one (a collision).
     const std::vector<size_t> matches =
         options_.access.case_coder->Reverse(name, view->case_folders);
-    if (matches.size() == 1) return view->case_folders[matches[0]];
+    if (matches.size() == 1) return std::optional(view->case_folders[matches[0]]);
     if (use == NameUse::kExisting || !matches.empty()) return NotShown();
     // A new case folder would carry a patient's name: cases are made in the real view.
     return Status::Error(Code::kPermissionDenied, "cases are created in the real view");
   }
-  if (auto real = view->real_of.find(std::string(name)); real != view->real_of.end()) {
-    return real->second;
+  const std::string key(name);
+  if (auto real = view->real_of.find(key); real != view->real_of.end()) {
+    return std::optional(real->second);
   }
   if (use == NameUse::kExisting) return NotShown();
   // A real name this view shows under another name is taken.
-  if (view->shown_of.contains(std::string(name))) {
-    return Status::Error(Code::kAlreadyExists, "the name is taken");
-  }
-  return std::string(name);
+  if (view->shown_of.contains(key)) return Status::Error(Code::kAlreadyExists, "the name is taken");
+  return std::optional<std::string>();  // a new name, stored as typed
 }
 
 Result<std::string> FileSystem::TargetInView(Inode& link, std::string target) {

@@ -359,44 +359,47 @@ Status GraphClient::Delete(const std::string& id, const std::string& if_match) {
   return Status::Ok();
 }
 
-Result<std::string> GraphClient::FreshDownloadUrl(const std::string& content_url,
-                                                  const std::string& cache_key) {
+Result<std::string> GraphClient::FreshDownloadUrl(const std::string& id,
+                                                  const std::string& relative_path) {
+  const std::string content_url =
+      (relative_path.empty() ? ItemUrl(id) : DescendantUrl(id, relative_path)) + "/content";
   CADCANFS_ASSIGN_OR_RETURN(HttpResponse reply, Authorized(Call{"GET", content_url}));
   if (reply.status >= 400) return MapGraphError(reply);
   auto location = reply.Header("location");
   if (reply.status != 302 || !location || location->empty()) {
     return Status::Error(Code::kIoError, "OneDrive gave no download location");
   }
-  if (!cache_key.empty()) {
+  if (relative_path.empty()) {
     std::lock_guard lock(urls_mu_);
-    download_urls_[cache_key] = *location;
+    download_urls_[id] = *location;
   }
   return *location;
 }
 
 Result<size_t> GraphClient::Download(const std::string& id, uint64_t offset, MutableByteSpan out) {
-  return DownloadVia(ItemUrl(id) + "/content", id, offset, out);
+  return DownloadVia(id, std::string(), offset, out);
 }
 
 Result<size_t> GraphClient::DownloadAt(const std::string& ancestor_id,
                                        const std::string& relative_path, uint64_t offset,
                                        MutableByteSpan out) {
-  return DownloadVia(DescendantUrl(ancestor_id, relative_path) + "/content", "", offset, out);
+  return DownloadVia(ancestor_id, relative_path, offset, out);
 }
 
-Result<size_t> GraphClient::DownloadVia(const std::string& content_url,
-                                        const std::string& cache_key, uint64_t offset,
-                                        MutableByteSpan out) {
+Result<size_t> GraphClient::DownloadVia(const std::string& id, const std::string& relative_path,
+                                        uint64_t offset, MutableByteSpan out) {
   if (out.empty()) return size_t{0};
+  // Only an item addressed by id keeps its download URL.
+  const bool cached_url = relative_path.empty();
   for (int round = 0; round < 2; ++round) {
     std::string url;
-    if (!cache_key.empty()) {
+    if (cached_url) {
       std::lock_guard lock(urls_mu_);
-      auto cached = download_urls_.find(cache_key);
+      auto cached = download_urls_.find(id);
       if (cached != download_urls_.end()) url = cached->second;
     }
     if (url.empty()) {
-      CADCANFS_ASSIGN_OR_RETURN(url, FreshDownloadUrl(content_url, cache_key));
+      CADCANFS_ASSIGN_OR_RETURN(url, FreshDownloadUrl(id, relative_path));
     }
     size_t copied = 0;
     uint64_t seen = 0;  // body bytes received, counted from the body's first byte
@@ -445,17 +448,17 @@ Result<size_t> GraphClient::DownloadVia(const std::string& content_url,
         // A range cut short before the object's end: the rest is asked for, so that a
         // short count always means the end.
         if (fields == 3 && copied > 0 && copied < out.size() && offset + copied < total) {
-          CADCANFS_ASSIGN_OR_RETURN(size_t rest, DownloadVia(content_url, cache_key,
-                                                             offset + copied, out.subspan(copied)));
+          CADCANFS_ASSIGN_OR_RETURN(
+              size_t rest, DownloadVia(id, relative_path, offset + copied, out.subspan(copied)));
           return copied + rest;
         }
       }
       return copied;
     }
     if (reply.status == 416) return size_t{0};
-    if (!cache_key.empty()) {
+    if (cached_url) {
       std::lock_guard lock(urls_mu_);
-      download_urls_.erase(cache_key);
+      download_urls_.erase(id);
     }
     if (reply.status == 401 || reply.status == 403 || reply.status == 410) {
       spdlog::debug("graph: download URL refused (HTTP {}), asking for a fresh one", reply.status);

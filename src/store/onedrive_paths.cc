@@ -41,14 +41,22 @@ void OneDrivePathTable::Remember(std::string_view path, const graph::DriveItem& 
   entries_[FoldStorePath(path)] = Entry{item, Clock::now()};
 }
 
-void OneDrivePathTable::RememberFolderId(std::string_view path, const std::string& id) {
-  graph::DriveItem item;
-  item.id = id;
-  item.name = std::string(StoreBaseName(path));
-  item.is_folder = true;
+bool OneDrivePathTable::Knows(std::string_view path) const {
+  const std::string key = FoldStorePath(path);
   std::lock_guard lock(mu_);
-  auto [it, added] = entries_.try_emplace(FoldStorePath(path), Entry{item, Clock::time_point()});
-  if (!added && it->second.item.id != id) it->second = Entry{item, Clock::time_point()};
+  return entries_.contains(key);
+}
+
+void OneDrivePathTable::RememberFolderId(std::string_view path, const std::string& id) {
+  const std::string key = FoldStorePath(path);
+  std::lock_guard lock(mu_);
+  Entry& entry = entries_[key];
+  if (entry.item.id == id) return;  // known already, perhaps with its attributes
+  entry.item = graph::DriveItem{};
+  entry.item.id = id;
+  entry.item.name = std::string(StoreBaseName(path));
+  entry.item.is_folder = true;
+  entry.filled = Clock::time_point();  // stale: Stat asks for the rest
 }
 
 bool OneDrivePathTable::Refresh(const graph::DriveItem& item) {

@@ -34,6 +34,8 @@ class OneDrivePathTable {
   explicit OneDrivePathTable(graph::DriveItem root);
 
   std::optional<Entry> Find(std::string_view path) const;
+  // Whether the table holds `path` (Find without the copy).
+  bool Knows(std::string_view path) const;
   void Remember(std::string_view path, const graph::DriveItem& item);
   // Learns only the id of the folder at `path` (from its children's parent id): enough
   // to address it, while Stat, finding the entry stale, asks for the rest.

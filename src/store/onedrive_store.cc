@@ -30,6 +30,11 @@ constexpr std::chrono::seconds kSpaceFreshness{60};
 // How much more ReadSmall asks for when an object is longer than last seen.
 constexpr uint64_t kReadSmallStep = 1 << 20;
 
+// `path` below `ancestor`, a prefix of it in whole components ("" is the root).
+std::string RestBelow(std::string_view ancestor, std::string_view path) {
+  return std::string(path.substr(ancestor.empty() ? 0 : ancestor.size() + 1));
+}
+
 class OneDriveStore final : public Store {
  public:
   explicit OneDriveStore(std::shared_ptr<Context> context) : context_(std::move(context)) {}
@@ -87,7 +92,7 @@ class OneDriveStore final : public Store {
     CADCANFS_RETURN_IF_ERROR(ValidateStorePath(path));
     const uint64_t limit = static_cast<uint64_t>(max_size) + 1;  // one more byte tells "too big"
     Bytes content;
-    if (!context_->table.Find(path) && !path.empty()) {
+    if (!path.empty() && !context_->table.Knows(path)) {
       Result<Bytes> unlooked = ReadSmallByPath(path, limit);
       if (unlooked.ok() || unlooked.status().code() == Code::kNotFound) {
         CADCANFS_ASSIGN_OR_RETURN(content, std::move(unlooked));
@@ -300,12 +305,11 @@ class OneDriveStore final : public Store {
   // deepest known folder: no lookup of the item first (a vault reads a directory's id
   // file this way the first time it lists the directory).
   Result<Bytes> ReadSmallByPath(std::string_view path, uint64_t limit) {
-    auto [known_path, known] = context_->table.DeepestKnown(path);
-    if (!known.item.is_folder) return Status::Error(Code::kNotADirectory, "not a folder");
-    const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
+    std::optional<PathBelowFolder> below = UnknownPathBelowFolder(path);
+    if (!below) return Status::Error(Code::kNotADirectory, "not a folder");
     Bytes content(static_cast<size_t>(limit));
     CADCANFS_ASSIGN_OR_RETURN(
-        size_t got, context_->client.DownloadAt(known.item.id, std::string(path.substr(rest)), 0,
+        size_t got, context_->client.DownloadAt(below->folder_id, below->rest, 0,
                                                 MutableByteSpan(content.data(), content.size())));
     content.resize(got);
     return content;
@@ -317,21 +321,31 @@ class OneDriveStore final : public Store {
   // may be a file's, so the folder is then looked up.
   Result<std::vector<DriveItem>> ListFolder(std::string_view dir) {
     CADCANFS_RETURN_IF_ERROR(ValidateStorePath(dir));
-    if (!dir.empty() && !context_->table.Find(dir)) {
-      auto [known_path, known] = context_->table.DeepestKnown(dir);
-      if (known.item.is_folder) {
-        const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
-        CADCANFS_ASSIGN_OR_RETURN(
-            graph::FolderListing listing,
-            context_->client.ListChildrenAt(known.item.id, std::string(dir.substr(rest))));
-        if (!listing.folder_id.empty()) {
-          context_->table.RememberFolderId(dir, listing.folder_id);
-          return std::move(listing.children);
-        }
+    std::optional<PathBelowFolder> below;
+    if (!dir.empty() && !context_->table.Knows(dir)) below = UnknownPathBelowFolder(dir);
+    if (below) {
+      CADCANFS_ASSIGN_OR_RETURN(graph::FolderListing listing,
+                                context_->client.ListChildrenAt(below->folder_id, below->rest));
+      if (!listing.folder_id.empty()) {
+        context_->table.RememberFolderId(dir, listing.folder_id);
+        return std::move(listing.children);
       }
     }
     CADCANFS_ASSIGN_OR_RETURN(DriveItem folder, ResolveFolder(dir));
     return context_->client.ListChildren(folder.id);
+  }
+
+  // Where a path the table does not know is addressed from: the deepest folder it
+  // knows above the path, and the rest of the path below that folder; nullopt below a
+  // file.
+  struct PathBelowFolder {
+    std::string folder_id;
+    std::string rest;
+  };
+  std::optional<PathBelowFolder> UnknownPathBelowFolder(std::string_view path) {
+    auto [known_path, known] = context_->table.DeepestKnown(path);
+    if (!known.item.is_folder) return std::nullopt;
+    return PathBelowFolder{std::move(known.item.id), RestBelow(known_path, path)};
   }
 
   // The item at `path`, from the table or looked up from the deepest known ancestor.
@@ -342,10 +356,9 @@ class OneDriveStore final : public Store {
     // one GET for all of them; only a miss is walked component by component, to tell
     // a missing name from one below a file.
     if (known.item.is_folder && known_path.size() < path.size()) {
-      const size_t rest = known_path.empty() ? 0 : known_path.size() + 1;
-      if (path.find('/', rest) != std::string_view::npos) {
-        Result<DriveItem> found =
-            context_->client.DescendantByPath(known.item.id, std::string(path.substr(rest)));
+      const std::string rest = RestBelow(known_path, path);
+      if (rest.find('/') != std::string::npos) {
+        Result<DriveItem> found = context_->client.DescendantByPath(known.item.id, rest);
         if (found.ok()) {
           context_->table.Remember(path, *found);
           return found;

@@ -328,10 +328,12 @@ class FileSystem {
   enum class NameUse { kExisting, kNew };
   bool InPseudonymizedView() const;
   // REQUIRES: namespace_mu_ held. The real name behind `name` in `parent` as the
-  // request's view shows it: `name` itself outside the pseudonymized view and above
-  // the case folders. kNotFound for a name the view does not show; a new name
-  // (kNew) is stored as typed, unless it is a real name the view shows otherwise.
-  Result<std::string> RealNameInView(InodeNumber parent, std::string_view name, NameUse use);
+  // request's view shows it, or nullopt where `name` is the real name (outside the
+  // pseudonymized view, which every lookup passes through, and above the case
+  // folders). kNotFound for a name the view does not show; a new name (kNew) is stored
+  // as typed, unless it is a real name the view shows otherwise.
+  Result<std::optional<std::string>> RealNameInView(InodeNumber parent, std::string_view name,
+                                                    NameUse use);
   // The view of `dir` with entries `entries` (all of them); null where names show as
   // they are.
   Result<std::shared_ptr<const ViewNames>> ViewNamesFromListing(

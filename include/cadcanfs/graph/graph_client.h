@@ -194,10 +194,9 @@ class GraphClient {
   };
   Result<HttpResponse> Authorized(const Call& call);
   Result<DriveItem> AuthorizedItem(const Call& call);
-  // `cache_key` names the download URL kept for the item ("" keeps none).
-  Result<std::string> FreshDownloadUrl(const std::string& content_url,
-                                       const std::string& cache_key);
-  Result<size_t> DownloadVia(const std::string& content_url, const std::string& cache_key,
+  // The item `id`, or the one at `relative_path` below it (whose URL is not kept).
+  Result<std::string> FreshDownloadUrl(const std::string& id, const std::string& relative_path);
+  Result<size_t> DownloadVia(const std::string& id, const std::string& relative_path,
                              uint64_t offset, MutableByteSpan out);
   Result<std::vector<DriveItem>> ListPages(std::string url);
   std::string ItemUrl(const std::string& id) const;

@@ -276,8 +276,7 @@ class ViewSession {
     notifier_ = std::make_unique<KernelNotifier>(session_->raw());
     ctx_.invalidate_in_peer = std::move(invalidate_in_main);
     loop_ = std::thread([this] {
-      if (session_->Loop() < 0)
-        spdlog::error("the pseudonymized view's session ended with an error");
+      if (session_->Loop() < 0) spdlog::error("a view's session ended with an error");
     });
     return Status::Ok();
   }
